@@ -1,0 +1,72 @@
+"""Shared building blocks of the case model: strict base class, identifiers, inferred markers."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = ["CaseModel", "ItemKey", "ListItem", "NonEmptyText"]
+
+NonEmptyText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
+]
+
+#: Key of a list item (``metastases[].key``): stable across edits of the item's other fields, so
+#: the FHIR resource identifiers derived from it stay stable too.
+ItemKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class CaseModel(BaseModel):
+    """Base of every case-model class.
+
+    Unknown fields are rejected (a typo must not silently drop data) and instances are frozen.
+
+    ``inferred`` names the fields of *this* object whose values were inferred from the source
+    text rather than stated in it (MAPPING.md "inf."). The mappers carry the marker onto the FHIR
+    element that holds the value and read it back, so the marker survives a round trip.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    #: fields that may not be listed in ``inferred`` (bookkeeping, not clinical facts)
+    _not_inferable: ClassVar[frozenset[str]] = frozenset({"inferred", "key"})
+
+    inferred: list[str] = Field(
+        default_factory=list,
+        description="Names of fields of this object whose values are inferred, not stated.",
+    )
+
+    @model_validator(mode="after")
+    def _check_inferred(self) -> CaseModel:
+        allowed = set(type(self).model_fields) - self._not_inferable
+        unknown = [name for name in self.inferred if name not in allowed]
+        if unknown:
+            raise ValueError(
+                f"inferred names unknown field(s) {unknown}; allowed: {sorted(allowed)}"
+            )
+        if len(set(self.inferred)) != len(self.inferred):
+            raise ValueError("inferred lists a field twice")
+        for name in self.inferred:
+            if getattr(self, name) in (None, [], ""):
+                raise ValueError(f"inferred names {name!r}, which has no value")
+        return self
+
+    def is_inferred(self, name: str) -> bool:
+        return name in self.inferred
+
+
+class ListItem(CaseModel):
+    """A list element with an optional stable ``key``.
+
+    When ``key`` is absent the bundle builder derives one from the item's natural key (for
+    example the metastasis site) and its rank among items with the same natural key.
+    """
+
+    key: ItemKey | None = Field(
+        default=None,
+        description="Stable key of this item inside the case (lower-case letters, digits, '-').",
+    )
+
+    def natural_key(self) -> str:  # pragma: no cover - overridden by every list item class
+        raise NotImplementedError
