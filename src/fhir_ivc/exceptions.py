@@ -9,7 +9,8 @@
     ├── MappingError (.case_id, .path)   a valid case that cannot be mapped
     │   └── UnmappedCodeError (.system, .code)
     ├── ResourceInvalidError (.issues)   an emitted/pulled resource failed validation
-    └── RequestError (.request)          anything that went wrong talking to a server
+    └── RequestError (.request, .attempts)
+                                         anything that went wrong talking to a server
         ├── AuthError
         │   └── AuthFailedError          401/403 after re-authorisation
         ├── TransportError               connect/read/write/timeout; retryable
@@ -94,10 +95,17 @@ class ResourceInvalidError(FhirIvcError):
 
 
 class RequestError(FhirIvcError):
-    """Base of all errors talking to a FHIR server. ``request`` is ``(method, url)``."""
+    """Base of all errors talking to a FHIR server.
 
-    def __init__(self, message: str, *, request: tuple[str, str] | None = None) -> None:
+    ``request`` is ``(method, url)`` with the query string removed (queries can carry patient
+    identifiers); ``attempts`` is how many times the request was sent, retries included.
+    """
+
+    def __init__(
+        self, message: str, *, request: tuple[str, str] | None = None, attempts: int = 1
+    ) -> None:
         self.request = request
+        self.attempts = attempts
         super().__init__(message)
 
 
@@ -123,10 +131,11 @@ class FhirHttpError(RequestError):
         status_code: int,
         outcome: dict[str, Any] | None = None,
         request: tuple[str, str] | None = None,
+        attempts: int = 1,
     ) -> None:
         self.status_code = status_code
         self.outcome = outcome
-        super().__init__(message, request=request)
+        super().__init__(message, request=request, attempts=attempts)
 
 
 class NotFoundError(FhirHttpError):
