@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fhir_ivc.model._base import CaseModel, ListItem, NonEmptyText
 from fhir_ivc.model.time import TimePoint
@@ -45,7 +45,7 @@ ImagingModality = Literal[
 
 Dimensions = Annotated[
     list[Annotated[float, Field(gt=0, le=200)]],
-    Field(max_length=3, description="Tumor dimensions in cm, as reported (up to 3)."),
+    Field(max_length=3, description="Tumor dimensions in cm (up to 3), stored largest first."),
 ]
 
 
@@ -82,6 +82,13 @@ class ImagingStudy(ListItem):
     dimensions_cm: Dimensions = Field(default_factory=list)
     findings: NonEmptyText | None = None
     when: TimePoint | None = None
+
+    @field_validator("dimensions_cm")
+    @classmethod
+    def _largest_first(cls, value: list[float]) -> list[float]:
+        # mCODE TumorSize orders dimensions largest first; storing them that way keeps the
+        # FHIR round trip exact.
+        return sorted(value, reverse=True)
 
     def natural_key(self) -> str:
         return self.modality

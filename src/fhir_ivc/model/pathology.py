@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from fhir_ivc.model._base import CaseModel, ListItem, NonEmptyText
 from fhir_ivc.model.diagnosis import Organ
@@ -29,10 +29,18 @@ class Pathology(CaseModel):
     fnclcc_grade: Literal[1, 2, 3] | None = Field(
         default=None, description="FNCLCC grade when the report states it; never derived."
     )
-    size_cm: list[Annotated[float, Field(gt=0, le=200)]] = Field(default_factory=list, max_length=3)
+    size_cm: list[Annotated[float, Field(gt=0, le=200)]] = Field(
+        default_factory=list, max_length=3, description="Tumor size in cm, stored largest first."
+    )
+
     margin_status: Literal["uninvolved", "involved", "cannot-be-assessed"] | None = None
     r_classification: Literal["R0", "R1", "R2", "RX"] | None = None
     organ_infiltration: list[OrganInfiltration] = Field(default_factory=list)
     conclusion: NonEmptyText | None = Field(
         default=None, description="Gross/microscopic description as free text."
     )
+
+    @field_validator("size_cm")
+    @classmethod
+    def _largest_first(cls, value: list[float]) -> list[float]:
+        return sorted(value, reverse=True)
