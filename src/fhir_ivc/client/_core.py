@@ -1,0 +1,764 @@
+"""Sans-I/O core shared by :class:`AsyncFhirClient` and :class:`FhirClient`.
+
+Everything here is pure: it builds requests, reads responses that have already been received,
+maps status codes and OperationOutcomes to the exception tree, and decides whether and when to
+retry. The two client shells only move bytes and sleep. This is the **one** place where
+``httpx`` exceptions are translated into :mod:`fhir_ivc.exceptions` (always ``raise ... from exc``).
+
+Logging goes to ``fhir_ivc.client`` and carries no PHI: methods, URLs without their query
+string, status codes and attempt counts. Never bodies, never headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+import httpx
+
+from fhir_ivc import __version__
+from fhir_ivc.exceptions import (
+    AuthFailedError,
+    ConfigError,
+    ConflictError,
+    FhirHttpError,
+    NotFoundError,
+    RequestError,
+    RetryableHttpError,
+    TransportError,
+)
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "FHIR_JSON",
+    "USER_AGENT",
+    "CapabilityInfo",
+    "ClientCore",
+    "EntryResponse",
+    "JsonDict",
+    "QueryParams",
+    "RequestSpec",
+    "RetryPolicy",
+    "RetryState",
+    "error_for_status",
+    "first_issue_text",
+    "is_repeatable",
+    "is_repeatable_transaction",
+    "issue_text",
+    "parse_transaction_response",
+    "redact_url",
+]
+
+logger = logging.getLogger("fhir_ivc.client")
+
+JsonDict = dict[str, Any]
+QueryValue = str | int | float | bool
+QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]]
+
+#: Media type sent in ``Accept`` and ``Content-Type``; pins the FHIR version to R4 (4.0).
+FHIR_JSON: Final = "application/fhir+json; fhirVersion=4.0"
+USER_AGENT: Final = f"fhir-ivc/{__version__}"
+
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+# FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_RNG = random.Random()  # noqa: S311 - jitter only spreads retries out; no secrecy needed
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """``url`` without query string and fragment: safe for logs and exception messages."""
+    parsed = httpx.URL(str(url))
+    return str(parsed.copy_with(query=None, fragment=None))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme))
+
+
+# --------------------------------------------------------------------------------------------
+# Retry policy
+# --------------------------------------------------------------------------------------------
+
+
+def _is_retryable_status(status: int) -> bool:
+    return status in (408, 429) or 500 <= status <= 599
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often and how long to wait before sending a repeatable request again.
+
+    ``max_attempts`` counts the first try: 4 means one request plus up to three retries.
+    The wait before retry *n* (1-based) is "full jitter" exponential backoff,
+    ``uniform(0, min(backoff_cap, backoff_base * 2 ** (n - 1)))``, except for 429 and 503
+    answers carrying ``Retry-After`` (delta-seconds or HTTP-date), which is honoured as given,
+    capped at ``retry_after_cap``. ``jitter`` and ``clock`` are injectable for tests.
+    """
+
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    retry_after_cap: float = 120.0
+    jitter: Callable[[], float] = field(default=_RNG.random, repr=False, compare=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+        if min(self.backoff_base, self.backoff_cap, self.retry_after_cap) < 0:
+            raise ConfigError("RetryPolicy delays must not be negative")
+
+    def backoff(self, retry: int) -> float:
+        """Full-jitter delay before retry number ``retry`` (1 = first retry)."""
+        exponent = min(max(retry - 1, 0), 62)
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0**exponent)
+        return ceiling * self.jitter()
+
+    def parse_retry_after(self, value: str | None) -> float | None:
+        """Seconds to wait from a ``Retry-After`` value, capped; ``None`` if absent or invalid."""
+        if value is None:
+            return None
+        value = value.strip()
+        seconds: float
+        if value.isdigit():
+            seconds = float(value)
+        else:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:  # RFC 9110 HTTP-dates are always GMT
+                return None
+            seconds = when.timestamp() - self.clock()
+        return min(max(seconds, 0.0), self.retry_after_cap)
+
+    def delay(
+        self, retry: int, *, status: int | None = None, retry_after: str | None = None
+    ) -> float:
+        """Delay before retry ``retry``; ``Retry-After`` wins for 429/503."""
+        if status in (429, 503):
+            honoured = self.parse_retry_after(retry_after)
+            if honoured is not None:
+                return honoured
+        return self.backoff(retry)
+
+
+DEFAULT_RETRY: Final = RetryPolicy()
+
+_REPEATABLE_ENTRY_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def is_repeatable_transaction(bundle: Any) -> bool:
+    """Whether POSTing this transaction twice leaves the server as POSTing it once would.
+
+    A transaction is atomic: either every entry was applied or none was. A transaction of
+    conditional PUTs is safe to repeat: if the first POST committed but its answer was lost,
+    the second run matches the very resources the first one wrote and updates them to the same
+    content (HAPI reports that as a no-op). PUT by id, GET and DELETE are idempotent too. A POST
+    entry (a create) is not: repeating it would create a duplicate resource, so one such entry
+    makes the whole transaction non-repeatable.
+    """
+    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+        return False
+    if bundle.get("type") != "transaction":
+        return False
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        return False
+    for entry in entries:
+        request = entry.get("request") if isinstance(entry, Mapping) else None
+        if not isinstance(request, Mapping):
+            return False
+        if str(request.get("method", "")).upper() not in _REPEATABLE_ENTRY_METHODS:
+            return False
+    return True
+
+
+def is_repeatable(method: str, body: Any = None) -> bool:
+    """Retry rule: GET/HEAD always, PUT, and POST of a repeatable transaction; nothing else.
+
+    A plain POST (create, or an operation) is never retried after the request may have reached
+    the server: the server may have acted on it even though we saw an error.
+    """
+    method = method.upper()
+    if method in ("GET", "HEAD", "PUT"):
+        return True
+    return method == "POST" and is_repeatable_transaction(body)
+
+
+# --------------------------------------------------------------------------------------------
+# OperationOutcome → message → exception
+# --------------------------------------------------------------------------------------------
+
+
+def _issues(outcome: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    if not outcome or outcome.get("resourceType") != "OperationOutcome":
+        return []
+    issues = outcome.get("issue") or []
+    return [i for i in issues if isinstance(i, Mapping)] if isinstance(issues, list) else []
+
+
+def issue_text(issue: Mapping[str, Any]) -> str:
+    """The human text of one OperationOutcome issue: diagnostics, else details, else code."""
+    diagnostics = issue.get("diagnostics")
+    if isinstance(diagnostics, str) and diagnostics.strip():
+        return diagnostics.strip()
+    details = issue.get("details")
+    if isinstance(details, Mapping):
+        text = details.get("text")
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+        for coding in details.get("coding") or []:
+            if isinstance(coding, Mapping):
+                display = coding.get("display") or coding.get("code")
+                if isinstance(display, str) and display:
+                    return display
+    code = issue.get("code")
+    return f"issue code {code!r}" if code else "no details given"
+
+
+def first_issue_text(outcome: Mapping[str, Any] | None) -> str | None:
+    """Message of the first OperationOutcome issue, or ``None`` without an OperationOutcome."""
+    issues = _issues(outcome)
+    return issue_text(issues[0]) if issues else None
+
+
+def _outcome_of(response: httpx.Response) -> JsonDict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        return body
+    return None
+
+
+def error_for_status(
+    status: int,
+    outcome: JsonDict | None,
+    *,
+    method: str,
+    url: str,
+    reason: str = "",
+    attempts: int = 1,
+) -> RequestError:
+    """The exception for an error status; the message comes from the first issue.
+
+    404/410 → NotFoundError, 409/412 → ConflictError, 401/403 → AuthFailedError (the auth
+    flow has already re-authorised once where it can), 408/429/5xx → RetryableHttpError
+    (the retries are exhausted, or the request was not repeatable), anything else
+    FhirHttpError.
+    """
+    where = redact_url(url)
+    status_text = f"HTTP {status} {reason}".rstrip()
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    detail = first_issue_text(outcome)
+    message = f"{method} {where}: {status_text}{tries}"
+    if detail:
+        message += f": {detail}"
+    request = (method, where)
+    if status in (401, 403):
+        hint = (
+            "the server refused the credentials"
+            if status == 401
+            else "the credentials are not allowed to do this"
+        )
+        return AuthFailedError(f"{message} ({hint})", request=request, attempts=attempts)
+    cls: type[FhirHttpError]
+    if status in (404, 410):
+        cls = NotFoundError
+    elif status in (409, 412):
+        cls = ConflictError
+    elif _is_retryable_status(status):
+        cls = RetryableHttpError
+    else:
+        cls = FhirHttpError
+    return cls(message, status_code=status, outcome=outcome, request=request, attempts=attempts)
+
+
+# --------------------------------------------------------------------------------------------
+# Requests and the per-request retry state machine
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """Everything a shell needs to build one ``httpx.Request`` (possibly several times)."""
+
+    method: str
+    url: str
+    params: QueryParams | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    repeatable: bool = False
+
+    @property
+    def full_url(self) -> str:
+        """The URL with ``params`` merged in, as httpx will send it."""
+        url = httpx.URL(self.url)
+        if self.params:
+            url = url.copy_merge_params(dict(self.params))
+        return str(url)
+
+
+# httpx transport errors that may be retried at all; ConnectError/ConnectTimeout/PoolTimeout
+# happen before a single byte of the request left this machine, so they are retried even for
+# requests that are not repeatable.
+_RETRYABLE_TRANSPORT: Final = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class RetryState:
+    """Drives one logical request through its attempts; the shells feed it what happened.
+
+    Use::
+
+        state = core.start(spec)
+        while True:
+            try:
+                response = send(build(spec))
+            except httpx.HTTPError as exc:
+                delay = state.after_exception(exc)   # raises the translated error when final
+            else:
+                delay = state.after_response(response)  # raises the mapped error when final
+                if delay is None:
+                    return response
+            sleep(delay)
+    """
+
+    def __init__(self, spec: RequestSpec, policy: RetryPolicy) -> None:
+        self.spec = spec
+        self.policy = policy
+        self.attempts = 0
+        self._where = redact_url(spec.url)
+
+    def begin_attempt(self) -> int:
+        self.attempts += 1
+        return self.attempts
+
+    def _can_retry(self) -> bool:
+        return self.attempts < self.policy.max_attempts
+
+    def after_response(self, response: httpx.Response) -> float | None:
+        """``None`` on success, a delay in seconds to retry, or raises the mapped error."""
+        status = response.status_code
+        logger.debug(
+            "%s %s -> %d (attempt %d)", self.spec.method, self._where, status, self.attempts
+        )
+        if 200 <= status < 300:
+            return None
+        if _is_retryable_status(status) and self.spec.repeatable and self._can_retry():
+            delay = self.policy.delay(
+                self.attempts, status=status, retry_after=response.headers.get("Retry-After")
+            )
+            logger.warning(
+                "%s %s: HTTP %d, retrying in %.2fs (attempt %d of %d)",
+                self.spec.method,
+                self._where,
+                status,
+                delay,
+                self.attempts + 1,
+                self.policy.max_attempts,
+            )
+            return delay
+        if _is_retryable_status(status) and not self.spec.repeatable:
+            logger.warning(
+                "%s %s: HTTP %d, not retried: the request is not safe to repeat",
+                self.spec.method,
+                self._where,
+                status,
+            )
+        raise error_for_status(
+            status,
+            _outcome_of(response),
+            method=self.spec.method,
+            url=self.spec.url,
+            reason=response.reason_phrase,
+            attempts=self.attempts,
+        )
+
+    def after_exception(self, exc: httpx.HTTPError) -> float:
+        """A delay in seconds to retry after a transport failure, or raises the translation."""
+        kind = type(exc).__name__
+        retryable = isinstance(exc, _RETRYABLE_TRANSPORT) and (
+            self.spec.repeatable or isinstance(exc, _NOT_SENT)
+        )
+        if retryable and self._can_retry():
+            delay = self.policy.backoff(self.attempts)
+            logger.warning(
+                "%s %s: %s, retrying in %.2fs (attempt %d of %d)",
+                self.spec.method,
+                self._where,
+                kind,
+                delay,
+                self.attempts + 1,
+                self.policy.max_attempts,
+            )
+            return delay
+        raise self.translate(exc) from exc
+
+    def translate(self, exc: httpx.HTTPError) -> RequestError:
+        """The exception tree's equivalent of an ``httpx`` error, the most specific one."""
+        request = (self.spec.method, self._where)
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        prefix = f"{self.spec.method} {self._where}: "
+        if isinstance(exc, httpx.TransportError):
+            what = _TRANSPORT_WORDS.get(type(exc), "transport error")
+            detail = str(exc).strip()
+            message = f"{prefix}{what}{tries}" + (f" ({detail})" if detail else "")
+            return TransportError(message, request=request, attempts=self.attempts)
+        message = f"{prefix}{type(exc).__name__}{tries}: {exc}"
+        return RequestError(message, request=request, attempts=self.attempts)
+
+
+_TRANSPORT_WORDS: Final[Mapping[type[Exception], str]] = {
+    httpx.ConnectTimeout: "connect timeout",
+    httpx.ReadTimeout: "read timeout",
+    httpx.WriteTimeout: "write timeout",
+    httpx.PoolTimeout: "timed out waiting for a pooled connection",
+    httpx.ConnectError: "connection failed",
+    httpx.ReadError: "connection error while reading the response",
+    httpx.WriteError: "connection error while sending the request",
+    httpx.CloseError: "connection error while closing",
+    httpx.RemoteProtocolError: "server broke the HTTP protocol (connection dropped?)",
+    httpx.LocalProtocolError: "invalid HTTP request",
+    httpx.UnsupportedProtocol: "unsupported URL scheme",
+    httpx.ProxyError: "proxy error",
+}
+
+
+class ClientCore:
+    """Request building and response reading for one FHIR base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry: RetryPolicy,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        try:
+            url = httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ConfigError(f"invalid FHIR base URL {base_url!r}: {exc}") from exc
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError(f"FHIR base URL must be an absolute http(s) URL, got {base_url!r}")
+        if url.query or url.fragment:
+            raise ConfigError("FHIR base URL must not carry a query string or fragment")
+        self.base_url = str(url).rstrip("/")
+        self._base = httpx.URL(self.base_url + "/")
+        self.origin = _origin(url)
+        self.retry = retry
+        self.headers: dict[str, str] = {"Accept": FHIR_JSON, "User-Agent": USER_AGENT}
+        self.headers.update(headers or {})
+
+    def warn_if_insecure(self, *, has_auth: bool, verify: object) -> None:
+        """Log (never block) setups that expose credentials or trust any certificate."""
+        scheme, host, _ = self.origin
+        if verify is False and scheme == "https":
+            logger.warning("TLS certificate verification is OFF for %s", self.base_url)
+        if has_auth and scheme == "http" and host not in ("localhost", "127.0.0.1", "::1"):
+            logger.warning("credentials will be sent unencrypted to %s (plain http)", self.base_url)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def url(self, path: str = "") -> str:
+        """``base_url/path``; ``path`` is relative to the base (``Patient/1``, ``metadata``)."""
+        if "://" in path or path.startswith("//"):
+            raise ValueError(f"expected a path relative to the base URL, got {path!r}")
+        return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams | None = None,
+        body: Any = None,
+    ) -> RequestSpec:
+        method = method.upper()
+        headers = dict(self.headers)
+        content = None
+        if body is not None:
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            headers["Content-Type"] = FHIR_JSON
+        return RequestSpec(
+            method=method,
+            url=url,
+            params=params,
+            headers=headers,
+            content=content,
+            repeatable=is_repeatable(method, body),
+        )
+
+    def start(self, spec: RequestSpec) -> RetryState:
+        return RetryState(spec, self.retry)
+
+    @staticmethod
+    def check_type(resource_type: str) -> str:
+        if not _RESOURCE_TYPE.fullmatch(resource_type):
+            raise ValueError(f"not a FHIR resource type: {resource_type!r}")
+        return resource_type
+
+    @staticmethod
+    def check_id(resource_id: str) -> str:
+        if not _FHIR_ID.fullmatch(resource_id):
+            raise ValueError(f"not a FHIR id ([A-Za-z0-9-.]{{1,64}}): {resource_id!r}")
+        return resource_id
+
+    def operation_path(self, path: str) -> str:
+        """Validate an operation path such as ``Patient/123/$everything`` or ``$meta``."""
+        parts = path.strip("/").split("/")
+        if not parts[-1].startswith("$") or len(parts[-1]) < 2:
+            raise ValueError(f"operation path must end in $name, got {path!r}")
+        if len(parts) > 1:
+            self.check_type(parts[0])
+        if len(parts) == 3:
+            self.check_id(parts[1])
+        if len(parts) > 3:
+            raise ValueError(f"operation path has too many segments: {path!r}")
+        return self.url("/".join(parts))
+
+    # -- responses -----------------------------------------------------------------------------
+
+    @staticmethod
+    def json_body(response: httpx.Response, spec: RequestSpec) -> JsonDict:
+        """The JSON object of a successful response (``{}`` when there is no body)."""
+        if not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError as exc:
+            content_type = response.headers.get("Content-Type", "?")
+            raise RequestError(
+                f"{spec.method} {redact_url(spec.url)}: HTTP {response.status_code} answer is "
+                f"not JSON (Content-Type {content_type})",
+                request=(spec.method, redact_url(spec.url)),
+            ) from exc
+        if not isinstance(body, dict):
+            raise RequestError(
+                f"{spec.method} {redact_url(spec.url)}: expected a JSON object",
+                request=(spec.method, redact_url(spec.url)),
+            )
+        return body
+
+    @staticmethod
+    def expect_bundle(body: JsonDict, bundle_type: str, spec: RequestSpec) -> JsonDict:
+        if body.get("resourceType") != "Bundle" or body.get("type") != bundle_type:
+            got = f"{body.get('resourceType')}/{body.get('type')}"
+            raise RequestError(
+                f"{spec.method} {redact_url(spec.url)}: expected a {bundle_type} Bundle, got {got}",
+                request=(spec.method, redact_url(spec.url)),
+            )
+        return body
+
+    def next_link(self, page: Mapping[str, Any]) -> str | None:
+        """Absolute URL of ``Bundle.link[relation=next]``, resolved against the base URL.
+
+        Refuses a link to another scheme, host or port than the base URL: following it would
+        send our credentials to a server we were never configured to talk to.
+        """
+        for link in page.get("link") or []:
+            if not isinstance(link, Mapping) or link.get("relation") != "next":
+                continue
+            raw = link.get("url")
+            if not isinstance(raw, str) or not raw:
+                return None
+            try:
+                target = self._base.join(raw)
+            except httpx.InvalidURL as exc:
+                raise RequestError(f"search next link is not a valid URL: {exc}") from exc
+            if _origin(target) != self.origin:
+                scheme, host, port = _origin(target)
+                raise RequestError(
+                    f"refusing to follow search next link to {scheme}://{host}:{port}: "
+                    f"it is not the FHIR server at {self.base_url} "
+                    "(credentials would be sent to another origin)",
+                    request=("GET", redact_url(target)),
+                )
+            return str(target)
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# CapabilityStatement
+# --------------------------------------------------------------------------------------------
+
+
+def _op_name(operation: Mapping[str, Any]) -> str | None:
+    name = operation.get("name")
+    return name.lstrip("$") if isinstance(name, str) and name else None
+
+
+@dataclass(frozen=True)
+class CapabilityInfo:
+    """What a server's CapabilityStatement says it can do (the parts this project needs)."""
+
+    fhir_version: str
+    software: str | None
+    interactions: Mapping[str, frozenset[str]]
+    operations: Mapping[str, frozenset[str]]
+    system_interactions: frozenset[str]
+    system_operations: frozenset[str]
+
+    @classmethod
+    def from_statement(cls, statement: Mapping[str, Any]) -> CapabilityInfo:
+        """Parse a CapabilityStatement; ``ConfigError`` unless it declares FHIR 4.0.x (R4)."""
+        if statement.get("resourceType") != "CapabilityStatement":
+            raise ConfigError(
+                f"/metadata did not return a CapabilityStatement "
+                f"(got {statement.get('resourceType')!r})"
+            )
+        version = statement.get("fhirVersion")
+        if not isinstance(version, str) or not re.fullmatch(r"4\.0\.\d+", version):
+            raise ConfigError(f"the server speaks FHIR {version!r}; fhir_ivc needs FHIR R4 (4.0.x)")
+        software = statement.get("software")
+        software_name = None
+        if isinstance(software, Mapping) and isinstance(software.get("name"), str):
+            software_name = " ".join(
+                str(p) for p in (software.get("name"), software.get("version")) if p
+            )
+        interactions: dict[str, frozenset[str]] = {}
+        operations: dict[str, frozenset[str]] = {}
+        system_interactions: set[str] = set()
+        system_operations: set[str] = set()
+        for rest in statement.get("rest") or []:
+            if not isinstance(rest, Mapping) or rest.get("mode") != "server":
+                continue
+            for resource in rest.get("resource") or []:
+                rtype = resource.get("type") if isinstance(resource, Mapping) else None
+                if not isinstance(rtype, str):
+                    continue
+                codes = {
+                    i["code"]
+                    for i in resource.get("interaction") or []
+                    if isinstance(i, Mapping) and isinstance(i.get("code"), str)
+                }
+                ops = {n for o in resource.get("operation") or [] if (n := _op_name(o))}
+                interactions[rtype] = interactions.get(rtype, frozenset()) | codes
+                operations[rtype] = operations.get(rtype, frozenset()) | ops
+            system_interactions |= {
+                i["code"]
+                for i in rest.get("interaction") or []
+                if isinstance(i, Mapping) and isinstance(i.get("code"), str)
+            }
+            system_operations |= {n for o in rest.get("operation") or [] if (n := _op_name(o))}
+        return cls(
+            fhir_version=version,
+            software=software_name,
+            interactions=interactions,
+            operations=operations,
+            system_interactions=frozenset(system_interactions),
+            system_operations=frozenset(system_operations),
+        )
+
+    @property
+    def resource_types(self) -> frozenset[str]:
+        return frozenset(self.interactions)
+
+    @property
+    def supports_transaction(self) -> bool:
+        return "transaction" in self.system_interactions
+
+    def supports(self, resource_type: str, interaction: str) -> bool:
+        """``supports("Patient", "update")``; interaction codes as in R4 TypeRestfulInteraction."""
+        return interaction in self.interactions.get(resource_type, frozenset())
+
+    def supports_operation(self, name: str, resource_type: str | None = None) -> bool:
+        """``supports_operation("everything", "Patient")``; a leading ``$`` is ignored."""
+        name = name.lstrip("$")
+        if resource_type is not None and name in self.operations.get(resource_type, frozenset()):
+            return True
+        return name in self.system_operations
+
+
+# --------------------------------------------------------------------------------------------
+# transaction-response
+# --------------------------------------------------------------------------------------------
+
+_HISTORY = re.compile(r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/]+)/_history/(?P<vid>[^/?#]+)")
+_PLAIN = re.compile(r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:[?#]|$)")
+_ETAG = re.compile(r'^(?:W/)?"?(?P<vid>[^"]+)"?$')
+
+
+@dataclass(frozen=True)
+class EntryResponse:
+    """One ``Bundle.entry.response`` of a transaction-response, parsed."""
+
+    index: int
+    status: int
+    status_line: str
+    location: str | None
+    etag: str | None
+    last_modified: str | None
+    resource_type: str | None
+    resource_id: str | None
+    version_id: str | None
+    outcome: JsonDict | None
+
+
+def _parse_entry_response(index: int, entry: Any) -> EntryResponse:
+    response = entry.get("response") if isinstance(entry, Mapping) else None
+    if not isinstance(response, Mapping):
+        raise RequestError(f"transaction-response entry {index} has no response")
+    status_line = str(response.get("status", "")).strip()
+    match = re.match(r"(\d{3})\b", status_line)
+    if not match:
+        raise RequestError(
+            f"transaction-response entry {index} has an unreadable status {status_line!r}"
+        )
+    location = response.get("location") if isinstance(response.get("location"), str) else None
+    etag = response.get("etag") if isinstance(response.get("etag"), str) else None
+    rtype = rid = vid = None
+    if location:
+        if m := _HISTORY.search(location):
+            rtype, rid, vid = m["type"], m["id"], m["vid"]
+        elif m := _PLAIN.search(location):
+            rtype, rid = m["type"], m["id"]
+    if vid is None and etag and (m := _ETAG.match(etag.strip())):
+        vid = m["vid"]
+    outcome = response.get("outcome")
+    last_modified = response.get("lastModified")
+    return EntryResponse(
+        index=index,
+        status=int(match.group(1)),
+        status_line=status_line,
+        location=location,
+        etag=etag,
+        last_modified=last_modified if isinstance(last_modified, str) else None,
+        resource_type=rtype,
+        resource_id=rid,
+        version_id=vid,
+        outcome=dict(outcome) if isinstance(outcome, Mapping) else None,
+    )
+
+
+def parse_transaction_response(
+    body: Mapping[str, Any], expected_entries: int | None = None
+) -> list[EntryResponse]:
+    """Per-entry outcomes of a transaction-response, in request order (R4 §3.1.0.11.2)."""
+    if body.get("resourceType") != "Bundle" or body.get("type") != "transaction-response":
+        raise RequestError(
+            f"expected a transaction-response Bundle, got "
+            f"{body.get('resourceType')}/{body.get('type')}"
+        )
+    entries = body.get("entry") or []
+    if not isinstance(entries, list):
+        raise RequestError("transaction-response Bundle.entry is not a list")
+    if expected_entries is not None and len(entries) != expected_entries:
+        raise RequestError(
+            f"transaction-response has {len(entries)} entries for {expected_entries} requests"
+        )
+    return [_parse_entry_response(i, e) for i, e in enumerate(entries)]
