@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -36,6 +36,18 @@ class CaseModel(BaseModel):
         default_factory=list,
         description="Names of fields of this object whose values are inferred, not stated.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _order_inferred(cls, data: Any) -> Any:
+        # One canonical order (the order fields are declared in) so that a case read back from
+        # FHIR, where markers come from several resources, equals the original.
+        if isinstance(data, dict) and isinstance(data.get("inferred"), list):
+            order = {name: i for i, name in enumerate(cls.model_fields)}
+            names = data["inferred"]
+            if all(isinstance(n, str) for n in names):
+                data = {**data, "inferred": sorted(names, key=lambda n: order.get(n, len(order)))}
+        return data
 
     @model_validator(mode="after")
     def _check_inferred(self) -> CaseModel:

@@ -9,9 +9,9 @@ listed in docs/terminology.md. Verification notes: docs/terminology-verification
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
-from fhir_ivc.terminology import local as L  # noqa: N812 - short alias for the local systems
+from fhir_ivc.terminology import local as L
 from fhir_ivc.terminology._tables import Code, CodeTable
 from fhir_ivc.terminology.systems import (
     ICD10CM,
@@ -54,7 +54,7 @@ IVC_STRUCTURE: Final = _sct("64131007", "Inferior vena cava structure (body stru
 ICDO3_MORPHOLOGY_DISPLAY: Final = {"8890/3": "Leiomyosarcoma, NOS", "8890/6": None}
 
 
-def icdo3_morphology(code: str, text: str | None = None) -> dict[str, object]:
+def icdo3_morphology(code: str, text: str | None = None) -> dict[str, Any]:
     """ICD-O-3 morphology coding (display known for leiomyosarcoma only)."""
     coding: dict[str, str] = {"system": ICDO3, "code": code}
     display = ICDO3_MORPHOLOGY_DISPLAY.get(code)

@@ -1,0 +1,104 @@
+"""The mapping context: deterministic ids, references, and the entries of one case's bundle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_ivc.fhir.elements import CASE_ELEMENT_URL, ext
+from fhir_ivc.model import Case, CaseModel
+from fhir_ivc.terminology.systems import CANONICAL, MCODE
+
+__all__ = ["ELEMENT_ID_SYSTEM", "NAMESPACE", "Entry", "Facts", "MapContext", "mcode"]
+
+#: Namespace of every deterministic id (uuid5) the adapter derives.
+NAMESPACE = uuid.UUID("5d6f2a7e-3c41-5f0e-9b8a-1c2d3e4f5a6b")
+#: Identifier system of every resource except the Patient: value = "<case uuid>/<element key>".
+ELEMENT_ID_SYSTEM = f"{CANONICAL}/sid/case-element"
+
+#: (object, its path in the case, names of its fields this resource carries)
+Facts = tuple[CaseModel, str, tuple[str, ...]]
+
+
+def mcode(profile_id: str) -> str:
+    return f"{MCODE}/{profile_id}"
+
+
+@dataclass(slots=True)
+class Entry:
+    """One resource of the case bundle, with where it came from."""
+
+    key: str  #: element key, unique within the case ("surgery.step.laparotomy")
+    path: str  #: the case-model object it represents ("surgery.approach[0]")
+    uuid: str
+    resource: dict[str, Any]
+    identifier: tuple[str, str]  #: (system, value) used for the conditional update
+
+    @property
+    def full_url(self) -> str:
+        return f"urn:uuid:{self.uuid}"
+
+
+@dataclass
+class MapContext:
+    """Collects the entries of one case; ids depend only on (source system, case id, key)."""
+
+    case: Case
+    entries: list[Entry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.case_uuid = uuid.uuid5(NAMESPACE, f"{self.case.source_system}|{self.case.case_id}")
+        self._keys: set[str] = set()
+
+    def uuid(self, key: str) -> str:
+        return str(uuid.uuid5(self.case_uuid, key))
+
+    def ref(self, key: str) -> dict[str, str]:
+        """A Reference to the entry with element ``key`` (resolved inside the bundle)."""
+        return {"reference": f"urn:uuid:{self.uuid(key)}"}
+
+    def has(self, key: str) -> bool:
+        return key in self._keys
+
+    @property
+    def surgery_ref(self) -> str | None:
+        return f"urn:uuid:{self.uuid('surgery')}" if self.case.surgery else None
+
+    def add(
+        self,
+        key: str,
+        path: str,
+        resource_type: str,
+        body: dict[str, Any],
+        *,
+        profile: str | None = None,
+        facts: Iterable[Facts] = (),
+        identifier: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Append a resource; ``facts`` say which inferred markers it must carry."""
+        if key in self._keys:
+            raise ValueError(f"element key {key!r} used twice")  # a bug in a mapper
+        self._keys.add(key)
+        resource: dict[str, Any] = {"resourceType": resource_type}
+        if profile:
+            resource["meta"] = {"profile": [profile]}
+        marker = [ext("path", valueString=path)]
+        for obj, obj_path, names in facts:
+            marker += [
+                ext("inferred", valueString=f"{obj_path}.{n}" if obj_path else n)
+                for n in names
+                if obj.is_inferred(n)
+            ]
+        extensions = [ext(CASE_ELEMENT_URL, extension=marker), *body.pop("extension", [])]
+        resource["extension"] = extensions
+        system, value = identifier or (ELEMENT_ID_SYSTEM, f"{self.case_uuid}/{key}")
+        if identifier is None:  # the element identifier first, then any the body brings
+            resource["identifier"] = [
+                {"system": system, "value": value},
+                *body.pop("identifier", []),
+            ]
+        resource.update(body)
+        self.entries.append(Entry(key, path, self.uuid(key), resource, (system, value)))
+        return resource

@@ -1,0 +1,299 @@
+"""Conditions: the primary cancer, presenting symptoms, metastases, surgical complications.
+
+Profiles: mCODE PrimaryCancerCondition and SecondaryCancerCondition; symptoms and complications
+are plain Conditions (problem-list items) linked with the R4 core ``condition-dueTo`` extension.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_ivc.fhir.datetimes import time_fields
+from fhir_ivc.fhir.elements import concept, ext, quantity
+from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.model import item_keys
+from fhir_ivc.terminology import codes as C
+from fhir_ivc.terminology.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    project_url,
+)
+
+__all__ = [
+    "ELEMENTS",
+    "to_fhir_complications",
+    "to_fhir_metastases",
+    "to_fhir_primary_condition",
+    "to_fhir_symptoms",
+]
+
+PRIMARY = mcode("mcode-primary-cancer-condition")
+SECONDARY = mcode("mcode-secondary-cancer-condition")
+HISTOLOGY_EXT = mcode("mcode-histology-morphology-behavior")
+LOCATION_QUALIFIER_EXT = mcode("mcode-body-location-qualifier")
+ASSERTED_DATE_EXT = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
+RELATED_EXT = "http://hl7.org/fhir/StructureDefinition/condition-related"
+DUE_TO_EXT = "http://hl7.org/fhir/StructureDefinition/condition-dueTo"
+CLAVIEN_DINDO_EXT = project_url("StructureDefinition", "clavien-dindo-grade")
+
+ELEMENTS = (
+    ElementMap(
+        "diagnosis.icdo3_morphology",
+        "Condition.extension[histologyMorphologyBehavior]",
+        PRIMARY,
+        "to_fhir_primary_condition",
+        "from_fhir_primary_condition",
+        note="ICD-O-3; SNOMED 1163022006 added for 8890/3",
+    ),
+    ElementMap(
+        "diagnosis.histology",
+        "Condition.extension[histologyMorphologyBehavior].text",
+        PRIMARY,
+        "to_fhir_primary_condition",
+        "from_fhir_primary_condition",
+    ),
+    ElementMap(
+        "diagnosis.ivc_segments",
+        "Condition.bodySite (IVC 64131007).extension[locationQualifier]",
+        PRIMARY,
+        "to_fhir_primary_condition",
+        "from_fhir_primary_condition",
+        note="SNOMED upper/middle/lower qualifier + local ivc-segment coding",
+    ),
+    ElementMap(
+        "diagnosis.basis",
+        "Condition.evidence.code",
+        PRIMARY,
+        "to_fhir_primary_condition",
+        "from_fhir_primary_condition",
+    ),
+    ElementMap(
+        "diagnosis.when",
+        "Condition.extension[condition-assertedDate]",
+        PRIMARY,
+        "to_fhir_primary_condition",
+        "from_fhir_primary_condition",
+    ),
+    ElementMap(
+        "patient.age_at_diagnosis_years",
+        "Condition.onsetAge (a)",
+        PRIMARY,
+        "to_fhir_primary_condition",
+        "from_fhir_primary_condition",
+    ),
+    ElementMap(
+        "presentation.symptoms[].kind",
+        "Condition.code",
+        "Condition (problem-list-item)",
+        "to_fhir_symptoms",
+        "from_fhir_symptom",
+    ),
+    ElementMap(
+        "presentation.symptoms[].text",
+        "Condition.code.text",
+        "Condition",
+        "to_fhir_symptoms",
+        "from_fhir_symptom",
+    ),
+    ElementMap(
+        "metastases[].site",
+        "Condition.code + bodySite",
+        SECONDARY,
+        "to_fhir_metastases",
+        "from_fhir_metastasis",
+    ),
+    ElementMap(
+        "metastases[].detected",
+        "Condition.onsetDateTime (or relative)",
+        SECONDARY,
+        "to_fhir_metastases",
+        "from_fhir_metastasis",
+    ),
+    ElementMap(
+        "surgery.complications[].kind",
+        "Condition.code",
+        "Condition",
+        "to_fhir_complications",
+        "from_fhir_complication",
+    ),
+    ElementMap(
+        "surgery.complications[].text",
+        "Condition.code.text",
+        "Condition",
+        "to_fhir_complications",
+        "from_fhir_complication",
+    ),
+    ElementMap(
+        "surgery.complications[].clavien_dindo",
+        "Condition.extension[clavien-dindo-grade]",
+        "Condition",
+        "to_fhir_complications",
+        "from_fhir_complication",
+    ),
+    ElementMap(
+        "surgery.complications[].management",
+        "Condition.note",
+        "Condition",
+        "to_fhir_complications",
+        "from_fhir_complication",
+    ),
+)
+
+
+def _status(category: str) -> dict[str, Any]:
+    """Status and category. Cancers are problem-list items, clinically ``active`` (MAPPING.md
+    §3.5: the case model has no clinical status, active is the documented default while disease
+    persists). Symptoms and complications are encounter diagnoses with no clinical status: the
+    report does not say whether they resolved, and none is invented."""
+    out: dict[str, Any] = {}
+    if category == "problem-list-item":
+        out["clinicalStatus"] = {"coding": [{"system": CONDITION_CLINICAL, "code": "active"}]}
+    out["verificationStatus"] = {"coding": [{"system": CONDITION_VER_STATUS, "code": "confirmed"}]}
+    out["category"] = [{"coding": [{"system": CONDITION_CATEGORY, "code": category}]}]
+    return out
+
+
+def ivc_body_site(segments: list[str]) -> dict[str, Any]:
+    """The IVC as body site, one location-qualifier extension per segment."""
+    return {
+        "extension": [
+            ext(LOCATION_QUALIFIER_EXT, valueCodeableConcept=C.IVC_SEGMENT.concept(s))
+            for s in segments
+        ],
+        **concept(C.IVC_STRUCTURE),
+    }
+
+
+def histology_concept(morphology: str, text: str) -> dict[str, Any]:
+    value = C.icdo3_morphology(morphology, text)
+    if morphology == "8890/3":
+        value["coding"].append(C.LEIOMYOSARCOMA_SNOMED.coding())
+    return value
+
+
+def to_fhir_primary_condition(ctx: MapContext) -> None:
+    """PrimaryCancerCondition, mCODE style A (generic disorder + histology + topography)."""
+    case = ctx.case
+    dx = case.diagnosis
+    extensions = [
+        ext(
+            HISTOLOGY_EXT, valueCodeableConcept=histology_concept(dx.icdo3_morphology, dx.histology)
+        )
+    ]
+    if dx.when is not None:
+        asserted = time_fields("valueDateTime", dx.when, ctx.surgery_ref)
+        extensions.append(ext(ASSERTED_DATE_EXT, **asserted))
+    evidence: dict[str, Any] = {"code": [C.EVIDENCE_TYPE.concept(dx.basis)]}
+    if case.pathology is not None:
+        evidence["detail"] = [ctx.ref("pathology.report")]
+    elif case.biopsy is not None:
+        evidence["detail"] = [ctx.ref("biopsy")]
+    body: dict[str, Any] = {
+        "extension": extensions,
+        **_status("problem-list-item"),
+        "code": concept(
+            C.MALIGNANT_NEOPLASM,
+            C.ICD10CM_PRIMARY,
+            text=f"{dx.histology} of the inferior vena cava",
+        ),
+        "bodySite": [ivc_body_site(list(dx.ivc_segments))],
+        "subject": ctx.ref("patient"),
+    }
+    if case.patient.age_at_diagnosis_years is not None:
+        body["onsetAge"] = quantity(case.patient.age_at_diagnosis_years, "a")
+    body["evidence"] = [evidence]
+    ctx.add(
+        "condition.primary",
+        "diagnosis",
+        "Condition",
+        body,
+        profile=PRIMARY,
+        facts=[
+            (dx, "diagnosis", ("histology", "icdo3_morphology", "ivc_segments", "basis", "when")),
+            (case.patient, "patient", ("age_at_diagnosis_years",)),
+        ],
+    )
+
+
+def to_fhir_symptoms(ctx: MapContext) -> None:
+    presentation = ctx.case.presentation
+    if presentation is None:
+        return
+    for i, (key, symptom) in enumerate(
+        zip(item_keys(presentation.symptoms), presentation.symptoms, strict=True)
+    ):
+        path = f"presentation.symptoms[{i}]"
+        ctx.add(
+            f"symptom.{key}",
+            path,
+            "Condition",
+            {
+                "extension": [ext(DUE_TO_EXT, valueReference=ctx.ref("condition.primary"))],
+                **_status("encounter-diagnosis"),
+                "code": C.SYMPTOM.concept(symptom.kind, symptom.text),
+                "subject": ctx.ref("patient"),
+            },
+            facts=[
+                (symptom, path, ("kind", "text")),
+                (presentation, "presentation", ("symptoms",)),
+            ],
+        )
+
+
+def to_fhir_metastases(ctx: MapContext) -> None:
+    case = ctx.case
+    for i, (key, met) in enumerate(zip(item_keys(case.metastases), case.metastases, strict=True)):
+        path = f"metastases[{i}]"
+        body: dict[str, Any] = {
+            "extension": [ext(RELATED_EXT, valueReference=ctx.ref("condition.primary"))],
+            **_status("problem-list-item"),
+            "code": C.METASTASIS_SITE.concept(met.site),
+            "bodySite": [C.METASTASIS_BODY_SITE.concept(met.site)],
+            "subject": ctx.ref("patient"),
+            **time_fields("onsetDateTime", met.detected, ctx.surgery_ref),
+        }
+        ctx.add(
+            f"metastasis.{key}",
+            path,
+            "Condition",
+            body,
+            profile=SECONDARY,
+            facts=[(met, path, ("site", "detected"))],
+        )
+
+
+def to_fhir_complications(ctx: MapContext) -> None:
+    surgery = ctx.case.surgery
+    if surgery is None:
+        return
+    for i, (key, comp) in enumerate(
+        zip(item_keys(surgery.complications), surgery.complications, strict=True)
+    ):
+        path = f"surgery.complications[{i}]"
+        extensions = [ext(DUE_TO_EXT, valueReference=ctx.ref("surgery"))]
+        if comp.clavien_dindo:
+            extensions.append(
+                ext(
+                    CLAVIEN_DINDO_EXT,
+                    valueCodeableConcept=C.CLAVIEN_DINDO.concept(comp.clavien_dindo),
+                )
+            )
+        code = C.COMPLICATION.concept(comp.kind, comp.text)
+        code["coding"].insert(0, C.POSTOPERATIVE_COMPLICATION.coding())
+        body: dict[str, Any] = {
+            "extension": extensions,
+            **_status("encounter-diagnosis"),
+            "code": code,
+            "subject": ctx.ref("patient"),
+        }
+        if comp.management:
+            body["note"] = [{"text": comp.management}]
+        ctx.add(
+            f"surgery.complication.{key}",
+            path,
+            "Condition",
+            body,
+            facts=[(comp, path, ("kind", "text", "clavien_dindo", "management"))],
+        )

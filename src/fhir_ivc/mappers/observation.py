@@ -1,0 +1,473 @@
+"""Observations: tumor sizes, markers, organ contact, intraoperative measures, pathology, follow-up.
+
+Profiles: mCODE TumorSize (imaging: focus = Tumor; pathology: specimen = Specimen; never both),
+HistologicBehaviorAndType, HistologicGrade, CancerDiseaseStatus; the project's own profiles for
+operative measures, margins and R classification (profiles/). Local codes: terminology/local.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_ivc.fhir.datetimes import time_fields
+from fhir_ivc.fhir.elements import concept, ext, quantity
+from fhir_ivc.mappers._context import Facts, MapContext, mcode
+from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.model import TimePoint, item_keys
+from fhir_ivc.terminology import codes as C
+from fhir_ivc.terminology.systems import OBSERVATION_CATEGORY, project_url
+
+__all__ = [
+    "ELEMENTS",
+    "to_fhir_follow_up",
+    "to_fhir_imaging_sizes",
+    "to_fhir_operative_measures",
+    "to_fhir_organ_contact",
+    "to_fhir_pathology_observations",
+    "to_fhir_tumor_markers",
+]
+
+TUMOR_SIZE = mcode("mcode-tumor-size")
+HISTOLOGY = mcode("mcode-histologic-behavior-and-type")
+GRADE = mcode("mcode-histologic-grade")
+DISEASE_STATUS = mcode("mcode-cancer-disease-status")
+RELATED_CONDITION_EXT = mcode("mcode-related-condition")
+OPERATIVE_MEASURE = project_url("StructureDefinition", "ivc-operative-measure")
+MARGIN = project_url("StructureDefinition", "ivc-surgical-margin")
+RESIDUAL = project_url("StructureDefinition", "ivc-residual-tumor")
+FOLLOW_UP_FINDING = project_url("StructureDefinition", "ivc-follow-up-finding")
+
+_O = "Observation"
+ELEMENTS = (
+    ElementMap(
+        "imaging[].dimensions_cm",
+        "Observation.component[tumorLongestDimension|tumorOtherDimension] (cm), focus = Tumor",
+        TUMOR_SIZE,
+        "to_fhir_imaging_sizes",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "imaging[].target",
+        "TumorSize.focus (primary Tumor | extension Tumor)",
+        TUMOR_SIZE,
+        "to_fhir_imaging_sizes",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "tumor_markers[].name",
+        "Observation.code.text",
+        _O,
+        "to_fhir_tumor_markers",
+        "from_fhir_tumor_markers",
+    ),
+    ElementMap(
+        "tumor_markers[].result",
+        "Observation.valueCodeableConcept",
+        _O,
+        "to_fhir_tumor_markers",
+        "from_fhir_tumor_markers",
+    ),
+    ElementMap(
+        "tumor_markers[].when",
+        "Observation.effectiveDateTime",
+        _O,
+        "to_fhir_tumor_markers",
+        "from_fhir_tumor_markers",
+    ),
+    ElementMap(
+        "diagnosis.organ_contact[].organ",
+        "Observation(organ-contact).bodySite",
+        _O,
+        "to_fhir_organ_contact",
+        "from_fhir_organ_contact",
+    ),
+    ElementMap(
+        "surgery.operative_time_min",
+        "Observation(operative-duration).valueQuantity min",
+        OPERATIVE_MEASURE,
+        "to_fhir_operative_measures",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.ivc_clamp_time_min",
+        "Observation(ivc-clamp-time).valueQuantity min",
+        OPERATIVE_MEASURE,
+        "to_fhir_operative_measures",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.blood_loss_ml",
+        "Observation(estimated-blood-loss).valueQuantity mL",
+        OPERATIVE_MEASURE,
+        "to_fhir_operative_measures",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.postoperative_stay_days",
+        "Observation(postoperative-stay).valueQuantity d",
+        OPERATIVE_MEASURE,
+        "to_fhir_operative_measures",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "pathology.histologic_type",
+        "Observation.valueCodeableConcept.text",
+        HISTOLOGY,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.icdo3_morphology",
+        "Observation.valueCodeableConcept (ICD-O-3)",
+        HISTOLOGY,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.grade",
+        "Observation.valueCodeableConcept (SNOMED)",
+        GRADE,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.fnclcc_grade",
+        "Observation.valueCodeableConcept (local fnclcc-grade) + method 426757001",
+        GRADE,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.size_cm",
+        "Observation.component (cm), specimen = Specimen",
+        TUMOR_SIZE,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.margin_status",
+        "Observation(396631001).valueCodeableConcept",
+        MARGIN,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.r_classification",
+        "Observation(residual-tumor).valueCodeableConcept",
+        RESIDUAL,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "pathology.organ_infiltration[]",
+        "Observation(organ-infiltration) bodySite + value negative/positive",
+        _O,
+        "to_fhir_pathology_observations",
+        "from_fhir_pathology",
+    ),
+    ElementMap(
+        "follow_up[].when",
+        "Observation.effectiveDateTime (each finding)",
+        DISEASE_STATUS,
+        "to_fhir_follow_up",
+        "from_fhir_follow_up",
+    ),
+    ElementMap(
+        "follow_up[].disease_status",
+        "CancerDiseaseStatus.valueCodeableConcept",
+        DISEASE_STATUS,
+        "to_fhir_follow_up",
+        "from_fhir_follow_up",
+    ),
+    ElementMap(
+        "follow_up[].local_recurrence",
+        "Observation(local-recurrence).valueBoolean",
+        FOLLOW_UP_FINDING,
+        "to_fhir_follow_up",
+        "from_fhir_follow_up",
+    ),
+    ElementMap(
+        "follow_up[].vital_status",
+        "Observation(vital-status).valueCodeableConcept",
+        FOLLOW_UP_FINDING,
+        "to_fhir_follow_up",
+        "from_fhir_follow_up",
+    ),
+)
+
+
+def _category(code: str) -> list[dict[str, Any]]:
+    return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code}]}]
+
+
+def _size_components(dimensions: list[float]) -> list[dict[str, Any]]:
+    """Longest dimension first (33728-7), then the others largest to smallest (33729-5)."""
+    ordered = sorted(dimensions, reverse=True)
+    return [
+        {
+            "code": concept(C.TUMOR_LONGEST_DIMENSION if i == 0 else C.TUMOR_OTHER_DIMENSION),
+            "valueQuantity": quantity(value, "cm"),
+        }
+        for i, value in enumerate(ordered)
+    ]
+
+
+def _observation(
+    ctx: MapContext,
+    key: str,
+    path: str,
+    code: dict[str, Any],
+    value: dict[str, Any],
+    *,
+    category: str | None = None,
+    profile: str | None = None,
+    facts: list[Facts] = (),  # type: ignore[assignment]
+    when: TimePoint | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    body: dict[str, Any] = {"status": "final"}
+    if category:
+        body["category"] = _category(category)
+    body |= {"code": code, "subject": ctx.ref("patient")}
+    body |= time_fields("effectiveDateTime", when, ctx.surgery_ref)
+    body |= extra or {}
+    body |= value
+    ctx.add(key, path, "Observation", body, profile=profile, facts=facts)
+
+
+def _local(name: str) -> dict[str, Any]:
+    return concept(C.OBS[name])
+
+
+def to_fhir_imaging_sizes(ctx: MapContext) -> None:
+    for i, (key, study) in enumerate(
+        zip(item_keys(ctx.case.imaging), ctx.case.imaging, strict=True)
+    ):
+        if not study.dimensions_cm:
+            continue
+        path = f"imaging[{i}]"
+        focus = "tumor"
+        if study.target == "intraluminal-extension":
+            focus = f"tumor.extension.{ctx.case.diagnosis.intraluminal_extension[0]}"
+        method = C.IMAGING_MODALITY.concept(study.modality)
+        _observation(
+            ctx,
+            f"imaging.{key}.size",
+            path,
+            concept(C.TUMOR_SIZE),
+            {"component": _size_components(study.dimensions_cm)},
+            category="imaging",
+            profile=TUMOR_SIZE,
+            when=study.when,
+            facts=[(study, path, ("dimensions_cm", "target"))],
+            extra={
+                "partOf": [ctx.ref(f"imaging.{key}")],
+                "focus": [ctx.ref(focus)],
+                "method": method,
+            },
+        )
+
+
+def to_fhir_tumor_markers(ctx: MapContext) -> None:
+    markers = ctx.case.tumor_markers
+    for i, (key, marker) in enumerate(zip(item_keys(markers), markers, strict=True)):
+        path = f"tumor_markers[{i}]"
+        _observation(
+            ctx,
+            f"tumor-markers.{key}",
+            path,
+            concept(C.OBS["tumor-markers"], text=marker.name),
+            {"valueCodeableConcept": C.FINDING.concept(marker.result)},
+            category="laboratory",
+            when=marker.when,
+            facts=[(marker, path, ("name", "result", "when"))],
+        )
+
+
+def to_fhir_organ_contact(ctx: MapContext) -> None:
+    contacts = ctx.case.diagnosis.organ_contact
+    for i, (key, contact) in enumerate(zip(item_keys(contacts), contacts, strict=True)):
+        path = f"diagnosis.organ_contact[{i}]"
+        _observation(
+            ctx,
+            f"organ-contact.{key}",
+            path,
+            _local("organ-contact"),
+            {"valueBoolean": True},
+            category="imaging",
+            facts=[(contact, path, ("organ",))],
+            extra={"focus": [ctx.ref("tumor")], "bodySite": C.ORGAN.concept(contact.organ)},
+        )
+
+
+def to_fhir_operative_measures(ctx: MapContext) -> None:
+    surgery = ctx.case.surgery
+    if surgery is None:
+        return
+    rows: tuple[tuple[str, str, float | int | None, str], ...] = (
+        ("operative-time", "operative-duration", surgery.operative_time_min, "min"),
+        ("clamp-time", "ivc-clamp-time", surgery.ivc_clamp_time_min, "min"),
+        ("blood-loss", "estimated-blood-loss", surgery.blood_loss_ml, "mL"),
+        ("stay", "postoperative-stay", surgery.postoperative_stay_days, "d"),
+    )
+    fields = {
+        "operative-time": "operative_time_min",
+        "clamp-time": "ivc_clamp_time_min",
+        "blood-loss": "blood_loss_ml",
+        "stay": "postoperative_stay_days",
+    }
+    for key, code, value, unit in rows:
+        if value is None:
+            continue
+        _observation(
+            ctx,
+            f"surgery.{key}",
+            "surgery",
+            _local(code),
+            {"valueQuantity": quantity(value, unit)},
+            category="procedure",
+            profile=OPERATIVE_MEASURE,
+            facts=[(surgery, "surgery", (fields[key],))],
+            extra={"partOf": [ctx.ref("surgery")]},
+        )
+
+
+def to_fhir_pathology_observations(ctx: MapContext) -> None:
+    path_ = ctx.case.pathology
+    if path_ is None:
+        return
+    p = "pathology"
+    related = {
+        "extension": [ext(RELATED_CONDITION_EXT, valueReference=ctx.ref("condition.primary"))]
+    }
+    specimen = {"specimen": ctx.ref("specimen")}
+    value = C.icdo3_morphology(path_.icdo3_morphology, path_.histologic_type)
+    _observation(
+        ctx,
+        "pathology.histology",
+        p,
+        concept(C.HISTOLOGIC_BEHAVIOR_AND_TYPE),
+        {"valueCodeableConcept": value},
+        category="laboratory",
+        profile=HISTOLOGY,
+        facts=[(path_, p, ("histologic_type", "icdo3_morphology"))],
+        extra={**related, **specimen},
+    )
+    if path_.grade or path_.fnclcc_grade:
+        grade: dict[str, Any] = {"coding": []}
+        if path_.grade:
+            grade["coding"] += C.HISTOLOGIC_GRADE_VALUE.codings(path_.grade)
+        if path_.fnclcc_grade:
+            grade["coding"] += C.FNCLCC_GRADE.codings(path_.fnclcc_grade)
+        extra: dict[str, Any] = {**related, **specimen}
+        if path_.fnclcc_grade:
+            extra["method"] = concept(C.FNCLCC_SYSTEM)
+        _observation(
+            ctx,
+            "pathology.grade",
+            p,
+            concept(C.HISTOLOGIC_GRADE),
+            {"valueCodeableConcept": grade},
+            category="laboratory",
+            profile=GRADE,
+            extra=extra,
+            facts=[(path_, p, ("grade", "fnclcc_grade"))],
+        )
+    if path_.size_cm:
+        _observation(
+            ctx,
+            "pathology.size",
+            p,
+            concept(C.TUMOR_SIZE),
+            {"component": _size_components(path_.size_cm)},
+            category="laboratory",
+            profile=TUMOR_SIZE,
+            facts=[(path_, p, ("size_cm",))],
+            extra={**specimen, "method": concept(C.GROSS_EXAMINATION)},
+        )
+    part_of = {"partOf": [ctx.ref("surgery")]} if ctx.case.surgery else {}
+    if path_.margin_status:
+        _observation(
+            ctx,
+            "pathology.margin",
+            p,
+            concept(C.SURGICAL_MARGIN),
+            {"valueCodeableConcept": C.MARGIN_STATUS.concept(path_.margin_status)},
+            category="laboratory",
+            profile=MARGIN,
+            facts=[(path_, p, ("margin_status",))],
+            extra={**part_of, **specimen},
+        )
+    if path_.r_classification:
+        _observation(
+            ctx,
+            "pathology.residual-tumor",
+            p,
+            _local("residual-tumor"),
+            {"valueCodeableConcept": C.R_CLASSIFICATION.concept(path_.r_classification)},
+            category="laboratory",
+            profile=RESIDUAL,
+            facts=[(path_, p, ("r_classification",))],
+            extra={**part_of, **specimen},
+        )
+    items = path_.organ_infiltration
+    for i, (key, item) in enumerate(zip(item_keys(items), items, strict=True)):
+        ipath = f"pathology.organ_infiltration[{i}]"
+        _observation(
+            ctx,
+            f"pathology.infiltration.{key}",
+            ipath,
+            _local("organ-infiltration"),
+            {
+                "valueCodeableConcept": C.FINDING.concept(
+                    "positive" if item.infiltrated else "negative"
+                )
+            },
+            category="laboratory",
+            facts=[(item, ipath, ("organ", "infiltrated"))],
+            extra={"bodySite": C.ORGAN.concept(item.organ), **specimen},
+        )
+
+
+def to_fhir_follow_up(ctx: MapContext) -> None:
+    case = ctx.case
+    status_focus = [ctx.ref(f"metastasis.{k}") for k in item_keys(case.metastases)] or [
+        ctx.ref("condition.primary")
+    ]
+    for i, (key, fu) in enumerate(zip(item_keys(case.follow_up), case.follow_up, strict=True)):
+        path = f"follow_up[{i}]"
+        if fu.disease_status:
+            _observation(
+                ctx,
+                f"follow-up.{key}.status",
+                path,
+                concept(C.CANCER_DISEASE_STATUS),
+                {"valueCodeableConcept": C.DISEASE_STATUS.concept(fu.disease_status)},
+                profile=DISEASE_STATUS,
+                when=fu.when,
+                facts=[(fu, path, ("when", "disease_status"))],
+                extra={"focus": status_focus},
+            )
+        if fu.local_recurrence is not None:
+            _observation(
+                ctx,
+                f"follow-up.{key}.local-recurrence",
+                path,
+                _local("local-recurrence"),
+                {"valueBoolean": fu.local_recurrence},
+                profile=FOLLOW_UP_FINDING,
+                when=fu.when,
+                facts=[(fu, path, ("when", "local_recurrence"))],
+                extra={"focus": [ctx.ref("condition.primary")]},
+            )
+        if fu.vital_status:
+            _observation(
+                ctx,
+                f"follow-up.{key}.vital-status",
+                path,
+                _local("vital-status"),
+                {"valueCodeableConcept": C.VITAL_STATUS.concept(fu.vital_status)},
+                profile=FOLLOW_UP_FINDING,
+                when=fu.when,
+                facts=[(fu, path, ("when", "vital_status"))],
+            )

@@ -1,0 +1,128 @@
+"""Patient: mCODE CancerPatient (http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-cancer-patient)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_ivc.fhir.elements import data_absent
+from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.model import PatientIdentifier
+from fhir_ivc.terminology.systems import IDENTIFIER_TYPE
+
+__all__ = ["ELEMENTS", "from_fhir_patient", "to_fhir_patient"]
+
+PROFILE = mcode("mcode-cancer-patient")
+
+ELEMENTS = (
+    ElementMap(
+        "case_id",
+        "Patient.identifier[0] (system = source_system)",
+        PROFILE,
+        "to_fhir_patient",
+        "from_fhir_patient",
+        note="with source_system, the conditional-update key of the Patient",
+    ),
+    ElementMap(
+        "source_system",
+        "Patient.identifier[0].system",
+        PROFILE,
+        "to_fhir_patient",
+        "from_fhir_patient",
+    ),
+    ElementMap(
+        "patient.identifiers",
+        "Patient.identifier[1..]",
+        PROFILE,
+        "to_fhir_patient",
+        "from_fhir_patient",
+    ),
+    ElementMap("patient.sex", "Patient.gender", PROFILE, "to_fhir_patient", "from_fhir_patient"),
+    ElementMap(
+        "patient.birth_date", "Patient.birthDate", PROFILE, "to_fhir_patient", "from_fhir_patient"
+    ),
+    ElementMap(
+        "follow_up[-1].vital_status",
+        "Patient.deceasedBoolean",
+        PROFILE,
+        "to_fhir_patient",
+        "-",
+        "derived",
+        note="from the last follow-up that states a vital status; read from the "
+        "vital-status Observations instead",
+    ),
+    ElementMap(
+        "(no name in the source)",
+        "Patient.name.extension[data-absent-reason]=masked",
+        PROFILE,
+        "to_fhir_patient",
+        "-",
+        "derived",
+        note="mCODE/US Core require a name; the adapter never carries names",
+    ),
+)
+
+
+def to_fhir_patient(ctx: MapContext) -> None:
+    """The CancerPatient. Identifier 1 is the case identifier (source system | case id)."""
+    case = ctx.case
+    patient = case.patient
+    identifiers: list[dict[str, Any]] = [{"system": case.source_system, "value": case.case_id}]
+    for ident in patient.identifiers:
+        item: dict[str, Any] = {"system": ident.system, "value": ident.value}
+        if ident.type:
+            item = {"type": {"coding": [{"system": IDENTIFIER_TYPE, "code": ident.type}]}, **item}
+        identifiers.append(item)
+    body: dict[str, Any] = {
+        "identifier": identifiers,
+        "name": [{"extension": [data_absent("masked")]}],
+        "gender": patient.sex,
+    }
+    if patient.birth_date:
+        body["birthDate"] = patient.birth_date
+    vital = [f.vital_status for f in case.follow_up if f.vital_status]
+    if vital:
+        body["deceasedBoolean"] = vital[-1] == "dead"
+    ctx.add(
+        "patient",
+        "patient",
+        "Patient",
+        body,
+        profile=PROFILE,
+        facts=[(patient, "patient", ("sex", "birth_date", "identifiers"))],
+        identifier=(case.source_system, case.case_id),
+    )
+
+
+def from_fhir_patient(
+    resource: dict[str, Any], source_system: str | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """Return (source system, case id, patient fields) from a Patient resource.
+
+    The case identifier is the one whose system is ``source_system`` (when given), else the first.
+    """
+    identifiers = resource.get("identifier", [])
+    index = 0
+    if source_system is not None:
+        index = next((i for i, x in enumerate(identifiers) if x.get("system") == source_system), 0)
+    main = identifiers[index] if identifiers else {}
+    others = []
+    for i, ident in enumerate(identifiers):
+        if i == index or "system" not in ident or "value" not in ident:
+            continue
+        type_codings: list[dict[str, Any]] = (ident.get("type") or {}).get("coding", [])
+        code = type_codings[0].get("code") if type_codings else None
+        others.append(
+            PatientIdentifier(
+                system=ident["system"],
+                value=ident["value"],
+                type=code if code in ("MR", "PI", "PT") else None,
+            )
+        )
+    fields: dict[str, Any] = {
+        "sex": resource.get("gender", "unknown"),
+        "identifiers": others,
+    }
+    if resource.get("birthDate"):
+        fields["birth_date"] = resource["birthDate"]
+    return main.get("system", ""), main.get("value", ""), fields

@@ -1,0 +1,448 @@
+"""Procedures: imaging, biopsy, the index surgery and its sub-procedures, therapies not given.
+
+The index surgery is an mCODE CancerRelatedSurgicalProcedure; approach steps, associated
+resections and the IVC management are CancerRelatedSurgicalProcedures too, ``partOf`` the index
+(MAPPING.md §3.7). Imaging and biopsy are plain R4 Procedures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_ivc.fhir.datetimes import time_fields
+from fhir_ivc.fhir.elements import concept, data_absent, ext
+from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers.condition import ivc_body_site
+from fhir_ivc.model import item_keys
+from fhir_ivc.terminology import codes as C
+from fhir_ivc.terminology.systems import project_url
+
+__all__ = [
+    "ELEMENTS",
+    "to_fhir_biopsy",
+    "to_fhir_imaging_procedures",
+    "to_fhir_surgery",
+    "to_fhir_therapy_not_given",
+]
+
+SURGICAL = mcode("mcode-cancer-related-surgical-procedure")
+INTENT_EXT = mcode("mcode-procedure-intent")
+LATERALITY_EXT = mcode("mcode-laterality-qualifier")
+PROCEDURE_METHOD_EXT = "http://hl7.org/fhir/StructureDefinition/procedure-method"
+CONTRAST_EXT = project_url("StructureDefinition", "imaging-contrast")
+RESECTION_EXTENT_EXT = project_url("StructureDefinition", "ivc-resection-extent")
+DECISION_EXT = project_url("StructureDefinition", "ivc-management-decision")
+SETTING_EXT = project_url("StructureDefinition", "therapy-setting")
+IVC_MANAGEMENT_PROFILE = project_url("StructureDefinition", "ivc-management-procedure")
+
+_P = "CancerRelatedSurgicalProcedure"
+ELEMENTS = (
+    ElementMap(
+        "imaging[].modality",
+        "Procedure.code",
+        "Procedure",
+        "to_fhir_imaging_procedures",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "imaging[].contrast",
+        "Procedure.extension[imaging-contrast]",
+        "Procedure",
+        "to_fhir_imaging_procedures",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "imaging[].region",
+        "Procedure.bodySite.text",
+        "Procedure",
+        "to_fhir_imaging_procedures",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "imaging[].findings",
+        "Procedure.note",
+        "Procedure",
+        "to_fhir_imaging_procedures",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "imaging[].when",
+        "Procedure.performedDateTime",
+        "Procedure",
+        "to_fhir_imaging_procedures",
+        "from_fhir_imaging",
+    ),
+    ElementMap(
+        "biopsy.method",
+        "Procedure.extension[procedure-method]",
+        "Procedure",
+        "to_fhir_biopsy",
+        "from_fhir_biopsy",
+    ),
+    ElementMap(
+        "biopsy.result", "Procedure.outcome.text", "Procedure", "to_fhir_biopsy", "from_fhir_biopsy"
+    ),
+    ElementMap(
+        "biopsy.when",
+        "Procedure.performedDateTime",
+        "Procedure",
+        "to_fhir_biopsy",
+        "from_fhir_biopsy",
+    ),
+    ElementMap(
+        "surgery.date",
+        "Procedure.performedDateTime (else data-absent-reason)",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.intent",
+        "Procedure.extension[treatmentIntent]",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.en_bloc",
+        "Procedure.code (en-bloc-ivc-resection | ivc-resection)",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.resected_segments",
+        "Procedure.bodySite.extension[locationQualifier]",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.resection_extent",
+        "Procedure.extension[ivc-resection-extent]",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap("surgery.notes", "Procedure.note", _P, "to_fhir_surgery", "from_fhir_surgery"),
+    ElementMap(
+        "surgery.approach[].kind",
+        "Procedure(partOf index).code",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.approach[].detail",
+        "Procedure(partOf index).note",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.associated_resections[].kind",
+        "Procedure(partOf index).code",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.associated_resections[].side",
+        "Procedure.bodySite.extension[lateralityQualifier]",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.associated_resections[].detail",
+        "Procedure.note",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.associated_resections[].reason",
+        "Procedure.reasonCode.text",
+        _P,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.ivc_management[].method",
+        "Procedure(partOf index).code",
+        IVC_MANAGEMENT_PROFILE,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.ivc_management[].graft_material",
+        "Procedure.usedCode",
+        IVC_MANAGEMENT_PROFILE,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.ivc_management[].detail",
+        "Procedure.note",
+        IVC_MANAGEMENT_PROFILE,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "surgery.ivc_management[].decided",
+        "Procedure.extension[ivc-management-decision]",
+        IVC_MANAGEMENT_PROFILE,
+        "to_fhir_surgery",
+        "from_fhir_surgery",
+    ),
+    ElementMap(
+        "therapy_not_given[].therapy",
+        "Procedure(status not-done).code",
+        "Procedure",
+        "to_fhir_therapy_not_given",
+        "from_fhir_therapy_not_given",
+    ),
+    ElementMap(
+        "therapy_not_given[].setting",
+        "Procedure.extension[therapy-setting]",
+        "Procedure",
+        "to_fhir_therapy_not_given",
+        "from_fhir_therapy_not_given",
+    ),
+    ElementMap(
+        "therapy_not_given[].reason",
+        "Procedure.statusReason.text",
+        "Procedure",
+        "to_fhir_therapy_not_given",
+        "from_fhir_therapy_not_given",
+    ),
+)
+
+
+def _performed(ctx: MapContext, when: Any) -> dict[str, Any]:
+    fields = time_fields("performedDateTime", when, ctx.surgery_ref)
+    return fields or {"_performedDateTime": {"extension": [data_absent()]}}
+
+
+def _common(ctx: MapContext) -> dict[str, Any]:
+    return {"subject": ctx.ref("patient")}
+
+
+def to_fhir_imaging_procedures(ctx: MapContext) -> None:
+    for i, (key, study) in enumerate(
+        zip(item_keys(ctx.case.imaging), ctx.case.imaging, strict=True)
+    ):
+        path = f"imaging[{i}]"
+        body: dict[str, Any] = {}
+        if study.contrast is not None:
+            body["extension"] = [ext(CONTRAST_EXT, valueBoolean=study.contrast)]
+        body |= {
+            "status": "completed",
+            "code": C.IMAGING_MODALITY.concept(study.modality),
+            **_common(ctx),
+            **_performed(ctx, study.when),
+            "reasonReference": [ctx.ref("condition.primary")],
+        }
+        if study.region:
+            body["bodySite"] = [{"text": study.region}]
+        if study.findings:
+            body["note"] = [{"text": study.findings}]
+        ctx.add(
+            f"imaging.{key}",
+            path,
+            "Procedure",
+            body,
+            facts=[(study, path, ("modality", "contrast", "region", "findings", "when", "target"))],
+        )
+
+
+def to_fhir_biopsy(ctx: MapContext) -> None:
+    biopsy = ctx.case.biopsy
+    if biopsy is None:
+        return
+    ctx.add(
+        "biopsy",
+        "biopsy",
+        "Procedure",
+        {
+            "extension": [
+                ext(
+                    PROCEDURE_METHOD_EXT,
+                    valueCodeableConcept=C.BIOPSY_METHOD.concept(biopsy.method),
+                )
+            ],
+            "status": "completed",
+            "code": concept(C.BIOPSY),
+            **_common(ctx),
+            **_performed(ctx, biopsy.when),
+            "reasonReference": [ctx.ref("condition.primary")],
+            "outcome": {"text": biopsy.result},
+        },
+        facts=[(biopsy, "biopsy", ("method", "result", "when"))],
+    )
+
+
+def to_fhir_surgery(ctx: MapContext) -> None:
+    """The index operation and its sub-procedures."""
+    case = ctx.case
+    surgery = case.surgery
+    if surgery is None:
+        return
+    extensions = [
+        ext(INTENT_EXT, valueCodeableConcept=C.PROCEDURE_INTENT.concept(surgery.intent)),
+    ]
+    if surgery.resection_extent:
+        extensions.append(
+            ext(
+                RESECTION_EXTENT_EXT,
+                valueCodeableConcept=C.RESECTION_EXTENT.concept(surgery.resection_extent),
+            )
+        )
+    segments = ", ".join(surgery.resected_segments)
+    body: dict[str, Any] = {
+        "extension": extensions,
+        "status": "completed",
+        "code": C.IVC_PROCEDURE.concept(
+            surgery.en_bloc,
+            f"{'En bloc resection' if surgery.en_bloc else 'Resection'} of the {segments} "
+            f"IVC segment{'s' if len(surgery.resected_segments) > 1 else ''}",
+        ),
+        **_common(ctx),
+    }
+    body |= {"performedDateTime": surgery.date} if surgery.date else _performed(ctx, None)
+    body["reasonReference"] = [ctx.ref("condition.primary")]
+    body["bodySite"] = [ivc_body_site(list(surgery.resected_segments))]
+    if case.pathology is not None:
+        body["report"] = [ctx.ref("pathology.report")]
+    complication_keys = item_keys(surgery.complications)
+    if complication_keys:
+        body["complicationDetail"] = [
+            ctx.ref(f"surgery.complication.{k}") for k in complication_keys
+        ]
+    if surgery.notes:
+        body["note"] = [{"text": n} for n in surgery.notes]
+    ctx.add(
+        "surgery",
+        "surgery",
+        "Procedure",
+        body,
+        profile=SURGICAL,
+        facts=[
+            (
+                surgery,
+                "surgery",
+                ("date", "intent", "en_bloc", "resected_segments", "resection_extent", "notes"),
+            )
+        ],
+    )
+
+    def sub(
+        key: str,
+        path: str,
+        code: dict[str, Any],
+        extra: dict[str, Any],
+        facts: Any,
+        profile: str = SURGICAL,
+    ) -> None:
+        sub_body: dict[str, Any] = {
+            "extension": [extensions[0]],
+            "partOf": [ctx.ref("surgery")],
+            "status": "completed",
+            "code": code,
+            **_common(ctx),
+        }
+        sub_body |= {"performedDateTime": surgery.date} if surgery.date else _performed(ctx, None)
+        sub_body["reasonReference"] = [ctx.ref("condition.primary")]
+        for name, value in extra.items():
+            if name == "extension":
+                sub_body["extension"] = sub_body["extension"] + value
+            else:
+                sub_body[name] = value
+        ctx.add(key, path, "Procedure", sub_body, profile=profile, facts=facts)
+
+    for i, (key, step) in enumerate(
+        zip(item_keys(surgery.approach), surgery.approach, strict=True)
+    ):
+        path = f"surgery.approach[{i}]"
+        extra: dict[str, Any] = {"note": [{"text": step.detail}]} if step.detail else {}
+        sub(
+            f"surgery.step.{key}",
+            path,
+            C.SURGICAL_STEP.concept(step.kind),
+            extra,
+            [(step, path, ("kind", "detail"))],
+        )
+
+    resections = surgery.associated_resections
+    for i, (key, res) in enumerate(zip(item_keys(resections), resections, strict=True)):
+        path = f"surgery.associated_resections[{i}]"
+        extra = {}
+        if res.side:
+            extra["bodySite"] = [
+                {
+                    "extension": [
+                        ext(LATERALITY_EXT, valueCodeableConcept=C.LATERALITY.concept(res.side))
+                    ],
+                    "text": res.side,
+                }
+            ]
+        if res.reason:
+            extra["reasonCode"] = [{"text": res.reason}]
+        if res.detail:
+            extra["note"] = [{"text": res.detail}]
+        sub(
+            f"surgery.resection.{key}",
+            path,
+            C.ASSOCIATED_RESECTION.concept(res.kind),
+            extra,
+            [(res, path, ("kind", "side", "detail", "reason"))],
+        )
+
+    managed = surgery.ivc_management
+    for i, (key, mgmt) in enumerate(zip(item_keys(managed), managed, strict=True)):
+        path = f"surgery.ivc_management[{i}]"
+        extra = {}
+        if mgmt.decided:
+            extra["extension"] = [
+                ext(DECISION_EXT, valueCodeableConcept=C.MANAGEMENT_DECISION.concept(mgmt.decided))
+            ]
+        extra["bodySite"] = [concept(C.IVC_STRUCTURE)]
+        if mgmt.detail:
+            extra["note"] = [{"text": mgmt.detail}]
+        if mgmt.graft_material:
+            extra["usedCode"] = [C.GRAFT_MATERIAL.concept(mgmt.graft_material)]
+        sub(
+            f"surgery.ivc.{key}",
+            path,
+            C.IVC_MANAGEMENT.concept(mgmt.method),
+            extra,
+            [(mgmt, path, ("method", "graft_material", "detail", "decided"))],
+            profile=IVC_MANAGEMENT_PROFILE,
+        )
+
+
+def to_fhir_therapy_not_given(ctx: MapContext) -> None:
+    items = ctx.case.therapy_not_given
+    for i, (key, item) in enumerate(zip(item_keys(items), items, strict=True)):
+        path = f"therapy_not_given[{i}]"
+        body: dict[str, Any] = {
+            "extension": [
+                ext(SETTING_EXT, valueCodeableConcept=C.THERAPY_SETTING.concept(item.setting))
+            ],
+            "status": "not-done",
+        }
+        if item.reason:
+            body["statusReason"] = {"text": item.reason}
+        body |= {
+            "code": C.NOT_GIVEN_THERAPY.concept(item.therapy),
+            **_common(ctx),
+            "reasonReference": [ctx.ref("condition.primary")],
+        }
+        ctx.add(
+            f"not-given.{key}",
+            path,
+            "Procedure",
+            body,
+            facts=[(item, path, ("therapy", "setting", "reason"))],
+        )

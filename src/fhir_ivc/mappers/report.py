@@ -1,0 +1,52 @@
+"""The surgical pathology DiagnosticReport: groups the pathology Observations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_ivc.fhir.elements import concept
+from fhir_ivc.mappers._context import MapContext
+from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.terminology import codes as C
+
+__all__ = ["ELEMENTS", "to_fhir_pathology_report"]
+
+_RESULTS = ("histology", "grade", "size", "margin", "residual-tumor")
+
+ELEMENTS = (
+    ElementMap(
+        "pathology.conclusion",
+        "DiagnosticReport.conclusion",
+        "DiagnosticReport",
+        "to_fhir_pathology_report",
+        "from_fhir_pathology",
+    ),
+)
+
+
+def to_fhir_pathology_report(ctx: MapContext) -> None:
+    """Call after the pathology observations so ``result`` lists exactly those emitted."""
+    pathology = ctx.case.pathology
+    if pathology is None:
+        return
+    results = [ctx.ref(f"pathology.{k}") for k in _RESULTS if ctx.has(f"pathology.{k}")]
+    results += [ctx.ref(e.key) for e in ctx.entries if e.key.startswith("pathology.infiltration.")]
+    body: dict[str, Any] = {
+        "status": "final",
+        "code": concept(C.PATHOLOGY_REPORT),
+        "subject": ctx.ref("patient"),
+    }
+    if ctx.case.surgery is not None and ctx.case.surgery.date:
+        body["effectiveDateTime"] = ctx.case.surgery.date
+    body["specimen"] = [ctx.ref("specimen")]
+    if results:
+        body["result"] = results
+    if pathology.conclusion:
+        body["conclusion"] = pathology.conclusion
+    ctx.add(
+        "pathology.report",
+        "pathology",
+        "DiagnosticReport",
+        body,
+        facts=[(pathology, "pathology", ("conclusion",))],
+    )

@@ -1,0 +1,137 @@
+"""Tumor body structures (mCODE Tumor) and the resection specimen (mCODE HumanSpecimen).
+
+The Tumor and the Specimen cut from it share one identifier (mCODE: unique within the patient),
+MAPPING.md §2. An intraluminal extension (e.g. to the right atrium) is a second Tumor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_ivc.fhir.elements import concept, ext
+from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.terminology import codes as C
+from fhir_ivc.terminology.systems import CANONICAL, RESOURCE_TYPES
+
+__all__ = ["ELEMENTS", "TUMOR_ID_SYSTEM", "to_fhir_specimen", "to_fhir_tumors"]
+
+TUMOR = mcode("mcode-tumor")
+SPECIMEN = mcode("mcode-human-specimen")
+RELATED_CONDITION_EXT = mcode("mcode-related-condition")
+#: system of the identifier a Tumor shares with the Specimen taken from it
+TUMOR_ID_SYSTEM = f"{CANONICAL}/sid/tumor"
+
+ELEMENTS = (
+    ElementMap(
+        "diagnosis.ivc_segments",
+        "BodyStructure.locationQualifier",
+        TUMOR,
+        "to_fhir_tumors",
+        "from_fhir_primary_condition",
+        "equivalent",
+        note="repeats the segments of Condition.bodySite on the Tumor",
+    ),
+    ElementMap(
+        "diagnosis.icdo3_morphology",
+        "BodyStructure.morphology",
+        TUMOR,
+        "to_fhir_tumors",
+        "from_fhir_primary_condition",
+        "equivalent",
+    ),
+    ElementMap(
+        "diagnosis.intraluminal_extension[]",
+        "BodyStructure (second Tumor).location",
+        TUMOR,
+        "to_fhir_tumors",
+        "from_fhir_tumor_extension",
+        note="right atrium 73829009, renal vein 56400007, hepatic vein local",
+    ),
+    ElementMap(
+        "pathology (presence)",
+        "Specimen type TUMOR, identifier = Tumor identifier",
+        SPECIMEN,
+        "to_fhir_specimen",
+        "from_fhir_pathology",
+        "derived",
+    ),
+)
+
+
+def _tumor_identifier(ctx: MapContext, key: str) -> dict[str, Any]:
+    return {
+        "use": "usual",
+        "type": {"coding": [{"system": RESOURCE_TYPES, "code": "BodyStructure"}]},
+        "system": TUMOR_ID_SYSTEM,
+        "value": f"{ctx.case_uuid}/{key}",
+    }
+
+
+def _morphology(morphology: str) -> dict[str, Any]:
+    if morphology == "8890/3":
+        return concept(C.LEIOMYOSARCOMA_SNOMED)
+    return C.icdo3_morphology(morphology)
+
+
+def to_fhir_tumors(ctx: MapContext) -> None:
+    dx = ctx.case.diagnosis
+    related = [ext(RELATED_CONDITION_EXT, valueReference=ctx.ref("condition.primary"))]
+    tumor_id = _tumor_identifier(ctx, "tumor")
+    ctx.add(
+        "tumor",
+        "diagnosis",
+        "BodyStructure",
+        {
+            "extension": related,
+            "identifier": [tumor_id],
+            "morphology": _morphology(dx.icdo3_morphology),
+            "location": concept(C.IVC_STRUCTURE),
+            "locationQualifier": [C.IVC_SEGMENT.concept(s) for s in dx.ivc_segments],
+            "description": f"{dx.histology} of the inferior vena cava",
+            "patient": ctx.ref("patient"),
+        },
+        profile=TUMOR,
+        identifier=(TUMOR_ID_SYSTEM, tumor_id["value"]),
+    )
+    for i, site in enumerate(dx.intraluminal_extension):
+        key = f"tumor.extension.{site}"
+        ident = _tumor_identifier(ctx, key)
+        ctx.add(
+            key,
+            f"diagnosis.intraluminal_extension[{i}]",
+            "BodyStructure",
+            {
+                "extension": list(related),
+                "identifier": [ident],
+                "morphology": _morphology(dx.icdo3_morphology),
+                "location": C.INTRALUMINAL_SITE.concept(site),
+                "description": "Intraluminal extension of the IVC tumor",
+                "patient": ctx.ref("patient"),
+            },
+            profile=TUMOR,
+            facts=[(dx, "diagnosis", ("intraluminal_extension",))],
+            identifier=(TUMOR_ID_SYSTEM, ident["value"]),
+        )
+
+
+def to_fhir_specimen(ctx: MapContext) -> None:
+    """The resection specimen, carrying the Tumor's identifier."""
+    case = ctx.case
+    if case.pathology is None:
+        return
+    collection: dict[str, Any] = {"bodySite": concept(C.IVC_STRUCTURE)}
+    if case.surgery is not None and case.surgery.date:
+        collection = {"collectedDateTime": case.surgery.date, **collection}
+    ctx.add(
+        "specimen",
+        "pathology",
+        "Specimen",
+        {
+            "identifier": [_tumor_identifier(ctx, "tumor")],
+            "type": concept(C.TUMOR_SPECIMEN),
+            "subject": ctx.ref("patient"),
+            "collection": collection,
+        },
+        profile=SPECIMEN,
+    )
