@@ -53,6 +53,7 @@ __all__ = [
     "is_repeatable_transaction",
     "issue_text",
     "parse_transaction_response",
+    "redact_httpx_logs",
     "redact_url",
 ]
 
@@ -77,6 +78,28 @@ def redact_url(url: str | httpx.URL) -> str:
     """``url`` without query string and fragment: safe for logs and exception messages."""
     parsed = httpx.URL(str(url))
     return str(parsed.copy_with(query=None, fragment=None))
+
+
+class _RedactQueryFilter(logging.Filter):
+    """Removes query strings from URLs in httpx's own ``HTTP Request: GET <url> …`` lines.
+
+    httpx logs every request URL at INFO on the ``httpx`` logger, query string included, and a
+    FHIR search query can carry a patient identifier. The filter rewrites the record's
+    arguments; it never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, httpx.URL) for a in args):
+            record.args = tuple(redact_url(a) if isinstance(a, httpx.URL) else a for a in args)
+        return True
+
+
+def redact_httpx_logs() -> None:
+    """Install :class:`_RedactQueryFilter` on the ``httpx`` logger (idempotent)."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactQueryFilter) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_RedactQueryFilter())
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -463,6 +486,7 @@ class ClientCore:
         self.retry = retry
         self.headers: dict[str, str] = {"Accept": FHIR_JSON, "User-Agent": USER_AGENT}
         self.headers.update(headers or {})
+        redact_httpx_logs()
 
     def warn_if_insecure(self, *, has_auth: bool, verify: object) -> None:
         """Log (never block) setups that expose credentials or trust any certificate."""
