@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_ivc.fhir.datetimes import time_fields
-from fhir_ivc.fhir.elements import concept, ext, quantity
+from fhir_ivc.fhir.datetimes import read_time, time_fields
+from fhir_ivc.fhir.elements import codings, concept, ext, find_ext, find_exts, has_code, quantity
 from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._read import ReadContext
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
@@ -18,6 +19,7 @@ from fhir_ivc.terminology.systems import (
     CONDITION_CATEGORY,
     CONDITION_CLINICAL,
     CONDITION_VER_STATUS,
+    ICDO3,
     project_url,
 )
 
@@ -297,3 +299,121 @@ def to_fhir_complications(ctx: MapContext) -> None:
             body,
             facts=[(comp, path, ("kind", "text", "clavien_dindo", "management"))],
         )
+
+
+# --- FHIR -> case ------------------------------------------------------------------------------
+
+
+def from_fhir_primary_condition(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
+    """Diagnosis fields (and the age at diagnosis) from a PrimaryCancerCondition."""
+    rc.use(res)
+    out: dict[str, Any] = {}
+    histology = find_ext(res, HISTOLOGY_EXT)
+    value = (histology or {}).get("valueCodeableConcept", {})
+    icdo = next((c for c in codings(value) if c.get("system") == ICDO3), None)
+    if icdo:
+        out["icdo3_morphology"] = icdo["code"]
+    else:
+        rc.lose(res, "Condition.extension[histologyMorphologyBehavior]", "no ICD-O-3 morphology")
+    if value.get("text"):
+        out["histology"] = value["text"]
+    segments: list[str] = []
+    for site in res.get("bodySite", []):
+        if not has_code(site, C.IVC_STRUCTURE):
+            rc.lose(res, "Condition.bodySite", f"body site is not the IVC: {_show(site)}")
+            continue
+        for q in find_exts(site, LOCATION_QUALIFIER_EXT):
+            seg = C.IVC_SEGMENT.lookup(q.get("valueCodeableConcept"))
+            if seg is None:
+                rc.lose(res, "Condition.bodySite.extension[locationQualifier]", "unknown qualifier")
+            elif seg not in segments:
+                segments.append(seg)
+    out["ivc_segments"] = segments
+    for ev in res.get("evidence", []):
+        for code in ev.get("code", []):
+            basis = C.EVIDENCE_TYPE.lookup(code)
+            if basis:
+                out["basis"] = basis
+    asserted = find_ext(res, ASSERTED_DATE_EXT)
+    if asserted:
+        when = read_time(asserted, "valueDateTime")
+        if when:
+            out["when"] = when
+    out["inferred"] = rc.inferred(
+        rc.path(res), ("histology", "icdo3_morphology", "ivc_segments", "basis", "when")
+    )
+    return out
+
+
+def from_fhir_age(rc: ReadContext, res: dict[str, Any]) -> int | None:
+    age = res.get("onsetAge")
+    if not age:
+        return None
+    if age.get("code") != "a":
+        rc.lose(res, "Condition.onsetAge", f"age unit {age.get('code')!r} is not years")
+        return None
+    return int(age["value"])
+
+
+def from_fhir_symptom(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
+    rc.use(res)
+    path = rc.path(res)
+    kind = C.SYMPTOM.lookup(res.get("code")) or "other"
+    text = res.get("code", {}).get("text")
+    out: dict[str, Any] = {"kind": kind}
+    if text:
+        out["text"] = text
+    if kind == "other" and not text:
+        out["text"] = _show(res.get("code"))
+    out["inferred"] = rc.inferred(path, ("kind", "text"))
+    return out
+
+
+def from_fhir_metastasis(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
+    site = C.METASTASIS_SITE.lookup(res.get("code"))
+    if site is None:
+        for body_site in res.get("bodySite", []):
+            site = site or C.METASTASIS_BODY_SITE.lookup(body_site)
+    if site is None:
+        rc.lose(
+            res,
+            "Condition.code",
+            f"metastasis site not in the case model: {_show(res.get('code'))}",
+        )
+        return None
+    rc.use(res)
+    out: dict[str, Any] = {"site": site}
+    detected = read_time(res, "onsetDateTime")
+    if detected:
+        out["detected"] = detected
+    out["inferred"] = rc.inferred(rc.path(res), ("site", "detected"))
+    return out
+
+
+def from_fhir_complication(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
+    rc.use(res)
+    kind = C.COMPLICATION.lookup(res.get("code")) or "other"
+    out: dict[str, Any] = {"kind": kind}
+    text = res.get("code", {}).get("text")
+    if text:
+        out["text"] = text
+    elif kind == "other":
+        out["text"] = _show(res.get("code"))
+    grade = find_ext(res, CLAVIEN_DINDO_EXT)
+    if grade:
+        out["clavien_dindo"] = C.CLAVIEN_DINDO.lookup(grade.get("valueCodeableConcept"))
+    notes = res.get("note", [])
+    if notes:
+        out["management"] = notes[0].get("text")
+    out["inferred"] = rc.inferred(rc.path(res), ("kind", "text", "clavien_dindo", "management"))
+    return out
+
+
+def _show(cc: Any) -> str:
+    """A short human label of a CodeableConcept for messages."""
+    if not isinstance(cc, dict):
+        return "<none>"
+    if cc.get("text"):
+        return str(cc["text"])
+    first: dict[str, Any] = next(iter(cc.get("coding", [])), {})
+    return f"{first.get('system', '')}|{first.get('code', '')} {first.get('display', '')}".strip()

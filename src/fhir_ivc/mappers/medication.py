@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_ivc.fhir.datetimes import time_fields
+from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import data_absent, ext
 from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._read import ReadContext, profiles_of
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.mappers.procedure import INTENT_EXT, SETTING_EXT
 from fhir_ivc.model import item_keys
@@ -135,3 +136,75 @@ def to_fhir_systemic_therapy(ctx: MapContext) -> None:
                     )
                 ],
             )
+
+
+# --- FHIR -> case ------------------------------------------------------------------------------
+
+
+def line_path(rc: ReadContext, res: dict[str, Any]) -> str | None:
+    """The therapy line a MedicationAdministration belongs to ("systemic_therapy[0]")."""
+    path = rc.path(res)
+    return path.split(".agents[")[0] if path else None
+
+
+def from_fhir_systemic_therapy(
+    rc: ReadContext, group: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """One therapy line from its MedicationAdministrations (one per agent)."""
+    agents: list[str] = []
+    first: dict[str, Any] | None = None
+    for res in rc.ordered(group):
+        agent = C.AGENT.lookup(res.get("medicationCodeableConcept"))
+        if agent is None:
+            rc.lose(res, "MedicationAdministration.medication[x]", "agent not in the case model")
+            continue
+        rc.use(res)
+        first = first or res
+        if agent not in agents:
+            agents.append(agent)
+    if first is None:
+        return None
+    setting = None
+    intent = None
+    line = None
+    for e in first.get("extension", []):
+        if e.get("url") == SETTING_EXT:
+            setting = C.THERAPY_SETTING.lookup(e.get("valueCodeableConcept"))
+        elif e.get("url") == INTENT_EXT:
+            intent = C.PROCEDURE_INTENT.lookup(e.get("valueCodeableConcept"))
+        elif e.get("url") == LINE_EXT:
+            line = e.get("valuePositiveInt")
+    if setting is None:
+        # other producers: metastatic when the reason is a secondary cancer condition
+        reasons = [rc.resolve(r) or {} for r in first.get("reasonReference", [])]
+        secondary = any(
+            "mcode-secondary-cancer-condition" in p for r in reasons for p in profiles_of(r)
+        )
+        setting = "metastatic" if secondary else "adjuvant"
+        rc.lose(first, "MedicationAdministration", f"therapy setting not stated; read as {setting}")
+    out: dict[str, Any] = {"agents": agents, "setting": setting, "status": first.get("status")}
+    if out["status"] not in ("in-progress", "completed", "stopped", "unknown"):
+        rc.lose(
+            first, "MedicationAdministration.status", f"status {out['status']!r} read as unknown"
+        )
+        out["status"] = "unknown"
+    if intent:
+        out["intent"] = intent
+    if line is not None:
+        out["line"] = line
+    period = first.get("effectivePeriod") or {}
+    start, end = read_time(period, "start"), read_time(period, "end")
+    if start is None and isinstance(first.get("effectiveDateTime"), str):
+        start = read_time(first, "effectiveDateTime")
+    if start:
+        out["start"] = start
+    if end:
+        out["end"] = end
+    notes = [n["text"] for n in first.get("note", []) if n.get("text")]
+    if notes:
+        out["note"] = notes[0]
+    out["inferred"] = rc.inferred(
+        line_path(rc, first),
+        ("agents", "setting", "intent", "line", "start", "end", "status", "note"),
+    )
+    return out

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_ivc.fhir.datetimes import time_fields
-from fhir_ivc.fhir.elements import concept, ext, quantity
+from fhir_ivc.fhir.datetimes import read_time, time_fields
+from fhir_ivc.fhir.elements import codings, concept, ext, has_code, quantity
 from fhir_ivc.mappers._context import Facts, MapContext, mcode
+from fhir_ivc.mappers._read import ReadContext, profiles_of
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import TimePoint, item_keys
 from fhir_ivc.terminology import codes as C
-from fhir_ivc.terminology.systems import OBSERVATION_CATEGORY, project_url
+from fhir_ivc.terminology.systems import ICDO3, OBSERVATION_CATEGORY, project_url
 
 __all__ = [
     "ELEMENTS",
@@ -471,3 +472,141 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
                 when=fu.when,
                 facts=[(fu, path, ("when", "vital_status"))],
             )
+
+
+# --- FHIR -> case ------------------------------------------------------------------------------
+
+_LOCAL_KINDS = {
+    "operative-duration": "operative_time_min",
+    "ivc-clamp-time": "ivc_clamp_time_min",
+    "estimated-blood-loss": "blood_loss_ml",
+    "postoperative-stay": "postoperative_stay_days",
+}
+_UNITS = {
+    "operative_time_min": "min",
+    "ivc_clamp_time_min": "min",
+    "blood_loss_ml": "mL",
+    "postoperative_stay_days": "d",
+}
+
+
+def classify_observation(res: dict[str, Any]) -> str | None:
+    """Which case element an Observation carries: by profile, then by its code."""
+    code = res.get("code")
+    profiles = profiles_of(res)
+    if TUMOR_SIZE in profiles or has_code(code, C.TUMOR_SIZE):
+        return "size-pathology" if res.get("specimen") else "size-imaging"
+    for fixed, kind in (
+        (C.HISTOLOGIC_BEHAVIOR_AND_TYPE, "histology"),
+        (C.HISTOLOGIC_GRADE, "grade"),
+        (C.CANCER_DISEASE_STATUS, "disease-status"),
+        (C.SURGICAL_MARGIN, "margin"),
+    ):
+        if has_code(code, fixed):
+            return kind
+    for coding in codings(code):
+        if coding.get("system") == C.OBS.url and coding.get("code") in C.OBS.concepts:
+            name: str = coding["code"]
+            return "operative-measure" if name in _LOCAL_KINDS else name
+    return None
+
+
+def size_dimensions(rc: ReadContext, res: dict[str, Any]) -> list[float]:
+    dims: list[float] = []
+    for comp in res.get("component", []):
+        q = comp.get("valueQuantity") or {}
+        if "value" not in q:
+            continue
+        value = float(q["value"])
+        if q.get("code") == "mm":
+            value = value / 10
+        elif q.get("code") != "cm":
+            rc.lose(res, "Observation.component.valueQuantity", f"unit {q.get('code')!r}")
+            continue
+        dims.append(value)
+    return sorted(dims, reverse=True)[:3]
+
+
+def from_fhir_operative_measure(rc: ReadContext, res: dict[str, Any]) -> tuple[str, float] | None:
+    name = next((c["code"] for c in codings(res.get("code")) if c.get("system") == C.OBS.url), "")
+    field_name = _LOCAL_KINDS[name]
+    q = res.get("valueQuantity") or {}
+    if q.get("code") != _UNITS[field_name] or "value" not in q:
+        rc.lose(res, "Observation.valueQuantity", f"expected UCUM {_UNITS[field_name]!r}")
+        return None
+    rc.use(res)
+    return field_name, float(q["value"])
+
+
+def from_fhir_pathology_observation(
+    rc: ReadContext, kind: str, res: dict[str, Any], out: dict[str, Any]
+) -> None:
+    """Fold one pathology Observation into the pathology fields ``out``."""
+    value = res.get("valueCodeableConcept")
+    rc.use(res)
+    if kind == "histology":
+        icdo = next((c for c in codings(value) if c.get("system") == ICDO3), None)
+        if icdo:
+            out["icdo3_morphology"] = icdo["code"]
+        text = (value or {}).get("text")
+        if text:
+            out["histologic_type"] = text
+    elif kind == "grade":
+        grade = C.HISTOLOGIC_GRADE_VALUE.lookup(value)
+        fnclcc = C.FNCLCC_GRADE.lookup(value)
+        if grade:
+            out["grade"] = grade
+        if fnclcc:
+            out["fnclcc_grade"] = fnclcc
+        if not grade and not fnclcc:
+            rc.lose(res, "Observation.valueCodeableConcept", "grade code not in mCODE grade VS")
+    elif kind == "size-pathology":
+        out["size_cm"] = size_dimensions(rc, res)
+    elif kind == "margin":
+        out["margin_status"] = C.MARGIN_STATUS.require(value, "Observation.valueCodeableConcept")
+    elif kind == "residual-tumor":
+        out["r_classification"] = C.R_CLASSIFICATION.require(value, "Observation.value")
+    elif kind == "organ-infiltration":
+        organ = C.ORGAN.lookup(res.get("bodySite"))
+        finding = C.FINDING.lookup(value)
+        if organ is None or finding is None:
+            rc.lose(res, "Observation.bodySite", "organ or finding not in the case model")
+            return
+        out.setdefault("organ_infiltration", []).append(
+            {
+                "organ": organ,
+                "infiltrated": finding == "positive",
+                "inferred": rc.inferred(rc.path(res), ("organ", "infiltrated")),
+            }
+        )
+
+
+def from_fhir_follow_up(rc: ReadContext, group: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One follow-up from its findings (disease status, local recurrence, vital status)."""
+    out: dict[str, Any] = {}
+    for res in group:
+        kind = classify_observation(res)
+        when = read_time(res, "effectiveDateTime")
+        if when is None:
+            rc.lose(res, "Observation.effective[x]", "follow-up finding without a time")
+            continue
+        out.setdefault("when", when)
+        rc.use(res)
+        value = res.get("valueCodeableConcept")
+        if kind == "disease-status":
+            status = C.DISEASE_STATUS.lookup(value)
+            if status is None:
+                rc.lose(res, "Observation.valueCodeableConcept", "status not in mCODE trend VS")
+            else:
+                out["disease_status"] = status
+        elif kind == "local-recurrence":
+            out["local_recurrence"] = bool(res.get("valueBoolean"))
+        elif kind == "vital-status":
+            out["vital_status"] = C.VITAL_STATUS.lookup(value)
+    if len(out) < 2:
+        return None
+    paths = [rc.path(r) for r in group]
+    out["inferred"] = rc.inferred(
+        paths[0], ("when", "disease_status", "local_recurrence", "vital_status")
+    )
+    return out

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_ivc.fhir.datetimes import time_fields
-from fhir_ivc.fhir.elements import concept, data_absent, ext
+from fhir_ivc.fhir.datetimes import read_time, time_fields
+from fhir_ivc.fhir.elements import concept, data_absent, ext, find_ext, find_exts, has_code
 from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._read import ReadContext
 from fhir_ivc.mappers._rows import ElementMap
-from fhir_ivc.mappers.condition import ivc_body_site
+from fhir_ivc.mappers.condition import LOCATION_QUALIFIER_EXT, ivc_body_site
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import project_url
@@ -446,3 +447,175 @@ def to_fhir_therapy_not_given(ctx: MapContext) -> None:
             body,
             facts=[(item, path, ("therapy", "setting", "reason"))],
         )
+
+
+# --- FHIR -> case ------------------------------------------------------------------------------
+
+
+def _notes(res: dict[str, Any]) -> list[str]:
+    return [n["text"] for n in res.get("note", []) if n.get("text")]
+
+
+def _ext_code(res: dict[str, Any], url: str, table: Any) -> Any:
+    found = find_ext(res, url)
+    return table.lookup(found.get("valueCodeableConcept")) if found else None
+
+
+def from_fhir_imaging(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
+    """Imaging study fields from its Procedure (the size comes from the TumorSize)."""
+    rc.use(res)
+    out: dict[str, Any] = {"modality": C.IMAGING_MODALITY.lookup(res.get("code"))}
+    contrast = find_ext(res, CONTRAST_EXT)
+    if contrast is not None:
+        out["contrast"] = contrast.get("valueBoolean")
+    sites = res.get("bodySite", [])
+    if sites and sites[0].get("text"):
+        out["region"] = sites[0]["text"]
+    notes = _notes(res)
+    if notes:
+        out["findings"] = notes[0]
+    when = read_time(res, "performedDateTime")
+    if when:
+        out["when"] = when
+    out["inferred"] = rc.inferred(
+        rc.path(res), ("modality", "contrast", "region", "findings", "when", "target")
+    )
+    return out
+
+
+def from_fhir_biopsy(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
+    method = _ext_code(res, PROCEDURE_METHOD_EXT, C.BIOPSY_METHOD)
+    result = (res.get("outcome") or {}).get("text")
+    if method is None or not result:
+        rc.lose(res, "Procedure", "biopsy without a known method or a result text")
+        return None
+    rc.use(res)
+    out: dict[str, Any] = {"method": method, "result": result}
+    when = read_time(res, "performedDateTime")
+    if when:
+        out["when"] = when
+    out["inferred"] = rc.inferred(rc.path(res), ("method", "result", "when"))
+    return out
+
+
+def _segments(res: dict[str, Any]) -> list[str]:
+    segments: list[str] = []
+    for site in res.get("bodySite", []):
+        for q in find_exts(site, LOCATION_QUALIFIER_EXT):
+            seg = C.IVC_SEGMENT.lookup(q.get("valueCodeableConcept"))
+            if seg and seg not in segments:
+                segments.append(seg)
+    return segments
+
+
+def from_fhir_surgery(
+    rc: ReadContext, index: dict[str, Any], subs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The index surgery and its sub-procedures (approach, resections, IVC management)."""
+    rc.use(index)
+    path = rc.path(index)
+    out: dict[str, Any] = {
+        "en_bloc": C.IVC_PROCEDURE.lookup(index.get("code")) is not False,
+        "resected_segments": _segments(index),
+    }
+    if isinstance(index.get("performedDateTime"), str):
+        out["date"] = index["performedDateTime"]
+    intent = _ext_code(index, INTENT_EXT, C.PROCEDURE_INTENT)
+    if intent:
+        out["intent"] = intent
+    extent = _ext_code(index, RESECTION_EXTENT_EXT, C.RESECTION_EXTENT)
+    if extent:
+        out["resection_extent"] = extent
+    out["notes"] = _notes(index)
+    approach, resections, managed = [], [], []
+    for res in rc.ordered(subs):
+        rc.use(res)
+        p = rc.path(res)
+        notes = _notes(res)
+        if (step := C.SURGICAL_STEP.lookup(res.get("code"))) is not None:
+            item: dict[str, Any] = {"kind": step}
+            if notes:
+                item["detail"] = notes[0]
+            item["inferred"] = rc.inferred(p, ("kind", "detail"))
+            approach.append(item)
+        elif (kind := C.ASSOCIATED_RESECTION.lookup(res.get("code"))) is not None:
+            item = {"kind": kind}
+            for site in res.get("bodySite", []):
+                side = _ext_code(site, LATERALITY_EXT, C.LATERALITY)
+                if side:
+                    item["side"] = side
+            if notes:
+                item["detail"] = notes[0]
+            reasons = [r["text"] for r in res.get("reasonCode", []) if r.get("text")]
+            if reasons:
+                item["reason"] = reasons[0]
+            item["inferred"] = rc.inferred(p, ("kind", "side", "detail", "reason"))
+            resections.append(item)
+        elif (method := C.IVC_MANAGEMENT.lookup(res.get("code"))) is not None:
+            item = {"method": method}
+            used = res.get("usedCode", [])
+            if used:
+                item["graft_material"] = C.GRAFT_MATERIAL.lookup(used[0])
+            decided = _ext_code(res, DECISION_EXT, C.MANAGEMENT_DECISION)
+            if decided:
+                item["decided"] = decided
+            if notes:
+                item["detail"] = notes[0]
+            item["inferred"] = rc.inferred(p, ("method", "graft_material", "detail", "decided"))
+            managed.append(item)
+    out["approach"] = approach
+    out["associated_resections"] = resections
+    out["ivc_management"] = managed
+    out["inferred"] = rc.inferred(
+        path,
+        (
+            "date",
+            "intent",
+            "en_bloc",
+            "resected_segments",
+            "resection_extent",
+            "notes",
+            "operative_time_min",
+            "ivc_clamp_time_min",
+            "blood_loss_ml",
+            "postoperative_stay_days",
+        ),
+    )
+    return out
+
+
+def classify_procedure(res: dict[str, Any]) -> str | None:
+    """Which case element a Procedure carries, by its codes (so other producers are read)."""
+    code = res.get("code")
+    if res.get("status") == "not-done" and C.NOT_GIVEN_THERAPY.lookup(code):
+        return "not-given"
+    if C.IVC_PROCEDURE.lookup(code) is not None:
+        return "surgery"
+    for table, kind in (
+        (C.SURGICAL_STEP, "surgery-part"),
+        (C.ASSOCIATED_RESECTION, "surgery-part"),
+        (C.IVC_MANAGEMENT, "surgery-part"),
+        (C.IMAGING_MODALITY, "imaging"),
+    ):
+        if table.lookup(code) is not None:
+            return kind
+    if has_code(code, C.BIOPSY):
+        return "biopsy"
+    return None
+
+
+def from_fhir_therapy_not_given(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
+    setting = _ext_code(res, SETTING_EXT, C.THERAPY_SETTING)
+    if setting not in ("neoadjuvant", "adjuvant"):
+        rc.lose(res, "Procedure.extension[therapy-setting]", "not-done therapy without a setting")
+        return None
+    rc.use(res)
+    out: dict[str, Any] = {
+        "therapy": C.NOT_GIVEN_THERAPY.lookup(res.get("code")),
+        "setting": setting,
+    }
+    reason = (res.get("statusReason") or {}).get("text")
+    if reason:
+        out["reason"] = reason
+    out["inferred"] = rc.inferred(rc.path(res), ("therapy", "setting", "reason"))
+    return out

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_ivc.fhir.elements import concept, ext
+from fhir_ivc.fhir.elements import concept, ext, has_code
 from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._read import ReadContext
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import CANONICAL, RESOURCE_TYPES
@@ -135,3 +136,24 @@ def to_fhir_specimen(ctx: MapContext) -> None:
         },
         profile=SPECIMEN,
     )
+
+
+# --- FHIR -> case ------------------------------------------------------------------------------
+
+
+def is_primary_tumor(res: dict[str, Any]) -> bool:
+    return has_code(res.get("location"), C.IVC_STRUCTURE)
+
+
+def from_fhir_tumor_extension(rc: ReadContext, res: dict[str, Any]) -> str | None:
+    """The intraluminal site of an extension Tumor, or None (reported as a loss)."""
+    site = C.INTRALUMINAL_SITE.lookup(res.get("location"))
+    if site is None:
+        rc.lose(
+            res,
+            "BodyStructure.location",
+            "tumor location is neither the IVC nor a known intraluminal extension site",
+        )
+        return None
+    rc.use(res)
+    return site
