@@ -111,4 +111,5 @@ def make_client(kind: str, router: respx.Router):
 
 @pytest.fixture
 def client(make_client) -> Harness:
-    return make_client()
+    harness: Harness = make_client()
+    return harness

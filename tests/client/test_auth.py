@@ -256,3 +256,27 @@ def test_insecure_setups_are_logged(caplog):
         "TLS certificate verification is OFF for https://fhir.test/fhir",
         "credentials will be sent unencrypted to http://fhir.example.org/fhir (plain http)",
     ]
+
+
+def test_basic_file_credentials_are_reread_on_401(tmp_path):
+    path = tmp_path / "basic"
+    path.write_text(f"alice:{PASSWORD}")
+    auth = BasicAuth.from_file(path)
+    flow = auth.auth_flow(httpx.Request("GET", "http://fhir.test/fhir/metadata"))
+    first = next(flow)
+    assert first.headers["Authorization"] == basic("alice", PASSWORD)
+    path.write_text("alice:rotated")
+    second = flow.send(httpx.Response(401))
+    assert second.headers["Authorization"] == basic("alice", "rotated")
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(200))
+
+
+def test_basic_file_turned_invalid_is_an_auth_error(tmp_path):
+    path = tmp_path / "basic"
+    path.write_text(f"alice:{PASSWORD}")
+    auth = BasicAuth.from_file(path)
+    path.write_text("garbage")
+    with pytest.raises(AuthError, match="user:password") as info:
+        auth.refresh()
+    assert PASSWORD not in str(info.value)

@@ -200,6 +200,7 @@ def test_message_comes_from_the_first_issue_and_the_query_is_dropped():
     )
     assert str(exc) == f"GET {BASE}/Patient: HTTP 422 Unprocessable Entity: first problem"
     assert "12345" not in str(exc)
+    assert isinstance(exc, FhirHttpError)
     assert exc.outcome == oo
 
 
