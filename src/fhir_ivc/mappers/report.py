@@ -19,7 +19,7 @@ ELEMENTS = (
         "DiagnosticReport.conclusion",
         "DiagnosticReport",
         "to_fhir_pathology_report",
-        "from_fhir_pathology",
+        "read_case",
     ),
 )
 

@@ -54,7 +54,7 @@ ELEMENTS = (
         "Specimen type TUMOR, identifier = Tumor identifier",
         SPECIMEN,
         "to_fhir_specimen",
-        "from_fhir_pathology",
+        "read_case",
         "derived",
     ),
 )
