@@ -12,13 +12,38 @@ from fhir_ivc.io.reader import (
     iter_case_records,
     iter_inputs,
 )
+from fhir_ivc.io.schema import SCHEMA_ID, case_json_schema
+from fhir_ivc.io.structural import structural_check
+from fhir_ivc.io.writer import (
+    STDOUT,
+    BundleDirWriter,
+    BundleKind,
+    BundleSet,
+    BundleWriter,
+    NdjsonBundleWriter,
+    RejectsWriter,
+    atomic_write_bytes,
+    dump_json,
+)
 
 __all__ = [
     "EXTENSIONS",
+    "SCHEMA_ID",
     "STDIN",
+    "STDOUT",
+    "BundleDirWriter",
+    "BundleKind",
+    "BundleSet",
+    "BundleWriter",
     "CaseRecordResult",
     "InputFormat",
+    "NdjsonBundleWriter",
     "RecordSource",
+    "RejectsWriter",
+    "atomic_write_bytes",
+    "case_json_schema",
+    "dump_json",
     "iter_case_records",
     "iter_inputs",
+    "structural_check",
 ]
