@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit venv clean
+.PHONY: demo test check lint typecheck unit venv clean server-build
 
 venv: $(STAMP)
 
@@ -27,8 +27,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks scripts
 	$(BIN)/mypy src
 
+## server-build: the HAPI FHIR test server jar (servers/hapi; Maven, first run fills ~/.m2)
+server-build:
+	bash scripts/fhir-server build
+
 ## test: everything CI runs: lint, type check, unit + property + integration tests
-test: $(STAMP) lint
+test: $(STAMP) lint server-build
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 ## unit: the fast tests only (no HAPI server)

@@ -1,0 +1,51 @@
+package org.fhirivc.hapi;
+
+import ca.uhn.fhir.context.support.IValidationSupport;
+import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
+import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
+import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
+import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
+import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
+import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
+import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
+import org.springframework.beans.factory.annotation.Qualifier;
+import org.springframework.boot.web.servlet.ServletRegistrationBean;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** The FHIR REST endpoint: HAPI's RestfulServer servlet at /fhir/*, wired to the JPA providers. */
+@Configuration
+public class RestServerConfig {
+
+	@Bean
+	public ServletRegistrationBean<RestfulServer> fhirServlet(
+			IFhirSystemDao<?, ?> systemDao,
+			@Qualifier("myResourceProvidersR4") ResourceProviderFactory resourceProviders,
+			IJpaSystemProvider systemProvider,
+			JpaStorageSettings storageSettings,
+			ISearchParamRegistry searchParamRegistry,
+			IValidationSupport validationSupport,
+			DatabaseBackedPagingProvider pagingProvider) {
+		RestfulServer server = new RestfulServer(systemDao.getContext());
+		// One provider per R4 resource type (read/vread/search/create/update/patch/delete/history,
+		// conditional create/update/delete, and type-specific operations such as Patient/$everything).
+		server.registerProviders(resourceProviders.createProviders());
+		// System level: transaction/batch bundles, /_history, $meta, $expunge, ...
+		server.registerProvider(systemProvider);
+		// /metadata generated from the registered providers and the active search parameters.
+		JpaCapabilityStatementProvider capabilities = new JpaCapabilityStatementProvider(
+				server, systemDao, storageSettings, searchParamRegistry, validationSupport);
+		capabilities.setImplementationDescription("fhir-ivc HAPI FHIR R4 test server");
+		server.setServerConformanceProvider(capabilities);
+		// Search result pages are stored in the database (next/previous links survive between requests).
+		server.setPagingProvider(pagingProvider);
+		// Note: no RequestValidatingInterceptor -- the server stores what it is sent (validation is
+		// a separate, explicit step in this project).
+
+		ServletRegistrationBean<RestfulServer> registration = new ServletRegistrationBean<>(server, "/fhir/*");
+		registration.setName("fhir");
+		registration.setLoadOnStartup(1); // initialise during startup, so the first request is not slow
+		return registration;
+	}
+}
