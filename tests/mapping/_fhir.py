@@ -192,10 +192,29 @@ def sd_constraint(profile_id: str, key: str) -> dict[str, Any]:
 @cache
 def valueset_codes(vs_url: str) -> frozenset[tuple[str, str]]:
     """(system, code) pairs of an extensional value set (compose.include[].concept)."""
+    known, closed = valueset_members(vs_url)
+    vs_id = vs_url.split("|")[0].rsplit("/", 1)[-1]
+    assert closed, f"{vs_id} is intensional; its codes cannot be listed here"
+    return known
+
+
+@cache
+def valueset_members(vs_url: str) -> tuple[frozenset[tuple[str, str]], bool]:
+    """(codes known to be members, whether that list is the whole value set).
+
+    Listed concepts are members; so is the root of an ``is-a`` filter (is-a includes the concept
+    itself). Other filters need a terminology server: the list is then not closed.
+    """
     vs_id = vs_url.split("|")[0].rsplit("/", 1)[-1]
     vs = json.loads((MCODE_DIR / "ValueSet" / f"ValueSet-{vs_id}.json").read_text("utf-8"))
-    pairs = set()
+    pairs: set[tuple[str, str]] = set()
+    closed = True
     for inc in vs["compose"]["include"]:
-        assert "concept" in inc, f"{vs_id} is intensional; cannot list its codes"
-        pairs |= {(inc["system"], c["code"]) for c in inc["concept"]}
-    return frozenset(pairs)
+        pairs |= {(inc["system"], c["code"]) for c in inc.get("concept", [])}
+        for f in inc.get("filter", []):
+            closed = False
+            if f["property"] == "concept" and f["op"] == "is-a":
+                pairs.add((inc["system"], f["value"]))
+        if "valueSet" in inc or ("concept" not in inc and "filter" not in inc):
+            closed = False
+    return frozenset(pairs), closed
