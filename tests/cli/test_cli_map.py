@@ -379,6 +379,22 @@ def test_missing_bundle_builder(runner, seed_file, tmp_path, monkeypatch):
     assert "fhir_ivc.bundle.build_bundles" in result.stderr
 
 
+def test_bundle_package_that_does_not_import(runner, seed_file, tmp_path, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def import_module(name, *args):
+        if name == "fhir_ivc.bundle":
+            raise ImportError("No module named 'fhir_ivc.mappers.missing'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    result = runner.invoke(app, ["map", str(seed_file), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "the bundle builder cannot be imported" in result.stderr
+
+
 # --- output details ---------------------------------------------------------------------------
 
 

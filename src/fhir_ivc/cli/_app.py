@@ -220,7 +220,11 @@ def _default_rejects(out: Path | None, ndjson: Path | None) -> Path | None:
 
 def _bundle_builder() -> BuildBundles:
     """``fhir_ivc.bundle.build_bundles``, looked up at run time (tests replace it)."""
-    builder = getattr(importlib.import_module("fhir_ivc.bundle"), "build_bundles", None)
+    try:
+        module = importlib.import_module("fhir_ivc.bundle")
+    except ImportError as exc:
+        raise fail(f"the bundle builder cannot be imported: {exc}") from exc
+    builder = getattr(module, "build_bundles", None)
     if builder is None:
         raise fail("the bundle builder (fhir_ivc.bundle.build_bundles) is not available")
     return cast(BuildBundles, builder)
