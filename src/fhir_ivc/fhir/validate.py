@@ -138,8 +138,8 @@ def validate_bundle(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
             )
         else:
             full_urls[full_url] = i
-        if bundle_type in ("transaction", "batch"):
-            request = entry.get("request")
+        request = entry.get("request")
+        if request is not None or bundle_type in ("transaction", "batch"):
             if not isinstance(request, Mapping) or request.get("method") not in _METHODS:
                 issues.append(issue("required", f"{where}.request.method", "missing or not a verb"))
             elif not request.get("url"):
