@@ -299,11 +299,15 @@ def test_invalid_bundle_is_a_reject_unless_not_validating(
     out = tmp_path / "out"
     result = runner.invoke(app, ["map", str(source), "--out", str(out), "--kind", "transaction"])
     assert result.exit_code == 1
-    [reject] = rejects_of(out / "rejects.ndjson")
-    assert reject["reason"] == (
-        "transaction bundle is invalid: entry[0] Patient.favouriteColour: "
-        "Extra inputs are not permitted"
-    )
+    assert rejects_of(out / "rejects.ndjson") == [
+        {
+            "case_id": "invalid-1",
+            "path": "patient",  # from the builder's sources: the entry's case element
+            "reason": "transaction bundle is invalid: "
+            "Bundle.entry[0].resource.favouriteColour: Extra inputs are not permitted",
+            "source": f"{source}:1",
+        }
+    ]
     assert not (out / "invalid-1.transaction.json").exists()
 
     result = runner.invoke(app, ["map", str(source), "--out", str(out), "--no-validate"])

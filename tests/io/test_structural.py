@@ -1,4 +1,5 @@
-"""fhir_ivc.io.structural_check: re-parse with fhir.resources R4B plus bundle structure."""
+"""fhir_ivc.io.structural_check: fhir.validate's errors as one line each (its own tests cover
+the checks in depth)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_sound_bundle_has_no_issues():
     assert structural_check(collection) == []
 
 
-def test_every_problem_is_named_by_entry_and_path():
+def test_problems_are_lines_that_start_with_the_expression():
     bundle = transaction()
     entries = bundle["entry"]
     entries[0]["resource"]["birthDate"] = "not a date"
@@ -52,25 +53,20 @@ def test_every_problem_is_named_by_entry_and_path():
     del entries[1]["request"]["url"]
     entries.append(copy.deepcopy(entries[0]))
     entries[2]["resource"] = {"resourceType": "NotAResource"}
-    entries.append({"resource": {"resourceType": "Basic", "code": {"text": "x"}}})
     issues = structural_check(bundle)
-    assert "entry[0] Patient.birthDate: " in "\n".join(issues)
-    assert "entry[0] Patient.nickname: Extra inputs are not permitted" in issues
-    assert "entry[1].request.url: missing" in issues
-    assert "entry[2].fullUrl: used by an earlier entry too" in issues
-    assert "entry[2] NotAResource: unknown resourceType" in issues
-    assert "entry[3].fullUrl: missing" in issues
-    assert "entry[3].request.method: missing or not an HTTP verb" in issues
-    assert (
-        "entry[1] Condition.subject.reference: reference to an entry that is not in the bundle"
-        in issues
-    )
+    assert "Bundle.entry[0].resource.nickname: Extra inputs are not permitted" in issues
+    assert "Bundle.entry[1].request.url: missing" in issues
+    prefixes = [
+        "Bundle.entry[0].resource.birthDate: ",
+        "Bundle.entry[1].resource.subject.reference: ",
+        "Bundle.entry[2].fullUrl: ",
+        "Bundle.entry[2].resource.resourceType: ",
+    ]
+    for prefix in prefixes:
+        assert any(issue.startswith(prefix) for issue in issues), (prefix, issues)
+    assert all("\n" not in issue for issue in issues)
     assert not any("secret value" in issue or "not a date" in issue for issue in issues)
 
 
 def test_not_a_bundle():
-    assert structural_check({"resourceType": "Patient"}) == ["resourceType is not 'Bundle'"]
-    assert structural_check({"resourceType": "Bundle", "type": "nope", "entry": "x"}) == [
-        "type: missing or not a Bundle type code",
-        "entry: not a list",
-    ]
+    assert structural_check({"resourceType": "Patient"}) == ["Bundle: not a Bundle"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from fhir_ivc.io import (
     NdjsonBundleWriter,
     RejectsWriter,
     atomic_write_bytes,
+    bundle_of,
     case_json_schema,
     dump_json,
     iter_inputs,
@@ -298,22 +300,27 @@ class _MapRun:
             self._reject([(exc.case_id or case.case_id, exc.path, str(exc))], source)
             return
         if self.check is not None:
-            problems = self._problems(bundles)
+            problems = self._problems(bundles, self.check)
             if problems:
-                self._reject([(case.case_id, "", problem) for problem in problems], source)
+                self._reject([(case.case_id, *problem) for problem in problems], source)
                 return
         self.bundles += self.writer.write(bundles)
         self.mapped += 1
 
-    def _problems(self, bundles: BundleSet) -> list[str]:
-        assert self.check is not None  # noqa: S101 - only called when checking
+    def _problems(self, bundles: BundleSet, check: BundleCheck) -> list[tuple[str, str]]:
+        """``(case path, reason)`` per invalid bundle: its first issue and how many more.
+
+        The case path is that of the element the faulty entry was built from, when the builder
+        says (``bundles.sources``: entry fullUrl -> case path) and the issue names the entry.
+        """
         problems = []
         for kind in self.kinds:
-            bundle = bundles.transaction if kind is BundleKind.TRANSACTION else bundles.collection
-            issues = self.check(bundle)
+            bundle = bundle_of(bundles, kind)
+            issues = check(bundle)
             if issues:
                 more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
-                problems.append(f"{kind} bundle is invalid: {issues[0]}{more}")
+                path = _case_path(bundles, bundle, issues[0])
+                problems.append((path, f"{kind} bundle is invalid: {issues[0]}{more}"))
         return problems
 
     def _reject(self, errors: list[tuple[str | None, str, str]], source: str) -> None:
@@ -322,6 +329,22 @@ class _MapRun:
             self.reporter.reject(case_id, path, reason, source)
             if self.rejects is not None:
                 self.rejects.write(case_id, path, reason, source)
+
+
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+
+
+def _case_path(bundles: BundleSet, bundle: Mapping[str, Any], issue: str) -> str:
+    """The case element behind the entry that ``issue`` names, else ``""``."""
+    match = _ENTRY.match(issue)
+    sources = getattr(bundles, "sources", None)
+    entries = bundle.get("entry")
+    if not (match and isinstance(sources, Mapping) and isinstance(entries, list)):
+        return ""
+    index = int(match[1])
+    entry = entries[index] if index < len(entries) else None
+    full_url = entry.get("fullUrl") if isinstance(entry, Mapping) else None
+    return str(sources.get(full_url, "")) if isinstance(full_url, str) else ""
 
 
 # --- schema -----------------------------------------------------------------------------------

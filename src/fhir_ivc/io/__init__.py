@@ -23,6 +23,7 @@ from fhir_ivc.io.writer import (
     NdjsonBundleWriter,
     RejectsWriter,
     atomic_write_bytes,
+    bundle_of,
     dump_json,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "RecordSource",
     "RejectsWriter",
     "atomic_write_bytes",
+    "bundle_of",
     "case_json_schema",
     "dump_json",
     "iter_case_records",

@@ -38,6 +38,7 @@ __all__ = [
     "NdjsonBundleWriter",
     "RejectsWriter",
     "atomic_write_bytes",
+    "bundle_of",
     "dump_json",
 ]
 
