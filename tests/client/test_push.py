@@ -618,3 +618,55 @@ def test_result_from_error_with_http_errors_and_bad_bundles():
     weird = result_from_error("C2", {"resourceType": "Patient"}, None, exc)
     assert weird.entries == []
     assert weird.error == "case 'C2': nope"
+
+
+# --------------------------------------------------------------------------------------------
+# Answers recorded from the project's HAPI FHIR 8.8.0 (servers/hapi, pushing case_bundle twice)
+# --------------------------------------------------------------------------------------------
+
+HAPI_880_NO_OP = {
+    "status": "200 OK",
+    "location": "Observation/72ba5dd9-f0f1-4824-98da-f47bcc6a4dc4/_history/1",
+    "etag": "1",
+    "outcome": {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "information",
+                "code": "informational",
+                "details": {
+                    "coding": [
+                        {
+                            "system": HAPI_SYSTEM,
+                            "code": "SUCCESSFUL_UPDATE_WITH_CONDITIONAL_MATCH_NO_CHANGE",
+                            "display": "Conditional update succeeded: an existing resource "
+                            "matched the conditional URL and was updated, but no changes were "
+                            "detected so no action was taken.",
+                        }
+                    ]
+                },
+                "diagnostics": 'Successfully conditionally updated resource "Observation/'
+                '72ba5dd9-f0f1-4824-98da-f47bcc6a4dc4/_history/1" with no changes detected. '
+                'Existing resource matched URL "Observation?identifier=urn:ivc|PROBE-1-ebl".',
+            }
+        ],
+    },
+}
+HAPI_880_MULTIPLE_MATCHES = outcome(
+    'HAPI-2207: Invalid match URL "Observation?identifier=urn:ivc|IVC-001-ebl" - Multiple '
+    "resources match this search"
+)
+
+
+def test_hapi_880_no_op_is_unchanged():
+    [response] = parse_transaction_response(transaction_response({"response": HAPI_880_NO_OP}))
+    assert response.version_id == "1"
+    plan = plan_entries(case_bundle(), SOURCES)[3]
+    assert classify_entry(plan, response)[0] == "unchanged"
+
+
+def test_hapi_880_multiple_matches_names_the_element():
+    exc = ConflictError("x", status_code=412, outcome=HAPI_880_MULTIPLE_MATCHES)
+    result = result_from_http_error("IVC-001", PLANNED, exc)
+    assert result.error is not None
+    assert "surgery.blood_loss_ml (Observation): HAPI-2207: Invalid match URL" in result.error
