@@ -423,12 +423,7 @@ def test_case2_follow_up_24_months_stable_alive() -> None:
     assert local_code(b, "observation-code", "local-recurrence") == []  # not stated
 
 
-# --- known mapping defects (reported to the lead; strict xfail flips when fixed) ----------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: Patient.deceasedBoolean=false carries no inferred marker although case 1's "
-    "vital status is inferred (MAPPING.md §3.10: mark it or leave it absent)",
-)
+# --- former mapping defects, fixed in the mappers; kept as regression tests ---------------------
 def test_case1_patient_alive_is_marked_inferred_or_absent() -> None:
     patient = one(of_type(bundle("case-1"), "Patient"))
     assert "deceasedBoolean" not in patient or "follow_up[0].vital_status" in inferred_markers(
@@ -436,11 +431,6 @@ def test_case1_patient_alive_is_marked_inferred_or_absent() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: associated-resection bodySite is laterality + text only, no anatomical "
-    "coding (MAPPING.md §3.7: nephrectomy bodySite 9846003 Right kidney structure)",
-)
 def test_case2_nephrectomy_body_site_is_the_right_kidney() -> None:
     b = bundle("case-2")
     (nephrectomy,) = [p for p in sub_procedures(b) if has_code(p["code"], SNOMED, "175905003")]

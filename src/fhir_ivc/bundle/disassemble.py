@@ -128,9 +128,7 @@ def read_case(
     age = cond.from_fhir_age(rc, primary)
     if age is not None:
         patient_fields["age_at_diagnosis_years"] = age
-    patient_fields["inferred"] = rc.inferred(
-        "patient", ("sex", "birth_date", "age_at_diagnosis_years", "identifiers")
-    )
+    patient_fields["inferred"] = rc.inferred("patient")
     data["patient"] = patient_fields
     for res in take("tumor"):
         rc.use(res)
@@ -145,9 +143,7 @@ def read_case(
             rc.lose(res, "Observation.bodySite", "organ not in the case model")
             continue
         rc.use(res)
-        diagnosis["organ_contact"].append(
-            {"organ": organ, "inferred": rc.inferred(rc.path(res), ("organ",))}
-        )
+        diagnosis["organ_contact"].append(rc.item(res, {"organ": organ}, ("organ",)))
     data["diagnosis"] = diagnosis
 
     # presentation, imaging, markers, biopsy -----------------------------------------------------
@@ -155,7 +151,7 @@ def read_case(
     if symptoms:
         data["presentation"] = {
             "symptoms": symptoms,
-            "inferred": rc.inferred("presentation", ("symptoms",)),
+            "inferred": rc.inferred("presentation"),
         }
     sizes = take("size-imaging")
     imaging = []
@@ -186,8 +182,7 @@ def read_case(
         when = read_time(res, "effectiveDateTime")
         if when:
             marker["when"] = when
-        marker["inferred"] = rc.inferred(rc.path(res), ("name", "result", "when"))
-        markers.append(marker)
+        markers.append(rc.item(res, marker, ("name", "result", "when")))
     data["tumor_markers"] = markers
     biopsies = take("biopsy")
     if biopsies:
@@ -240,20 +235,7 @@ def read_case(
         for kind in pathology_kinds:
             for res in take(kind):
                 obs.from_fhir_pathology_observation(rc, kind, res, pathology)
-        pathology["inferred"] = rc.inferred(
-            "pathology",
-            (
-                "histologic_type",
-                "icdo3_morphology",
-                "grade",
-                "fnclcc_grade",
-                "size_cm",
-                "margin_status",
-                "r_classification",
-                "organ_infiltration",
-                "conclusion",
-            ),
-        )
+        pathology["inferred"] = rc.inferred("pathology")
         data["pathology"] = pathology
 
     # after surgery ------------------------------------------------------------------------------

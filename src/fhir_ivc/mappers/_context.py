@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL, ext
-from fhir_ivc.model import Case, CaseModel
+from fhir_ivc.model import Case, CaseModel, ListItem
 from fhir_ivc.terminology.systems import CANONICAL, MCODE
 
 __all__ = ["ELEMENT_ID_SYSTEM", "NAMESPACE", "Entry", "Facts", "MapContext", "mcode"]
@@ -18,8 +18,9 @@ NAMESPACE = uuid.UUID("5d6f2a7e-3c41-5f0e-9b8a-1c2d3e4f5a6b")
 #: Identifier system of every resource except the Patient: value = "<case uuid>/<element key>".
 ELEMENT_ID_SYSTEM = f"{CANONICAL}/sid/case-element"
 
-#: (object, its path in the case, names of its fields this resource carries)
-Facts = tuple[CaseModel, str, tuple[str, ...]]
+#: (case-model object, its path in the case): the resource carries that object's facts, so it
+#: also carries the object's inferred markers
+Facts = tuple[CaseModel, str]
 
 
 def mcode(profile_id: str) -> str:
@@ -85,12 +86,14 @@ class MapContext:
         if profile:
             resource["meta"] = {"profile": [profile]}
         marker = [ext("path", valueString=path)]
-        for obj, obj_path, names in facts:
-            marker += [
-                ext("inferred", valueString=f"{obj_path}.{n}" if obj_path else n)
-                for n in names
-                if obj.is_inferred(n)
-            ]
+        for obj, obj_path in facts:
+            # an explicit item key cannot be told apart from a derived one in the identifier:
+            # record it so the reverse mapping restores it exactly
+            if isinstance(obj, ListItem) and obj.key is not None and path.startswith(obj_path):
+                marker.append(ext("key", valueString=obj.key))
+                break
+        for obj, obj_path in facts:
+            marker += [ext("inferred", valueString=f"{obj_path}.{n}") for n in obj.inferred]
         extensions = [ext(CASE_ELEMENT_URL, extension=marker), *body.pop("extension", [])]
         resource["extension"] = extensions
         system, value = identifier or (ELEMENT_ID_SYSTEM, f"{self.case_uuid}/{key}")

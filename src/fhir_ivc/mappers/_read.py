@@ -92,12 +92,41 @@ class ReadContext:
                 return value
         return None
 
-    def inferred(self, obj_path: str | None, allowed: Iterable[str]) -> list[str]:
-        """Inferred field names recorded for the object at ``obj_path``."""
+    @staticmethod
+    def key(resource: Mapping[str, Any]) -> str | None:
+        """The explicit item key recorded by fhir_ivc, if the item had one."""
+        marker = find_ext(resource, CASE_ELEMENT_URL)
+        for sub in (marker or {}).get("extension", []):
+            if sub.get("url") == "key" and isinstance(sub.get("valueString"), str):
+                value: str = sub["valueString"]
+                return value
+        return None
+
+    def item(
+        self, resource: Mapping[str, Any], fields: dict[str, Any], names: Iterable[str]
+    ) -> dict[str, Any]:
+        """Finish a list item read from ``resource``: its explicit key and inferred markers."""
+        key = self.key(resource)
+        if key is not None:
+            fields["key"] = key
+        path = self.path(resource)
+        if path is not None and ".agents[" in path:
+            path = path.split(".agents[")[0]
+        fields["inferred"] = self.inferred(path)
+        return fields
+
+    def inferred(self, obj_path: str | None, allowed: Iterable[str] = ()) -> list[str]:
+        """Inferred field names recorded for the object at ``obj_path``.
+
+        Every resource that carries an object's facts carries all its markers, so a marker is
+        found wherever the value went. ``allowed`` (optional) orders and filters the names;
+        the case model puts them in declaration order anyway.
+        """
         if obj_path is None:
             return []
         names = self._inferred.get(obj_path, set())
-        return [n for n in allowed if n in names]
+        order = list(allowed)
+        return [n for n in order if n in names] if order else sorted(names)
 
     def ordered(self, resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Resources in case order: by the indexes in their recorded path, else as received."""

@@ -213,8 +213,8 @@ def to_fhir_primary_condition(ctx: MapContext) -> None:
         body,
         profile=PRIMARY,
         facts=[
-            (dx, "diagnosis", ("histology", "icdo3_morphology", "ivc_segments", "basis", "when")),
-            (case.patient, "patient", ("age_at_diagnosis_years",)),
+            (dx, "diagnosis"),
+            (case.patient, "patient"),
         ],
     )
 
@@ -238,8 +238,8 @@ def to_fhir_symptoms(ctx: MapContext) -> None:
                 "subject": ctx.ref("patient"),
             },
             facts=[
-                (symptom, path, ("kind", "text")),
-                (presentation, "presentation", ("symptoms",)),
+                (symptom, path),
+                (presentation, "presentation"),
             ],
         )
 
@@ -262,7 +262,7 @@ def to_fhir_metastases(ctx: MapContext) -> None:
             "Condition",
             body,
             profile=SECONDARY,
-            facts=[(met, path, ("site", "detected"))],
+            facts=[(met, path)],
         )
 
 
@@ -297,7 +297,7 @@ def to_fhir_complications(ctx: MapContext) -> None:
             path,
             "Condition",
             body,
-            facts=[(comp, path, ("kind", "text", "clavien_dindo", "management"))],
+            facts=[(comp, path)],
         )
 
 
@@ -339,9 +339,7 @@ def from_fhir_primary_condition(rc: ReadContext, res: dict[str, Any]) -> dict[st
         when = read_time(asserted, "valueDateTime")
         if when:
             out["when"] = when
-    out["inferred"] = rc.inferred(
-        rc.path(res), ("histology", "icdo3_morphology", "ivc_segments", "basis", "when")
-    )
+    out["inferred"] = rc.inferred(rc.path(res))
     return out
 
 
@@ -357,7 +355,6 @@ def from_fhir_age(rc: ReadContext, res: dict[str, Any]) -> int | None:
 
 def from_fhir_symptom(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
     rc.use(res)
-    path = rc.path(res)
     kind = C.SYMPTOM.lookup(res.get("code")) or "other"
     text = res.get("code", {}).get("text")
     out: dict[str, Any] = {"kind": kind}
@@ -365,8 +362,7 @@ def from_fhir_symptom(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
         out["text"] = text
     if kind == "other" and not text:
         out["text"] = _show(res.get("code"))
-    out["inferred"] = rc.inferred(path, ("kind", "text"))
-    return out
+    return rc.item(res, out, ("kind", "text"))
 
 
 def from_fhir_metastasis(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
@@ -386,8 +382,7 @@ def from_fhir_metastasis(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]
     detected = read_time(res, "onsetDateTime")
     if detected:
         out["detected"] = detected
-    out["inferred"] = rc.inferred(rc.path(res), ("site", "detected"))
-    return out
+    return rc.item(res, out, ("site", "detected"))
 
 
 def from_fhir_complication(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
@@ -405,8 +400,7 @@ def from_fhir_complication(rc: ReadContext, res: dict[str, Any]) -> dict[str, An
     notes = res.get("note", [])
     if notes:
         out["management"] = notes[0].get("text")
-    out["inferred"] = rc.inferred(rc.path(res), ("kind", "text", "clavien_dindo", "management"))
-    return out
+    return rc.item(res, out, ("kind", "text", "clavien_dindo", "management"))
 
 
 def _show(cc: Any) -> str:

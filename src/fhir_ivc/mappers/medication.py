@@ -128,13 +128,7 @@ def to_fhir_systemic_therapy(ctx: MapContext) -> None:
                 "MedicationAdministration",
                 body,
                 profile=PROFILE,
-                facts=[
-                    (
-                        line,
-                        path,
-                        ("agents", "setting", "intent", "line", "start", "end", "status", "note"),
-                    )
-                ],
+                facts=[(line, path)],
             )
 
 
@@ -203,8 +197,6 @@ def from_fhir_systemic_therapy(
     notes = [n["text"] for n in first.get("note", []) if n.get("text")]
     if notes:
         out["note"] = notes[0]
-    out["inferred"] = rc.inferred(
-        line_path(rc, first),
-        ("agents", "setting", "intent", "line", "start", "end", "status", "note"),
+    return rc.item(
+        first, out, ("agents", "setting", "intent", "line", "start", "end", "status", "note")
     )
-    return out

@@ -260,7 +260,7 @@ def to_fhir_imaging_sizes(ctx: MapContext) -> None:
             category="imaging",
             profile=TUMOR_SIZE,
             when=study.when,
-            facts=[(study, path, ("dimensions_cm", "target"))],
+            facts=[(study, path)],
             extra={
                 "partOf": [ctx.ref(f"imaging.{key}")],
                 "focus": [ctx.ref(focus)],
@@ -281,7 +281,7 @@ def to_fhir_tumor_markers(ctx: MapContext) -> None:
             {"valueCodeableConcept": C.FINDING.concept(marker.result)},
             category="laboratory",
             when=marker.when,
-            facts=[(marker, path, ("name", "result", "when"))],
+            facts=[(marker, path)],
         )
 
 
@@ -296,7 +296,7 @@ def to_fhir_organ_contact(ctx: MapContext) -> None:
             _local("organ-contact"),
             {"valueBoolean": True},
             category="imaging",
-            facts=[(contact, path, ("organ",))],
+            facts=[(contact, path)],
             extra={"focus": [ctx.ref("tumor")], "bodySite": C.ORGAN.concept(contact.organ)},
         )
 
@@ -311,12 +311,6 @@ def to_fhir_operative_measures(ctx: MapContext) -> None:
         ("blood-loss", "estimated-blood-loss", surgery.blood_loss_ml, "mL"),
         ("stay", "postoperative-stay", surgery.postoperative_stay_days, "d"),
     )
-    fields = {
-        "operative-time": "operative_time_min",
-        "clamp-time": "ivc_clamp_time_min",
-        "blood-loss": "blood_loss_ml",
-        "stay": "postoperative_stay_days",
-    }
     for key, code, value, unit in rows:
         if value is None:
             continue
@@ -328,7 +322,7 @@ def to_fhir_operative_measures(ctx: MapContext) -> None:
             {"valueQuantity": quantity(value, unit)},
             category="procedure",
             profile=OPERATIVE_MEASURE,
-            facts=[(surgery, "surgery", (fields[key],))],
+            facts=[(surgery, "surgery")],
             extra={"partOf": [ctx.ref("surgery")]},
         )
 
@@ -351,7 +345,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
         {"valueCodeableConcept": value},
         category="laboratory",
         profile=HISTOLOGY,
-        facts=[(path_, p, ("histologic_type", "icdo3_morphology"))],
+        facts=[(path_, p)],
         extra={**related, **specimen},
     )
     if path_.grade or path_.fnclcc_grade:
@@ -372,7 +366,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             category="laboratory",
             profile=GRADE,
             extra=extra,
-            facts=[(path_, p, ("grade", "fnclcc_grade"))],
+            facts=[(path_, p)],
         )
     if path_.size_cm:
         _observation(
@@ -383,7 +377,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             {"component": _size_components(path_.size_cm)},
             category="laboratory",
             profile=TUMOR_SIZE,
-            facts=[(path_, p, ("size_cm",))],
+            facts=[(path_, p)],
             extra={**specimen, "method": concept(C.GROSS_EXAMINATION)},
         )
     part_of = {"partOf": [ctx.ref("surgery")]} if ctx.case.surgery else {}
@@ -396,7 +390,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             {"valueCodeableConcept": C.MARGIN_STATUS.concept(path_.margin_status)},
             category="laboratory",
             profile=MARGIN,
-            facts=[(path_, p, ("margin_status",))],
+            facts=[(path_, p)],
             extra={**part_of, **specimen},
         )
     if path_.r_classification:
@@ -408,7 +402,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             {"valueCodeableConcept": C.R_CLASSIFICATION.concept(path_.r_classification)},
             category="laboratory",
             profile=RESIDUAL,
-            facts=[(path_, p, ("r_classification",))],
+            facts=[(path_, p)],
             extra={**part_of, **specimen},
         )
     items = path_.organ_infiltration
@@ -425,7 +419,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
                 )
             },
             category="laboratory",
-            facts=[(item, ipath, ("organ", "infiltrated"))],
+            facts=[(item, ipath)],
             extra={"bodySite": C.ORGAN.concept(item.organ), **specimen},
         )
 
@@ -446,7 +440,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
                 {"valueCodeableConcept": C.DISEASE_STATUS.concept(fu.disease_status)},
                 profile=DISEASE_STATUS,
                 when=fu.when,
-                facts=[(fu, path, ("when", "disease_status"))],
+                facts=[(fu, path)],
                 extra={"focus": status_focus},
             )
         if fu.local_recurrence is not None:
@@ -458,7 +452,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
                 {"valueBoolean": fu.local_recurrence},
                 profile=FOLLOW_UP_FINDING,
                 when=fu.when,
-                facts=[(fu, path, ("when", "local_recurrence"))],
+                facts=[(fu, path)],
                 extra={"focus": [ctx.ref("condition.primary")]},
             )
         if fu.vital_status:
@@ -470,7 +464,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
                 {"valueCodeableConcept": C.VITAL_STATUS.concept(fu.vital_status)},
                 profile=FOLLOW_UP_FINDING,
                 when=fu.when,
-                facts=[(fu, path, ("when", "vital_status"))],
+                facts=[(fu, path)],
             )
 
 
@@ -572,12 +566,9 @@ def from_fhir_pathology_observation(
         if organ is None or finding is None:
             rc.lose(res, "Observation.bodySite", "organ or finding not in the case model")
             return
+        item = {"organ": organ, "infiltrated": finding == "positive"}
         out.setdefault("organ_infiltration", []).append(
-            {
-                "organ": organ,
-                "infiltrated": finding == "positive",
-                "inferred": rc.inferred(rc.path(res), ("organ", "infiltrated")),
-            }
+            rc.item(res, item, ("organ", "infiltrated"))
         )
 
 
@@ -605,8 +596,4 @@ def from_fhir_follow_up(rc: ReadContext, group: list[dict[str, Any]]) -> dict[st
             out["vital_status"] = C.VITAL_STATUS.lookup(value)
     if len(out) < 2:
         return None
-    paths = [rc.path(r) for r in group]
-    out["inferred"] = rc.inferred(
-        paths[0], ("when", "disease_status", "local_recurrence", "vital_status")
-    )
-    return out
+    return rc.item(group[0], out, ("when", "disease_status", "local_recurrence", "vital_status"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_ivc.fhir.elements import data_absent
-from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._context import Facts, MapContext, mcode
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import PatientIdentifier
 from fhir_ivc.terminology.systems import IDENTIFIER_TYPE
@@ -80,16 +80,19 @@ def to_fhir_patient(ctx: MapContext) -> None:
     }
     if patient.birth_date:
         body["birthDate"] = patient.birth_date
-    vital = [f.vital_status for f in case.follow_up if f.vital_status]
-    if vital:
-        body["deceasedBoolean"] = vital[-1] == "dead"
+    facts: list[Facts] = [(patient, "patient")]
+    vital = [(i, f) for i, f in enumerate(case.follow_up) if f.vital_status]
+    if vital:  # derived from the last follow-up that states it, with its inferred marker
+        index, last = vital[-1]
+        body["deceasedBoolean"] = last.vital_status == "dead"
+        facts.append((last, f"follow_up[{index}]"))
     ctx.add(
         "patient",
         "patient",
         "Patient",
         body,
         profile=PROFILE,
-        facts=[(patient, "patient", ("sex", "birth_date", "identifiers"))],
+        facts=facts,
         identifier=(case.source_system, case.case_id),
     )
 

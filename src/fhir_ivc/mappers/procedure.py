@@ -254,7 +254,7 @@ def to_fhir_imaging_procedures(ctx: MapContext) -> None:
             path,
             "Procedure",
             body,
-            facts=[(study, path, ("modality", "contrast", "region", "findings", "when", "target"))],
+            facts=[(study, path)],
         )
 
 
@@ -280,7 +280,7 @@ def to_fhir_biopsy(ctx: MapContext) -> None:
             "reasonReference": [ctx.ref("condition.primary")],
             "outcome": {"text": biopsy.result},
         },
-        facts=[(biopsy, "biopsy", ("method", "result", "when"))],
+        facts=[(biopsy, "biopsy")],
     )
 
 
@@ -329,13 +329,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
         "Procedure",
         body,
         profile=SURGICAL,
-        facts=[
-            (
-                surgery,
-                "surgery",
-                ("date", "intent", "en_bloc", "resected_segments", "resection_extent", "notes"),
-            )
-        ],
+        facts=[(surgery, "surgery")],
     )
 
     def sub(
@@ -372,22 +366,20 @@ def to_fhir_surgery(ctx: MapContext) -> None:
             path,
             C.SURGICAL_STEP.concept(step.kind),
             extra,
-            [(step, path, ("kind", "detail"))],
+            [(step, path)],
         )
 
     resections = surgery.associated_resections
     for i, (key, res) in enumerate(zip(item_keys(resections), resections, strict=True)):
         path = f"surgery.associated_resections[{i}]"
         extra = {}
+        site = C.resection_site(res.kind, res.side)
         if res.side:
-            extra["bodySite"] = [
-                {
-                    "extension": [
-                        ext(LATERALITY_EXT, valueCodeableConcept=C.LATERALITY.concept(res.side))
-                    ],
-                    "text": res.side,
-                }
+            site["extension"] = [
+                ext(LATERALITY_EXT, valueCodeableConcept=C.LATERALITY.concept(res.side))
             ]
+        if site:
+            extra["bodySite"] = [site]
         if res.reason:
             extra["reasonCode"] = [{"text": res.reason}]
         if res.detail:
@@ -397,7 +389,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
             path,
             C.ASSOCIATED_RESECTION.concept(res.kind),
             extra,
-            [(res, path, ("kind", "side", "detail", "reason"))],
+            [(res, path)],
         )
 
     managed = surgery.ivc_management
@@ -418,7 +410,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
             path,
             C.IVC_MANAGEMENT.concept(mgmt.method),
             extra,
-            [(mgmt, path, ("method", "graft_material", "detail", "decided"))],
+            [(mgmt, path)],
             profile=IVC_MANAGEMENT_PROFILE,
         )
 
@@ -445,7 +437,7 @@ def to_fhir_therapy_not_given(ctx: MapContext) -> None:
             path,
             "Procedure",
             body,
-            facts=[(item, path, ("therapy", "setting", "reason"))],
+            facts=[(item, path)],
         )
 
 
@@ -477,10 +469,7 @@ def from_fhir_imaging(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
     when = read_time(res, "performedDateTime")
     if when:
         out["when"] = when
-    out["inferred"] = rc.inferred(
-        rc.path(res), ("modality", "contrast", "region", "findings", "when", "target")
-    )
-    return out
+    return rc.item(res, out, ("modality", "contrast", "region", "findings", "when", "target"))
 
 
 def from_fhir_biopsy(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
@@ -494,7 +483,7 @@ def from_fhir_biopsy(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | N
     when = read_time(res, "performedDateTime")
     if when:
         out["when"] = when
-    out["inferred"] = rc.inferred(rc.path(res), ("method", "result", "when"))
+    out["inferred"] = rc.inferred(rc.path(res))
     return out
 
 
@@ -530,14 +519,12 @@ def from_fhir_surgery(
     approach, resections, managed = [], [], []
     for res in rc.ordered(subs):
         rc.use(res)
-        p = rc.path(res)
         notes = _notes(res)
         if (step := C.SURGICAL_STEP.lookup(res.get("code"))) is not None:
             item: dict[str, Any] = {"kind": step}
             if notes:
                 item["detail"] = notes[0]
-            item["inferred"] = rc.inferred(p, ("kind", "detail"))
-            approach.append(item)
+            approach.append(rc.item(res, item, ("kind", "detail")))
         elif (kind := C.ASSOCIATED_RESECTION.lookup(res.get("code"))) is not None:
             item = {"kind": kind}
             for site in res.get("bodySite", []):
@@ -549,8 +536,7 @@ def from_fhir_surgery(
             reasons = [r["text"] for r in res.get("reasonCode", []) if r.get("text")]
             if reasons:
                 item["reason"] = reasons[0]
-            item["inferred"] = rc.inferred(p, ("kind", "side", "detail", "reason"))
-            resections.append(item)
+            resections.append(rc.item(res, item, ("kind", "side", "detail", "reason")))
         elif (method := C.IVC_MANAGEMENT.lookup(res.get("code"))) is not None:
             item = {"method": method}
             used = res.get("usedCode", [])
@@ -561,26 +547,11 @@ def from_fhir_surgery(
                 item["decided"] = decided
             if notes:
                 item["detail"] = notes[0]
-            item["inferred"] = rc.inferred(p, ("method", "graft_material", "detail", "decided"))
-            managed.append(item)
+            managed.append(rc.item(res, item, ("method", "graft_material", "detail", "decided")))
     out["approach"] = approach
     out["associated_resections"] = resections
     out["ivc_management"] = managed
-    out["inferred"] = rc.inferred(
-        path,
-        (
-            "date",
-            "intent",
-            "en_bloc",
-            "resected_segments",
-            "resection_extent",
-            "notes",
-            "operative_time_min",
-            "ivc_clamp_time_min",
-            "blood_loss_ml",
-            "postoperative_stay_days",
-        ),
-    )
+    out["inferred"] = rc.inferred(path)
     return out
 
 
@@ -617,5 +588,4 @@ def from_fhir_therapy_not_given(rc: ReadContext, res: dict[str, Any]) -> dict[st
     reason = (res.get("statusReason") or {}).get("text")
     if reason:
         out["reason"] = reason
-    out["inferred"] = rc.inferred(rc.path(res), ("therapy", "setting", "reason"))
-    return out
+    return rc.item(res, out, ("therapy", "setting", "reason"))

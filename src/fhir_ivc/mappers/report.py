@@ -48,5 +48,5 @@ def to_fhir_pathology_report(ctx: MapContext) -> None:
         "pathology",
         "DiagnosticReport",
         body,
-        facts=[(pathology, "pathology", ("conclusion",))],
+        facts=[(pathology, "pathology")],
     )

@@ -111,7 +111,7 @@ def to_fhir_tumors(ctx: MapContext) -> None:
                 "patient": ctx.ref("patient"),
             },
             profile=TUMOR,
-            facts=[(dx, "diagnosis", ("intraluminal_extension",))],
+            facts=[(dx, "diagnosis")],
             identifier=(TUMOR_ID_SYSTEM, ident["value"]),
         )
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-__all__ = ["CaseModel", "ItemKey", "ListItem", "NonEmptyText"]
+__all__ = ["CaseModel", "ItemKey", "ListItem", "NonEmptyText", "StrictModel"]
 
 NonEmptyText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
@@ -17,17 +17,19 @@ NonEmptyText = Annotated[
 ItemKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
-class CaseModel(BaseModel):
-    """Base of every case-model class.
+class StrictModel(BaseModel):
+    """Unknown fields are rejected (a typo must not silently drop data); instances are frozen."""
 
-    Unknown fields are rejected (a typo must not silently drop data) and instances are frozen.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class CaseModel(StrictModel):
+    """Base of every case-model class that holds clinical facts.
 
     ``inferred`` names the fields of *this* object whose values were inferred from the source
     text rather than stated in it (MAPPING.md "inf."). The mappers carry the marker onto the FHIR
     element that holds the value and read it back, so the marker survives a round trip.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     #: fields that may not be listed in ``inferred`` (bookkeeping, not clinical facts)
     _not_inferable: ClassVar[frozenset[str]] = frozenset({"inferred", "key"})

@@ -66,7 +66,9 @@ class Symptom(ListItem):
 
 
 class Presentation(CaseModel):
-    symptoms: list[Symptom] = Field(default_factory=list)
+    """How the disease presented. Leave the whole section out when no symptom is known."""
+
+    symptoms: list[Symptom] = Field(min_length=1)
 
 
 class ImagingStudy(ListItem):
@@ -89,6 +91,12 @@ class ImagingStudy(ListItem):
         # mCODE TumorSize orders dimensions largest first; storing them that way keeps the
         # FHIR round trip exact.
         return sorted(value, reverse=True)
+
+    @model_validator(mode="after")
+    def _target_needs_size(self) -> ImagingStudy:
+        if self.target != "primary" and not self.dimensions_cm:
+            raise ValueError("target only says which tumor dimensions_cm measure: give the size")
+        return self
 
     def natural_key(self) -> str:
         return self.modality

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from fhir_ivc.model._base import CaseModel
+from fhir_ivc.model._base import CaseModel, StrictModel
 from fhir_ivc.model.time import FhirDate
 
 __all__ = ["Patient", "PatientIdentifier", "Sex"]
@@ -14,7 +14,7 @@ __all__ = ["Patient", "PatientIdentifier", "Sex"]
 Sex = Literal["female", "male", "other", "unknown"]
 
 
-class PatientIdentifier(CaseModel):
+class PatientIdentifier(StrictModel):
     """A real identifier of the patient in a source system (MRN, national id...)."""
 
     system: Annotated[str, StringConstraints(pattern=r"^\S+:\S+$", max_length=400)] = Field(

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from fhir_ivc.model._base import CaseModel
+from fhir_ivc.model._base import StrictModel
 
 __all__ = ["FhirDate", "RelativeTime", "TimePoint", "TimeUnit"]
 
@@ -46,7 +46,7 @@ FhirDate = Annotated[str, AfterValidator(_check_fhir_date)]
 TimeUnit = Literal["d", "wk", "mo", "a"]
 
 
-class RelativeTime(CaseModel):
+class RelativeTime(StrictModel):
     """An offset from the index surgery, e.g. 9 months after surgery."""
 
     offset: Annotated[float, Field(ge=0, le=1200)]
@@ -54,8 +54,11 @@ class RelativeTime(CaseModel):
     relation: Literal["after", "before"] = "after"
 
 
-class TimePoint(CaseModel):
-    """Exactly one of a real date or a time relative to the index surgery."""
+class TimePoint(StrictModel):
+    """Exactly one of a real date or a time relative to the index surgery.
+
+    A time point has no ``inferred`` of its own: an inferred time is marked on the field that
+    holds it (``metastases[0].inferred: [detected]``)."""
 
     date: FhirDate | None = None
     relative: RelativeTime | None = None

@@ -261,6 +261,36 @@ ASSOCIATED_RESECTION: Final = CodeTable(
     },
 )
 
+#: Body site of an associated resection, by (kind, side): standard codes where verified
+RENAL_VEIN: Final = _sct("56400007", "Renal vein structure (body structure)")
+
+
+def resection_site(kind: str, side: str | None) -> dict[str, Any]:
+    """Body site of an associated resection: the organ (sided where it has sides), or text."""
+    organ = {
+        "nephrectomy": f"{side}-kidney" if side else None,
+        "liver-resection": "liver",
+    }.get(kind)
+    if organ is not None:
+        standard = [c for c in ORGAN.entries[organ] if c.system == SNOMED]
+        return concept_of(*standard, text=ORGAN.entries[organ][-1].display)
+    text = {
+        "nephrectomy": "kidney",
+        "renal-vein-segment": "renal vein",
+        "adrenalectomy": "adrenal gland",
+        "liver-resection": "liver",
+    }[kind]
+    text = f"{side} {text}" if side else text
+    return concept_of(RENAL_VEIN, text=text) if kind == "renal-vein-segment" else {"text": text}
+
+
+def concept_of(*codes: Code, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"coding": [c.coding() for c in codes]} if codes else {}
+    if text:
+        out["text"] = text
+    return out
+
+
 LATERALITY: Final = CodeTable(
     "laterality",
     {
