@@ -183,3 +183,43 @@ def test_cache_is_bounded_and_clearable(monkeypatch: pytest.MonkeyPatch) -> None
         assert len(v._cache) <= 8
     v.clear_cache()
     assert len(v._cache) == 0
+
+
+def _asserted(value: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "subject": {"reference": "urn:uuid:p"},
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate", **value}
+        ],
+    }
+
+
+DAR = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
+
+
+def test_primitive_extension_on_an_extension_value_is_accepted() -> None:
+    """FHIR JSON allows ``_valueDateTime`` inside an extension; the R4B model lacks it."""
+    assert v.validate_resource(_asserted({"_valueDateTime": {"extension": [DAR]}})) == []
+    assert (
+        v.validate_resource(
+            _asserted({"valueDateTime": "2020-01", "_valueDateTime": {"extension": [DAR]}})
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expression"),
+    [
+        ({"_valueDateTime": {"extension": [{"valueCode": "x"}]}}, "url"),  # inner url missing
+        ({"_valueDateTime": "unknown"}, "Condition.extension[0].valueDateTime"),
+        ({"_valueDateTime": {"extension": [DAR], "bogus": 1}}, "bogus"),
+        ({"_valueNonsense": {"extension": [DAR]}}, "Condition.extension[0].valueNonsense"),
+        ({"valueDateTime": "2020-13"}, "Condition.extension[0].valueDateTime"),
+    ],
+)
+def test_broken_extension_values_are_reported(value: dict[str, Any], expression: str) -> None:
+    issues = v.validate_resource(_asserted(value))
+    assert issues
+    assert any(i["expression"][0].endswith(expression) for i in issues), issues

@@ -12,12 +12,18 @@ choice types), not profiles or bindings. ``validate_bundle`` adds the bundle's o
 ``fullUrl`` present and unique, transaction entries carry a request, and every ``urn:uuid``
 reference (anywhere, extensions included) resolves to an entry.
 
-Speed: parsing a resource costs a few hundred microseconds, mostly per nested element. A
-complex element that was already parsed successfully (same model class, same JSON) is reused
-instead of parsed again: codings, profile metas and most extensions repeat across the resources
-of a bundle and across cases. Parsing is a pure function of (class, value), so reuse never
-changes a result, and when a resource fails it is parsed again from scratch so the issues carry
-full paths. Diagnostics never quote element values (they may be clinical data).
+Complex elements are parsed bottom-up, one at a time, so a failure deep inside a resource is
+reported with its full path, once. Speed: parsing a resource costs a few hundred microseconds,
+mostly per nested element; an element that was already parsed successfully (same model class,
+same JSON) is reused instead of parsed again: codings, profile metas and most extensions repeat
+across the resources of a bundle and across cases. Parsing is a pure function of (class,
+value), so reuse never changes a verdict. Diagnostics never quote element values (they may be
+clinical data).
+
+One gap of the R4B ``Extension`` model is bridged: it has no ``_value<Type>`` siblings, although
+FHIR JSON allows them (an extension whose dateTime is absent carries a data-absent-reason there,
+as the adapter writes for relative dates). Those siblings are parsed as primitive extensions on
+their own instead of being rejected as unknown elements.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.extension import Extension
+from fhir.resources.R4B.fhirprimitiveextension import FHIRPrimitiveExtension
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
@@ -86,14 +94,8 @@ def validate_resource(resource: Mapping[str, Any], *, at: str = "") -> list[dict
     model = _model(resource_type) if isinstance(resource_type, str) else None
     if model is None:
         return [issue("structure", f"{root}.resourceType" if at else root, "unknown resourceType")]
-    try:
-        _parse(model, dict(resource))
-    except ValidationError:
-        try:  # again without reuse, for complete error paths
-            model.model_validate(dict(resource))
-        except ValidationError as exc:
-            return [_from_error(root, err) for err in exc.errors(include_url=False)]
-    return []
+    _, errors = _check(model, resource, ())
+    return [_from_error(root, err) for err in errors]
 
 
 def validate_bundle(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -224,29 +226,79 @@ def _element_class(annotation: Any) -> type[Any] | None:
     return None
 
 
-def _parse(model: type[Any], data: dict[str, Any]) -> Any:
-    """``model.model_validate(data)``, reusing complex sub-elements parsed before."""
+#: ``value<Type>`` names of Extension.value[x]; their ``_value<Type>`` siblings are legal FHIR
+#: JSON (e.g. a data-absent-reason on an extension's dateTime) that the R4B Extension model lacks
+_EXTENSION_VALUES: Final = frozenset(
+    f.alias or n for n, f in Extension.model_fields.items() if (f.alias or n).startswith("value")
+)
+Errors = list[dict[str, Any]]
+
+
+def _check(model: type[Any], data: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[Any, Errors]:
+    """Parse ``data`` with ``model``: (the instance or None, pydantic errors with full ``loc``).
+
+    Complex children are parsed first, one by one (reusing earlier results), and handed to the
+    parent as instances; a child that fails is reported with its own path and left out of the
+    parent, whose errors about that child are then dropped as duplicates.
+    """
+    errors: Errors = []
+    work = dict(data)
+    left_out: set[str] = set()
+    if model is Extension:
+        for key in [k for k in data if k.startswith("_value") and k[1:] in _EXTENSION_VALUES]:
+            if isinstance(data[key], dict):
+                errors += _element(FHIRPrimitiveExtension, data[key], (*loc, key))[1]
+            else:
+                errors.append({"type": "dict_type", "loc": (*loc, key), "msg": "not an object"})
+            del work[key]
     children = _children(model)
     for key, value in data.items():
         element = children.get(key)
-        if element is None:
+        if element is None or key not in work:
             continue
         if isinstance(value, dict):
-            data[key] = _element(element, value)
+            parsed, child_errors = _element(element, value, (*loc, key))
+            items: Any = parsed
         elif isinstance(value, list):
-            data[key] = [_element(element, v) if isinstance(v, dict) else v for v in value]
-    return model.model_validate(data)
+            items, child_errors = [], []
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    parsed, item_errors = _element(element, item, (*loc, key, i))
+                    child_errors += item_errors
+                    items.append(parsed)
+                else:
+                    items.append(item)
+        else:
+            continue
+        if child_errors:
+            errors += child_errors
+            left_out.add(key)
+            del work[key]
+        else:
+            work[key] = items
+    try:
+        instance = model.model_validate(work)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False):
+            err_loc = tuple(err["loc"])
+            if not (err_loc and err_loc[0] in left_out):
+                errors.append({**err, "loc": (*loc, *err_loc)})
+        return None, errors
+    return (None if errors else instance), errors
 
 
-def _element(model: type[Any], value: dict[str, Any]) -> Any:
+def _element(model: type[Any], value: dict[str, Any], loc: tuple[Any, ...]) -> tuple[Any, Errors]:
+    """:func:`_check` for a complex element, reusing a success seen before (same class, JSON)."""
     key = (model, repr(value))
     parsed = _cache.get(key)
-    if parsed is None:
-        parsed = _parse(model, dict(value))
+    if parsed is not None:
+        return parsed, []
+    parsed, errors = _check(model, value, loc)
+    if not errors:
         if len(_cache) >= _MAX_CACHED:
             _cache.clear()
         _cache[key] = parsed
-    return parsed
+    return parsed, errors
 
 
 def _from_error(root: str, err: Mapping[str, Any]) -> dict[str, Any]:
