@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
-from fhir_ivc.mappers import ELEMENTS
+from fhir_ivc.mappers import ELEMENTS, observation
 from fhir_ivc.mappers.condition import CLAVIEN_DINDO_EXT, PRIMARY
 from fhir_ivc.mappers.medication import LINE_EXT
 from fhir_ivc.mappers.observation import FOLLOW_UP_FINDING, MARGIN, OPERATIVE_MEASURE, RESIDUAL
@@ -147,14 +147,9 @@ def enumerated_value_set(
     return out
 
 
-#: Operative measures: local observation code -> UCUM unit. The same table is written inline in
-#: fhir_ivc.mappers.observation.to_fhir_operative_measures; tests/profiles checks that the
-#: emitted Observations agree with it.
+#: Operative measures: local observation code -> UCUM unit, from the mappers' own table.
 OPERATIVE_MEASURES: Mapping[str, str] = {
-    "operative-duration": "min",
-    "ivc-clamp-time": "min",
-    "estimated-blood-loss": "mL",
-    "postoperative-stay": "d",
+    code: unit for _, code, _, unit in observation.OPERATIVE_MEASURES
 }
 UCUM_DISPLAY = {"min": "minute", "mL": "milliliter", "d": "day"}
 FOLLOW_UP_FINDINGS: Mapping[str, str] = {
@@ -970,7 +965,7 @@ CODE_SYSTEM_SOURCES: Mapping[str, tuple[str, ...]] = {
     "resection-extent": ("surgery.resection_extent",),
     "surgical-step": ("surgery.approach[].kind",),
     "symptom": ("presentation.symptoms[].kind",),
-    "therapy": ("therapy_not_given[].therapy",),
+    "therapy-not-given": ("therapy_not_given[].therapy",),
     "therapy-setting": ("systemic_therapy[].setting", "therapy_not_given[].setting"),
     "vascular-graft-material": ("surgery.ivc_management[].graft_material",),
 }

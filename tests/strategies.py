@@ -206,8 +206,9 @@ def source_systems() -> SearchStrategy[str]:
 
 
 @_cached
-def fhir_dates() -> SearchStrategy[str]:
-    """FHIR dates at every precision: YYYY, YYYY-MM, YYYY-MM-DD, full dateTime with a zone."""
+def fhir_dates(*, with_time: bool = True) -> SearchStrategy[str]:
+    """FHIR dates at every precision: YYYY, YYYY-MM, YYYY-MM-DD, full dateTime with a zone
+    (``with_time=False``: FHIR ``date`` only, as for a birth date)."""
     low, high = datetime.date(1900, 1, 1), datetime.date(2100, 12, 31)
     days = st.dates(low, high)
     zone = st.one_of(
@@ -225,12 +226,12 @@ def fhir_dates() -> SearchStrategy[str]:
         fraction,
         zone,
     )
-    return st.one_of(
+    dates = [
         st.integers(low.year, high.year).map(lambda y: f"{y:04d}"),
         days.map(lambda d: d.isoformat()[:7]),
         days.map(lambda d: d.isoformat()),
-        date_times,
-    )
+    ]
+    return st.one_of(*dates, date_times) if with_time else st.one_of(*dates)
 
 
 # ------------------------------------------------------------------------- inferred and objects
@@ -606,7 +607,7 @@ def patients() -> SearchStrategy[Patient]:
         Patient,
         {"sex": _enum(Patient, "sex")},
         {
-            "birth_date": fhir_dates(),
+            "birth_date": fhir_dates(with_time=False),
             "age_at_diagnosis_years": st.integers(0, 130),
             "identifiers": st.lists(patient_identifiers(), max_size=MAX_ITEMS),
         },

@@ -48,8 +48,17 @@ def map_case(case: Case) -> list[Entry]:
     return ctx.entries
 
 
+def _escape_token_part(text: str) -> str:
+    r"""FHIR search escaping (R4 "Escaping Search Parameters"): ``\``, ``,``, ``$`` and ``|``
+    inside a token's system or value are preceded by ``\``; then percent-encoding."""
+    for char in ("\\", ",", "$", "|"):
+        text = text.replace(char, "\\" + char)
+    return quote(text, safe=":/")
+
+
 def conditional_url(resource_type: str, system: str, value: str) -> str:
-    return f"{resource_type}?identifier={quote(system, safe=':/')}|{quote(value, safe=':/')}"
+    """``Type?identifier=system|value``: the conditional-update key of one resource."""
+    return f"{resource_type}?identifier={_escape_token_part(system)}|{_escape_token_part(value)}"
 
 
 def build_bundles(case: Case) -> CaseBundles:

@@ -11,7 +11,7 @@ from fhir_ivc.fhir.elements import CASE_ELEMENT_URL, ext
 from fhir_ivc.model import Case, CaseModel, ListItem
 from fhir_ivc.terminology.systems import CANONICAL, MCODE
 
-__all__ = ["ELEMENT_ID_SYSTEM", "NAMESPACE", "Entry", "Facts", "MapContext", "mcode"]
+__all__ = ["ELEMENT_ID_SYSTEM", "NAMESPACE", "Entry", "Facts", "MapContext", "core", "mcode"]
 
 #: Namespace of every deterministic id (uuid5) the adapter derives.
 NAMESPACE = uuid.UUID("5d6f2a7e-3c41-5f0e-9b8a-1c2d3e4f5a6b")
@@ -25,6 +25,11 @@ Facts = tuple[CaseModel, str]
 
 def mcode(profile_id: str) -> str:
     return f"{MCODE}/{profile_id}"
+
+
+def core(resource_type: str) -> str:
+    """Canonical URL of a base R4 resource (for mapping rows of resources with no profile)."""
+    return f"http://hl7.org/fhir/StructureDefinition/{resource_type}"
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, find_ext, find_exts, has_code, quantity
-from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._context import MapContext, core, mcode
 from fhir_ivc.mappers._read import ReadContext
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import item_keys
@@ -88,14 +88,14 @@ ELEMENTS = (
     ElementMap(
         "presentation.symptoms[].kind",
         "Condition.code",
-        "Condition (problem-list-item)",
+        core("Condition"),
         "to_fhir_symptoms",
         "from_fhir_symptom",
     ),
     ElementMap(
         "presentation.symptoms[].text",
         "Condition.code.text",
-        "Condition",
+        core("Condition"),
         "to_fhir_symptoms",
         "from_fhir_symptom",
     ),
@@ -116,28 +116,28 @@ ELEMENTS = (
     ElementMap(
         "surgery.complications[].kind",
         "Condition.code",
-        "Condition",
+        core("Condition"),
         "to_fhir_complications",
         "from_fhir_complication",
     ),
     ElementMap(
         "surgery.complications[].text",
         "Condition.code.text",
-        "Condition",
+        core("Condition"),
         "to_fhir_complications",
         "from_fhir_complication",
     ),
     ElementMap(
         "surgery.complications[].clavien_dindo",
         "Condition.extension[clavien-dindo-grade]",
-        "Condition",
+        core("Condition"),
         "to_fhir_complications",
         "from_fhir_complication",
     ),
     ElementMap(
         "surgery.complications[].management",
         "Condition.note",
-        "Condition",
+        core("Condition"),
         "to_fhir_complications",
         "from_fhir_complication",
     ),

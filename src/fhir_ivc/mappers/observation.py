@@ -11,7 +11,7 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, has_code, quantity
-from fhir_ivc.mappers._context import Facts, MapContext, mcode
+from fhir_ivc.mappers._context import Facts, MapContext, core, mcode
 from fhir_ivc.mappers._read import ReadContext, profiles_of
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import TimePoint, item_keys
@@ -38,7 +38,7 @@ MARGIN = project_url("StructureDefinition", "ivc-surgical-margin")
 RESIDUAL = project_url("StructureDefinition", "ivc-residual-tumor")
 FOLLOW_UP_FINDING = project_url("StructureDefinition", "ivc-follow-up-finding")
 
-_O = "Observation"
+_O = core("Observation")
 ELEMENTS = (
     ElementMap(
         "imaging[].dimensions_cm",
@@ -197,6 +197,16 @@ ELEMENTS = (
 )
 
 
+#: Operative measures, one row each: element key, local observation code, Surgery field, UCUM
+#: unit. Both directions and the ivc-operative-measure profile (scripts/build_profiles.py) use it.
+OPERATIVE_MEASURES: tuple[tuple[str, str, str, str], ...] = (
+    ("operative-time", "operative-duration", "operative_time_min", "min"),
+    ("clamp-time", "ivc-clamp-time", "ivc_clamp_time_min", "min"),
+    ("blood-loss", "estimated-blood-loss", "blood_loss_ml", "mL"),
+    ("stay", "postoperative-stay", "postoperative_stay_days", "d"),
+)
+
+
 def _category(code: str) -> list[dict[str, Any]]:
     return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code}]}]
 
@@ -305,13 +315,8 @@ def to_fhir_operative_measures(ctx: MapContext) -> None:
     surgery = ctx.case.surgery
     if surgery is None:
         return
-    rows: tuple[tuple[str, str, float | int | None, str], ...] = (
-        ("operative-time", "operative-duration", surgery.operative_time_min, "min"),
-        ("clamp-time", "ivc-clamp-time", surgery.ivc_clamp_time_min, "min"),
-        ("blood-loss", "estimated-blood-loss", surgery.blood_loss_ml, "mL"),
-        ("stay", "postoperative-stay", surgery.postoperative_stay_days, "d"),
-    )
-    for key, code, value, unit in rows:
+    for key, code, field_name, unit in OPERATIVE_MEASURES:
+        value = getattr(surgery, field_name)
         if value is None:
             continue
         _observation(
@@ -470,18 +475,8 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
 
 # --- FHIR -> case ------------------------------------------------------------------------------
 
-_LOCAL_KINDS = {
-    "operative-duration": "operative_time_min",
-    "ivc-clamp-time": "ivc_clamp_time_min",
-    "estimated-blood-loss": "blood_loss_ml",
-    "postoperative-stay": "postoperative_stay_days",
-}
-_UNITS = {
-    "operative_time_min": "min",
-    "ivc_clamp_time_min": "min",
-    "blood_loss_ml": "mL",
-    "postoperative_stay_days": "d",
-}
+_LOCAL_KINDS = {code: field_name for _, code, field_name, _ in OPERATIVE_MEASURES}
+_UNITS = {field_name: unit for _, _, field_name, unit in OPERATIVE_MEASURES}
 
 
 def classify_observation(res: dict[str, Any]) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import concept, data_absent, ext, find_ext, find_exts, has_code
-from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._context import MapContext, core, mcode
 from fhir_ivc.mappers._read import ReadContext
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.mappers.condition import LOCATION_QUALIFIER_EXT, ivc_body_site
@@ -37,57 +37,61 @@ DECISION_EXT = project_url("StructureDefinition", "ivc-management-decision")
 SETTING_EXT = project_url("StructureDefinition", "therapy-setting")
 IVC_MANAGEMENT_PROFILE = project_url("StructureDefinition", "ivc-management-procedure")
 
-_P = "CancerRelatedSurgicalProcedure"
+_P = SURGICAL
 ELEMENTS = (
     ElementMap(
         "imaging[].modality",
         "Procedure.code",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_imaging_procedures",
         "from_fhir_imaging",
     ),
     ElementMap(
         "imaging[].contrast",
         "Procedure.extension[imaging-contrast]",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_imaging_procedures",
         "from_fhir_imaging",
     ),
     ElementMap(
         "imaging[].region",
         "Procedure.bodySite.text",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_imaging_procedures",
         "from_fhir_imaging",
     ),
     ElementMap(
         "imaging[].findings",
         "Procedure.note",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_imaging_procedures",
         "from_fhir_imaging",
     ),
     ElementMap(
         "imaging[].when",
         "Procedure.performedDateTime",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_imaging_procedures",
         "from_fhir_imaging",
     ),
     ElementMap(
         "biopsy.method",
         "Procedure.extension[procedure-method]",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_biopsy",
         "from_fhir_biopsy",
     ),
     ElementMap(
-        "biopsy.result", "Procedure.outcome.text", "Procedure", "to_fhir_biopsy", "from_fhir_biopsy"
+        "biopsy.result",
+        "Procedure.outcome.text",
+        core("Procedure"),
+        "to_fhir_biopsy",
+        "from_fhir_biopsy",
     ),
     ElementMap(
         "biopsy.when",
         "Procedure.performedDateTime",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_biopsy",
         "from_fhir_biopsy",
     ),
@@ -200,21 +204,21 @@ ELEMENTS = (
     ElementMap(
         "therapy_not_given[].therapy",
         "Procedure(status not-done).code",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_therapy_not_given",
         "from_fhir_therapy_not_given",
     ),
     ElementMap(
         "therapy_not_given[].setting",
         "Procedure.extension[therapy-setting]",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_therapy_not_given",
         "from_fhir_therapy_not_given",
     ),
     ElementMap(
         "therapy_not_given[].reason",
         "Procedure.statusReason.text",
-        "Procedure",
+        core("Procedure"),
         "to_fhir_therapy_not_given",
         "from_fhir_therapy_not_given",
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_ivc.fhir.elements import concept
-from fhir_ivc.mappers._context import MapContext
+from fhir_ivc.mappers._context import MapContext, core
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.terminology import codes as C
 
@@ -17,7 +17,7 @@ ELEMENTS = (
     ElementMap(
         "pathology.conclusion",
         "DiagnosticReport.conclusion",
-        "DiagnosticReport",
+        core("DiagnosticReport"),
         "to_fhir_pathology_report",
         "read_case",
     ),

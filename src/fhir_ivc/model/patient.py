@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from fhir_ivc.model._base import CaseModel, StrictModel
-from fhir_ivc.model.time import FhirDate
+from fhir_ivc.model.time import FhirDateOnly
 
 __all__ = ["Patient", "PatientIdentifier", "Sex"]
 
@@ -30,7 +30,7 @@ class Patient(CaseModel):
     """Demographics. Never back-calculate a birth date from an age."""
 
     sex: Sex
-    birth_date: FhirDate | None = None
+    birth_date: FhirDateOnly | None = None
     age_at_diagnosis_years: Annotated[int, Field(ge=0, le=130)] | None = None
     identifiers: list[PatientIdentifier] = Field(
         default_factory=list,

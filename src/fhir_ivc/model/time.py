@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from fhir_ivc.model._base import StrictModel
 
-__all__ = ["FhirDate", "RelativeTime", "TimePoint", "TimeUnit"]
+__all__ = ["FhirDate", "FhirDateOnly", "RelativeTime", "TimePoint", "TimeUnit"]
 
 # FHIR R4 dateTime: YYYY, YYYY-MM, YYYY-MM-DD, or a full date-time with seconds and a zone.
 _FHIR_DATETIME = re.compile(
@@ -41,6 +41,16 @@ def _check_fhir_date(value: str) -> str:
 
 #: A FHIR date or dateTime, possibly partial (``2019``, ``2019-03``, ``2019-03-14``).
 FhirDate = Annotated[str, AfterValidator(_check_fhir_date)]
+
+
+def _check_date_only(value: str) -> str:
+    if "T" in value:
+        raise ValueError("a FHIR date has no time: use YYYY, YYYY-MM or YYYY-MM-DD")
+    return _check_fhir_date(value)
+
+
+#: A FHIR ``date`` (no time), e.g. a birth date.
+FhirDateOnly = Annotated[str, AfterValidator(_check_date_only)]
 
 #: UCUM units allowed for a relative offset: days, weeks, months, years.
 TimeUnit = Literal["d", "wk", "mo", "a"]

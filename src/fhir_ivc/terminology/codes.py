@@ -15,6 +15,7 @@ from fhir_ivc.terminology import local as L
 from fhir_ivc.terminology._tables import Code, CodeTable
 from fhir_ivc.terminology.systems import (
     ICD10CM,
+    ICD10PCS,
     ICDO3,
     LOINC,
     NCIT,
@@ -199,7 +200,7 @@ IVC_PROCEDURE: Final = CodeTable(
         # text; ICD-10-PCS 06B00ZZ "Excision of Inferior Vena Cava, Open Approach" from memory.
         True: (
             Code(
-                "http://www.cms.gov/Medicare/Coding/ICD10",
+                ICD10PCS,
                 "06B00ZZ",
                 "Excision of Inferior Vena Cava, Open Approach",
                 verified=False,

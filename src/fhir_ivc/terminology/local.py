@@ -264,8 +264,8 @@ THERAPY_SETTING = LocalCodeSystem(
 )
 
 NOT_GIVEN_THERAPY = LocalCodeSystem(
-    "therapy",
-    "Therapy",
+    "therapy-not-given",
+    "Therapy not given",
     "Therapies that may be recorded as not given.",
     {
         "chemotherapy": ("Chemotherapy", "Systemic chemotherapy."),
