@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fhir_ivc.fhir.datetimes import read_time
 from fhir_ivc.fhir.elements import find_ext, has_code
@@ -38,6 +38,9 @@ class CaseReadResult:
     losses: list[Loss] = field(default_factory=list)
     error: str | None = None
     case_id: str | None = None
+    #: the case fields that were read, also when they do not make a valid case (e.g. another
+    #: producer's patient whose primary is not in the IVC): what *did* map stays visible
+    fields: dict[str, Any] = field(default_factory=dict)
 
     def loss_report(self) -> dict[str, Any]:
         return {
@@ -120,6 +123,7 @@ def read_case(
     if not primaries:
         result.error = "no primary cancer condition"
         _report_unused(rc)
+        result.fields = _prune(data)
         return result
     for extra in primaries[1:]:
         rc.lose(extra, "Condition", "conflicting values: a second primary cancer condition")
@@ -261,8 +265,9 @@ def read_case(
     data["follow_up"] = [f for f in (obs.from_fhir_follow_up(rc, g) for g in ordered_visits) if f]
 
     _report_unused(rc)
+    result.fields = _prune(data)
     try:
-        result.case = Case.model_validate(_prune(data))
+        result.case = Case.model_validate(result.fields)
     except ValidationError as exc:
         result.error = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
@@ -291,4 +296,6 @@ def _prune(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_prune(v) for v in value]
+    if isinstance(value, BaseModel):  # time points read by the element readers
+        return value.model_dump(mode="json", exclude_none=True)
     return value
