@@ -59,6 +59,26 @@ def assert_collection_rules(collection: dict[str, Any]) -> None:
         )
 
 
+def search_token(param: str) -> tuple[str, str]:
+    """A token search value as a FHIR server reads it (R4 search, "Escaping Search Parameters"):
+    an unescaped ``,`` separates alternatives (there must be one), an unescaped ``|`` separates
+    system from code, and ``\\,`` ``\\|`` ``\\$`` ``\\\\`` stand for the characters."""
+    parts: list[list[str]] = [[""]]
+    chars = iter(param)
+    for c in chars:
+        if c == "\\":
+            parts[-1][-1] += next(chars, "")
+        elif c == ",":
+            parts.append([""])
+        elif c == "|":
+            parts[-1].append("")
+        else:
+            parts[-1][-1] += c
+    assert len(parts) == 1, f"{param!r} is {len(parts)} alternatives, not one identifier"
+    assert len(parts[0]) == 2, f"{param!r} is not one system|value pair"
+    return parts[0][0], parts[0][1]
+
+
 def assert_transaction_rules(transaction: dict[str, Any], case: Case) -> None:
     """PUT with a conditional url on the resource's first identifier; no resource ids."""
     assert transaction["resourceType"] == "Bundle"
@@ -73,11 +93,10 @@ def assert_transaction_rules(transaction: dict[str, Any], case: Case) -> None:
         assert parts.path == rtype, f"entry[{i}]: url {request['url']!r} is not on {rtype}"
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
         assert [k for k, _ in query] == ["identifier"], f"entry[{i}]: query {parts.query!r}"
-        system, sep, value = query[0][1].partition("|")
-        assert sep, f"entry[{i}]: identifier search without system"
         first = resource["identifier"][0]
-        assert (system, value) == (first["system"], first["value"]), (
-            f"entry[{i}] {rtype}: conditional url does not match identifier[0]"
+        assert search_token(query[0][1]) == (first["system"], first["value"]), (
+            f"entry[{i}] {rtype}: conditional url {request['url']!r} does not select "
+            "identifier[0] (as a FHIR server parses the token)"
         )
     patient = transaction["entry"][0]["resource"]
     assert patient["resourceType"] == "Patient"

@@ -16,6 +16,7 @@ from ._rules import (
     assert_references_resolve,
     assert_transaction_rules,
     assert_valid,
+    search_token,
 )
 
 
@@ -121,3 +122,21 @@ def test_rule_check_catches(
     breaker(bundle)
     with pytest.raises(AssertionError):
         check(bundle)
+
+
+@pytest.mark.parametrize(
+    ("param", "expected"),
+    [
+        ("https://x.org/sid|case-1", ("https://x.org/sid", "case-1")),
+        ("urn:a\\,b|v", ("urn:a,b", "v")),
+        ("urn:a\\|b|v\\\\", ("urn:a|b", "v\\")),
+    ],
+)
+def test_search_token_reads_like_a_server(param: str, expected: tuple[str, str]) -> None:
+    assert search_token(param) == expected
+
+
+@pytest.mark.parametrize("param", ["urn:a,b|v", "urn:a|b|v", "no-system"])
+def test_search_token_rejects_ambiguous_tokens(param: str) -> None:
+    with pytest.raises(AssertionError):
+        search_token(param)
