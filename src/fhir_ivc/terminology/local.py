@@ -6,6 +6,9 @@ Each one is published as a FHIR CodeSystem under ``profiles/`` (generated from t
 
 from __future__ import annotations
 
+from typing import get_args
+
+from fhir_ivc.model.outcome import Agent
 from fhir_ivc.terminology._tables import LocalCodeSystem
 
 __all__ = ["LOCAL_CODE_SYSTEMS"]
@@ -323,23 +326,7 @@ AGENT = LocalCodeSystem(
     "Systemic agent",
     "Systemic agents used for leiomyosarcoma; carried beside RxNorm, and alone where no RxNorm "
     "code was confirmed.",
-    {
-        a: (a, f"{a} (active ingredient).")
-        for a in (
-            "doxorubicin",
-            "ifosfamide",
-            "gemcitabine",
-            "docetaxel",
-            "dacarbazine",
-            "trabectedin",
-            "eribulin",
-            "pazopanib",
-            "epirubicin",
-            "cyclophosphamide",
-            "vincristine",
-            "paclitaxel",
-        )
-    },
+    {a: (a, f"{a} (active ingredient).") for a in get_args(Agent)},
 )
 
 LOCAL_CODE_SYSTEMS: tuple[LocalCodeSystem, ...] = (
