@@ -180,8 +180,8 @@ def _slice_member(
                 return False
             continue
         child_id = f"{slice_el['id']}.{path}"
-        child = next((e for e in sd_elements if e["id"] == child_id), None)
-        pattern = _pattern(child) if child else None
+        keyed = next((e for e in sd_elements if e["id"] == child_id), None)
+        pattern = _pattern(keyed) if keyed else None
         if pattern is None:  # look into the datatype profile the slice is constrained to
             for t in slice_el.get("type", []):
                 for profile in t.get("profile", []):
