@@ -3,7 +3,8 @@
 """FHIR client shell: moves bytes for :mod:`fhir_ivc.client._core` and sleeps between retries.
 
 All decisions (URLs, headers, status → exception, retry or not, how long to wait, paging
-rules, push outcomes) are made in the sans-I/O core and :mod:`fhir_ivc.client.push`.
+rules, push outcomes, what to pull) are made in the sans-I/O core, :mod:`fhir_ivc.client.push`
+and :mod:`fhir_ivc.client.pull`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -28,8 +29,25 @@ from fhir_ivc.client._core import (
     RetryPolicy,
     parse_transaction_response,
 )
+from fhir_ivc.client.pull import (
+    MAX_REFERENCE_READS,
+    PatientPull,
+    PatientQuery,
+    PullTarget,
+    ResourceSet,
+    SearchSupport,
+    Strategy,
+    everything_params,
+    failed_pull,
+    not_found_pull,
+    plan_targets,
+    read_pulled,
+    resolve_strategy,
+    search_plan,
+    unreadable_reason,
+)
 from fhir_ivc.client.push import CasePushResult, PushItem
-from fhir_ivc.exceptions import FhirHttpError
+from fhir_ivc.exceptions import FhirHttpError, NotFoundError
 
 __all__ = ["FhirClient"]
 
@@ -123,8 +141,11 @@ class FhirClient:
 
     def capabilities(self) -> CapabilityInfo:
         """``GET [base]/metadata``; ``ConfigError`` unless the server speaks FHIR 4.0.x."""
-        spec = self._core.request("GET", self._core.url("metadata"))
-        return CapabilityInfo.from_statement(self._json(spec))
+        return CapabilityInfo.from_statement(self.capability_statement())
+
+    def capability_statement(self) -> JsonDict:
+        """``GET [base]/metadata``: the CapabilityStatement as received (not checked)."""
+        return self._json(self._core.request("GET", self._core.url("metadata")))
 
     def read(self, resource_type: str, resource_id: str) -> JsonDict:
         """``GET [base]/[type]/[id]``; ``NotFoundError`` on 404/410."""
@@ -138,22 +159,39 @@ class FhirClient:
         raises ``RequestError``; a link to a page already fetched ends the iteration.
         """
         url = self._core.url(self._core.check_type(resource_type))
-        spec = self._core.request("GET", url, params=params)
-        seen = {spec.full_url}
-        while True:
+        spec: RequestSpec | None = self._core.request("GET", url, params=params)
+        seen: set[str] = set()
+        while spec is not None:
             page = self._core.expect_bundle(self._json(spec), "searchset", spec)
             yield page
-            next_url = self._core.next_link(page)
-            if next_url is None:
-                return
-            if next_url in seen:
-                logger.warning(
-                    "search %s: next link points to a page already fetched; stopping",
-                    resource_type,
-                )
-                return
-            seen.add(next_url)
-            spec = self._core.request("GET", next_url)
+            spec = self._next_page(spec, page, seen, f"search {resource_type}")
+
+    def operation_pages(self, path: str, params: QueryParams | None = None) -> Iterator[JsonDict]:
+        """``GET [base]/Patient/123/$everything?params`` and every ``next`` page of its answer.
+
+        For operations that answer with a searchset Bundle; paging as in :meth:`search`.
+        """
+        url = self._core.operation_path(path)
+        spec: RequestSpec | None = self._core.request("GET", url, params=params)
+        seen: set[str] = set()
+        label = f"operation {url.rsplit('/', 1)[-1]}"
+        while spec is not None:
+            page = self._core.expect_bundle(self._json(spec), "searchset", spec)
+            yield page
+            spec = self._next_page(spec, page, seen, label)
+
+    def _next_page(
+        self, spec: RequestSpec, page: JsonDict, seen: set[str], label: str
+    ) -> RequestSpec | None:
+        """The request for the page after ``page``; ``None`` at the end or on a repeated link."""
+        seen.add(spec.full_url)
+        next_url = self._core.next_link(page)
+        if next_url is None:
+            return None
+        if next_url in seen:
+            logger.warning("%s: next link points to a page already fetched; stopping", label)
+            return None
+        return self._core.request("GET", next_url)
 
     def transaction(self, bundle: Mapping[str, Any]) -> JsonDict:
         """``POST [base]`` a transaction Bundle; returns the transaction-response Bundle.
@@ -224,3 +262,123 @@ class FhirClient:
                 return push.result_from_error(case_id, bundle, sources, exc)
 
         return map_bounded(push_one, list(items), limit=concurrency, on_result=on_result)
+
+    # -- pull engine ---------------------------------------------------------------------------
+
+    def find_patients(self, query: PatientQuery, *, count: int | None = None) -> list[JsonDict]:
+        """The Patients ``query`` selects, each once, in the order the server returned them.
+
+        ``Patient?identifier=system|value,…`` (batched) or ``Patient?identifier=system|``,
+        every page followed; ``count`` is sent as ``_count``.
+        """
+        found: dict[str, JsonDict] = {}
+        for params in query.searches(count):
+            for page in self.search("Patient", params):
+                for entry in page.get("entry") or []:
+                    resource = entry.get("resource") if isinstance(entry, Mapping) else None
+                    if (
+                        isinstance(resource, dict)
+                        and resource.get("resourceType") == "Patient"
+                        and isinstance(resource.get("id"), str)
+                    ):
+                        found.setdefault(resource["id"], resource)
+        return list(found.values())
+
+    def gather_patient(
+        self,
+        patient: Mapping[str, Any],
+        *,
+        strategy: Literal["everything", "search"] = "everything",
+        count: int | None = None,
+        support: SearchSupport | None = None,
+    ) -> ResourceSet:
+        """All resources of one patient: ``$everything`` or the type searches, then the reads.
+
+        Every reference to a resource of this server that is not in the result is read, also
+        transitively, each at most once; what cannot be read is a loss of the ResourceSet.
+        """
+        support = support or SearchSupport()
+        patient_id = self._core.check_id(str(patient.get("id", "")))
+        resources = ResourceSet(self.base_url)
+        resources.add(patient)
+        if strategy == "everything":
+            path = f"Patient/{patient_id}/$everything"
+            for page in self.operation_pages(path, everything_params(count)):
+                resources.add_page(page)
+        else:
+            for resource_type, params in search_plan(patient_id, support, count):
+                for page in self.search(resource_type, params):
+                    resources.add_page(page)
+        while missing := resources.missing():
+            for key in missing:
+                resource_type, _, resource_id = key.partition("/")
+                if resources.reads >= MAX_REFERENCE_READS:
+                    resources.unreadable(key, f"not read: over {MAX_REFERENCE_READS} reads")
+                    continue
+                if not support.can_read(resource_type):
+                    resources.unreadable(key, f"the server does not offer reading {resource_type}")
+                    continue
+                resources.attempt(key)
+                resources.reads += 1
+                try:
+                    resources.add(self.read(resource_type, resource_id))
+                except (NotFoundError, FhirHttpError, ValueError) as exc:
+                    resources.unreadable(key, unreadable_reason(exc))
+        return resources
+
+    def pull_patient(
+        self,
+        target: PullTarget,
+        *,
+        strategy: Literal["everything", "search"] = "everything",
+        count: int | None = None,
+        support: SearchSupport | None = None,
+    ) -> PatientPull:
+        """Gather one target patient's resources and read them into a case (see ``read_case``)."""
+        if target.patient is None:
+            return not_found_pull(target)
+        resources = self.gather_patient(
+            target.patient, strategy=strategy, count=count, support=support
+        )
+        return read_pulled(
+            target,
+            resources,
+            strategy=strategy,
+            requests=resources.pages + resources.reads,
+        )
+
+    def pull_many(
+        self,
+        query: PatientQuery,
+        *,
+        strategy: Strategy = "auto",
+        count: int | None = None,
+        concurrency: int = 4,
+        on_result: Callable[[PatientPull], None] | None = None,
+    ) -> list[PatientPull]:
+        """Pull every patient ``query`` selects; results in query order (not found ones too).
+
+        ``GET [base]/metadata`` once (``auto``: ``$everything`` if the server offers it, else
+        the type searches), the Patient searches, then at most ``concurrency`` patients at a
+        time over this client's one connection pool. ``on_result`` sees each result as it
+        completes. One failing patient never stops the others: an error while gathering its
+        data becomes a failed :class:`PatientPull`. Errors while finding the patients (server
+        down, credentials refused) are raised.
+        """
+        statement = self.capability_statement()
+        resolved = resolve_strategy(strategy, CapabilityInfo.from_statement(statement))
+        support = SearchSupport.from_statement(statement)
+        targets = plan_targets(query, self.find_patients(query, count=count))
+        logger.info(
+            "pull: %d patients found, %s strategy",
+            sum(t.patient is not None for t in targets),
+            resolved,
+        )
+
+        def pull_one(target: PullTarget) -> PatientPull:
+            try:
+                return self.pull_patient(target, strategy=resolved, count=count, support=support)
+            except Exception as exc:  # isolation: this patient fails, the run goes on
+                return failed_pull(target, exc)
+
+        return map_bounded(pull_one, targets, limit=concurrency, on_result=on_result)
