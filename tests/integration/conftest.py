@@ -88,6 +88,10 @@ def fhir_base_url() -> Iterator[str]:
             pytrace=False,
         )
     url = lines[-1].strip()
+    if "already running" in started.stderr:  # another session won the race: use, don't stop
+        _check_metadata(url)
+        yield url
+        return
     try:
         _check_metadata(url)
         yield url

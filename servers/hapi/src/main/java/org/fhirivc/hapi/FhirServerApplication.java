@@ -5,7 +5,6 @@ import ca.uhn.fhir.jpa.api.config.ThreadPoolFactoryConfig;
 import ca.uhn.fhir.jpa.batch2.JpaBatch2Config;
 import ca.uhn.fhir.jpa.config.r4.JpaR4Config;
 import ca.uhn.fhir.jpa.subscription.channel.config.SubscriptionChannelConfig;
-import ca.uhn.fhir.jpa.subscription.submit.config.SubscriptionSubmitterConfig;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.ImportAutoConfiguration;
 import org.springframework.boot.autoconfigure.context.PropertyPlaceholderAutoConfiguration;
@@ -39,10 +38,9 @@ import org.springframework.context.annotation.Import;
 	JpaBatch2Config.class,
 	Batch2JobsConfig.class,
 	ThreadPoolFactoryConfig.class,
-	// HAPI: in-memory message channels (batch2 job notifications run over them) and the subscription
-	// *submission* side (validates Subscription resources; no delivery is configured).
+	// HAPI: the in-memory message broker that batch2 sends its job notifications through. (Nothing
+	// of subscriptions proper -- SubscriptionSubmitter/Processor configs -- is loaded: not needed.)
 	SubscriptionChannelConfig.class,
-	SubscriptionSubmitterConfig.class,
 	// Ours: storage settings, H2 DataSource, EntityManagerFactory, transactions.
 	StorageConfig.class,
 	// Ours: the RestfulServer at /fhir/*.

@@ -7,6 +7,7 @@ import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.interceptor.LoggingInterceptor;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import org.springframework.beans.factory.annotation.Qualifier;
@@ -40,6 +41,13 @@ public class RestServerConfig {
 		server.setServerConformanceProvider(capabilities);
 		// Search result pages are stored in the database (next/previous links survive between requests).
 		server.setPagingProvider(pagingProvider);
+		// One line per request in the server log (.fhir-server/server.log), for debugging tests.
+		LoggingInterceptor requestLog = new LoggingInterceptor();
+		requestLog.setLoggerName("fhirivc.requests");
+		requestLog.setMessageFormat(
+				"${requestVerb} ${requestUrl}${requestParameters} ${operationType} ${processingTimeMillis}ms");
+		requestLog.setErrorMessageFormat("ERROR ${requestVerb} ${requestUrl}: ${exceptionMessage}");
+		server.registerInterceptor(requestLog);
 		// Note: no RequestValidatingInterceptor -- the server stores what it is sent (validation is
 		// a separate, explicit step in this project).
 
