@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, Final, Self
+from typing import TYPE_CHECKING, Annotated, Any, Final, Self
 
 import anyio
 import orjson
@@ -37,13 +37,6 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from fhir_ivc import __version__
-from fhir_ivc.cli._app import (
-    BundleCheck,
-    _bundle_builder,
-    _bundle_check,
-    _check_inputs,
-    _plural,
-)
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import reject_line
 from fhir_ivc.client import (
@@ -66,6 +59,9 @@ from fhir_ivc.client.report import (
 from fhir_ivc.exceptions import ConfigError, MappingError, RequestError
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
 from fhir_ivc.io import EXTENSIONS, STDIN, InputFormat, RejectsWriter, iter_inputs
+
+if TYPE_CHECKING:
+    from fhir_ivc.cli._app import BundleCheck
 
 __all__ = ["client_options", "push_command"]
 
@@ -165,6 +161,8 @@ def _entry_source(bundle: Mapping[str, Any], sources: Mapping[str, str], issue: 
 
 def _mapped_works(inputs: Sequence[Path], works: _Works) -> Iterator[_Work]:
     """Case records → transaction bundles (``fhir_ivc.bundle.build_bundles``), one at a time."""
+    from fhir_ivc.cli._app import _bundle_builder  # late: _app imports this module
+
     build = _bundle_builder()
     for result in iter_inputs(inputs):
         source = str(result.source)
@@ -728,6 +726,8 @@ def push_command(
     Re-running is safe: unchanged resources are reported 'unchanged', nothing is duplicated.
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
+    from fhir_ivc.cli._app import _bundle_check, _check_inputs  # late: _app imports this module
+
     started = time.perf_counter()
     _check_inputs(inputs)
     if server is None and not dry_run:
@@ -759,10 +759,10 @@ def push_command(
         if dry_run:
             run = _dry_run(stream, output, header, report, rejects, verbose=verbose)
         else:
-            client = AsyncFhirClient(
-                str(server), auth=auth, timeout=timeout, verify=not insecure, **client_options
-            )
-            with _client_logs(output, verbose=verbose):
+            with _client_logs(output, verbose=verbose):  # first: the client warns when built
+                client = AsyncFhirClient(
+                    str(server), auth=auth, timeout=timeout, verify=not insecure, **client_options
+                )
                 run = anyio.run(_push, client, stream, output, header, report, rejects, concurrency)
         code = ExitCode.SOME_FAILED if run.failed or run.rejected else ExitCode.OK
         _finish(run, output, started, server, report, rejects, dry_run=dry_run)
@@ -855,7 +855,7 @@ def _finish(
     skipped = f", skipped {run.skipped} collection bundles" if run.skipped else ""
     if dry_run:
         output.info(
-            f"dry run: {_plural(run.ok, 'case')} would be pushed "
+            f"dry run: {run.ok} {'case' if run.ok == 1 else 'cases'} would be pushed "
             f"({_entries(run.planned_entries)}), rejected {run.rejected}{skipped}; "
             f"nothing was sent{tail}"
         )
