@@ -9,9 +9,60 @@ from typing import Any
 
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL, find_ext
 
-__all__ = ["Loss", "ReadContext", "profiles_of"]
+__all__ = [
+    "ICDO3_MORPHOLOGY",
+    "STRUCTURAL",
+    "Loss",
+    "ReadContext",
+    "ReadShape",
+    "profiles_of",
+    "show_code",
+]
 
 _INDEX = re.compile(r"\[(\d+)\]")
+
+#: Elements that are bookkeeping, not facts: never reported. ``identifier`` is a fact only on
+#: the Patient (the case identifier and the patient's other identifiers).
+STRUCTURAL: frozenset[str] = frozenset(
+    {"resourceType", "id", "meta", "text", "implicitRules", "language", "identifier"}
+)
+
+#: Reasons for elements that other producers often send and the case record never holds.
+_WHY_NOT: dict[str, str] = {
+    "performer": "who performed it is not carried by the case record",
+    "asserter": "who asserted it is not carried by the case record",
+    "recorder": "who recorded it is not carried by the case record",
+    "resultsInterpreter": "who interpreted it is not carried by the case record",
+    "encounter": "encounters are not carried by the case record",
+    "contained": "contained resources are not read",
+    "issued": "the issue time is not carried by the case record",
+    "recordedDate": "the recording date is not carried by the case record",
+    "dosage": "doses are not carried by the case record",
+    "request": "the order behind an administration is not carried by the case record",
+    "interpretation": "interpretations are not carried by the case record",
+    "stage": "staging is not carried by the case record",
+}
+
+
+@dataclass(frozen=True)
+class ReadShape:
+    """What the readers take from one kind of resource; whatever else it holds is a Loss.
+
+    ``elements`` are element names, with ``parent.child`` for the children read from inside an
+    element (``collection.bodySite``); a parent listed without children is read whole.
+    ``extensions`` are the extension URLs read (the project's case-element marker always is).
+    """
+
+    elements: frozenset[str]
+    extensions: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, elements: Iterable[str], extensions: Iterable[str] = ()) -> ReadShape:
+        return cls(frozenset(elements), frozenset(extensions))
+
+    def children(self, name: str) -> frozenset[str] | None:
+        found = {e.partition(".")[2] for e in self.elements if e.startswith(f"{name}.")}
+        return frozenset(found) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +75,22 @@ class Loss:
 
     def as_dict(self) -> dict[str, str]:
         return {"resource": self.resource, "element": self.element, "reason": self.reason}
+
+
+#: An ICD-O-3 morphology/behavior code as the case model holds it (``8890/3``)
+ICDO3_MORPHOLOGY = re.compile(r"^\d{4}/[0-39]$")
+
+
+def show_code(cc: Any) -> str:
+    """``system|code 'display'`` of the first coding (else the text), for loss reasons."""
+    if not isinstance(cc, Mapping):
+        return "<none>"
+    for coding in cc.get("coding") or []:
+        if isinstance(coding, Mapping):
+            label = f"{coding.get('system', '')}|{coding.get('code', '')}"
+            display = coding.get("display")
+            return f"{label} {display!r}" if display else label
+    return repr(cc["text"]) if cc.get("text") else "<no code>"
 
 
 def profiles_of(resource: Mapping[str, Any]) -> list[str]:
@@ -141,3 +208,47 @@ class ReadContext:
 
     def unused(self) -> list[dict[str, Any]]:
         return [r for _, r in self.items if id(r) not in self.used]
+
+    def check_shape(self, resource: Mapping[str, Any], shape: ReadShape) -> None:
+        """A Loss for every element and extension of ``resource`` that ``shape`` does not read."""
+        rtype = str(resource.get("resourceType"))
+        tops = {e.partition(".")[0] for e in shape.elements}
+        seen: set[str] = set()
+        for key, value in resource.items():
+            name = key[1:] if key.startswith("_") else key
+            if name in seen or (
+                name in STRUCTURAL and not (rtype == "Patient" and name == "identifier")
+            ):
+                continue
+            seen.add(name)
+            if name == "extension":
+                for extension in value if isinstance(value, list) else []:
+                    url = extension.get("url") if isinstance(extension, Mapping) else None
+                    if url != CASE_ELEMENT_URL and url not in shape.extensions:
+                        self.lose(
+                            resource,
+                            f"{rtype}.extension[{url}]",
+                            "extension not carried by the case record",
+                        )
+                continue
+            if name not in tops:
+                self.lose(
+                    resource,
+                    f"{rtype}.{name}",
+                    _WHY_NOT.get(name, "element not carried by the case record"),
+                )
+                continue
+            children = shape.children(name)
+            if children is None:
+                continue
+            parts = value if isinstance(value, list) else [value]
+            extra: set[str] = set()
+            for part in parts:
+                if isinstance(part, Mapping):
+                    extra |= {k.lstrip("_") for k in part if k.lstrip("_") not in children}
+            for child in sorted(extra - {"id"}):
+                self.lose(
+                    resource,
+                    f"{rtype}.{name}.{child}",
+                    _WHY_NOT.get(child, "element not carried by the case record"),
+                )

@@ -11,10 +11,11 @@ from typing import Any
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, find_ext, find_exts, has_code, quantity
 from fhir_ivc.mappers._context import MapContext, core, mcode
-from fhir_ivc.mappers._read import ReadContext
+from fhir_ivc.mappers._read import ICDO3_MORPHOLOGY, ReadContext, ReadShape, show_code
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
+from fhir_ivc.terminology._tables import Code
 from fhir_ivc.terminology.systems import (
     CONDITION_CATEGORY,
     CONDITION_CLINICAL,
@@ -39,6 +40,12 @@ ASSERTED_DATE_EXT = "http://hl7.org/fhir/StructureDefinition/condition-assertedD
 RELATED_EXT = "http://hl7.org/fhir/StructureDefinition/condition-related"
 DUE_TO_EXT = "http://hl7.org/fhir/StructureDefinition/condition-dueTo"
 CLAVIEN_DINDO_EXT = project_url("StructureDefinition", "clavien-dindo-grade")
+
+_ACTIVE = Code(CONDITION_CLINICAL, "active", "Active")
+_CONFIRMED = Code(CONDITION_VER_STATUS, "confirmed", "Confirmed")
+_ONSETS = ("onsetDateTime", "onsetPeriod", "onsetRange", "onsetString")
+#: The codes ``to_fhir_primary_condition`` writes into Condition.code (mCODE style A)
+_PRIMARY_CODES = frozenset((c.system, c.code) for c in (C.MALIGNANT_NEOPLASM, C.ICD10CM_PRIMARY))
 
 ELEMENTS = (
     ElementMap(
@@ -175,6 +182,11 @@ def histology_concept(morphology: str, text: str) -> dict[str, Any]:
     return value
 
 
+def primary_text(histology: str) -> str:
+    """``Condition.code.text`` of the primary as ``to_fhir_primary_condition`` makes it."""
+    return f"{histology} of the inferior vena cava"
+
+
 def to_fhir_primary_condition(ctx: MapContext) -> None:
     """PrimaryCancerCondition, mCODE style A (generic disorder + histology + topography)."""
     case = ctx.case
@@ -303,21 +315,118 @@ def to_fhir_complications(ctx: MapContext) -> None:
 
 # --- FHIR -> case ------------------------------------------------------------------------------
 
+#: What the readers take from each kind of Condition (``read_case`` reports the rest as Losses).
+READ_SHAPES = {
+    "primary": ReadShape.of(
+        (
+            "clinicalStatus",
+            "verificationStatus",
+            "category",
+            "code",
+            "bodySite",
+            "subject",
+            "onsetAge",
+            *_ONSETS,
+            "evidence.code",
+            "evidence.detail",
+        ),
+        (HISTOLOGY_EXT, ASSERTED_DATE_EXT),
+    ),
+    "symptom": ReadShape.of(
+        ("clinicalStatus", "verificationStatus", "category", "code", "subject"), (DUE_TO_EXT,)
+    ),
+    "complication": ReadShape.of(
+        ("verificationStatus", "category", "code", "subject", "note"),
+        (DUE_TO_EXT, CLAVIEN_DINDO_EXT),
+    ),
+    "metastasis": ReadShape.of(
+        (
+            "clinicalStatus",
+            "verificationStatus",
+            "category",
+            "code",
+            "bodySite",
+            "subject",
+            "onsetDateTime",
+        ),
+        (RELATED_EXT,),
+    ),
+}
+
+
+def _check_status(rc: ReadContext, res: dict[str, Any], *, clinical: bool) -> None:
+    """Statuses the case record does not hold: a cancer is read as active and confirmed."""
+    status = res.get("clinicalStatus")
+    if clinical and status is not None and not has_code(status, _ACTIVE):
+        rc.lose(
+            res, "Condition.clinicalStatus", f"{show_code(status)} is not carried (read as active)"
+        )
+    verification = res.get("verificationStatus")
+    if verification is not None and not has_code(verification, _CONFIRMED):
+        rc.lose(
+            res,
+            "Condition.verificationStatus",
+            f"{show_code(verification)} is not carried (read as confirmed)",
+        )
+
+
+def icdo3_of(
+    rc: ReadContext, res: dict[str, Any], element: str, value: Any
+) -> tuple[str, str] | None:
+    """``(code, histology text)`` of an ICD-O-3 coded value; a Loss when there is none.
+
+    The text is the concept's text, else the ICD-O-3 display. Morphology coded in SNOMED only
+    (mCODE allows either) is reported: the case model holds ICD-O-3.
+    """
+    icdo = next((c for c in codings(value) if c.get("system") == ICDO3), None)
+    if icdo is None:
+        rc.lose(
+            res,
+            element,
+            f"morphology {show_code(value)} has no ICD-O-3 code (the case model holds ICD-O-3)",
+        )
+        return None
+    code = str(icdo.get("code", ""))
+    if not ICDO3_MORPHOLOGY.match(code):
+        rc.lose(res, element, f"ICD-O-3 code {code!r} is not a morphology/behavior code (NNNN/B)")
+        return None
+    text = (value or {}).get("text") or icdo.get("display") or ""
+    return code, str(text)
+
 
 def from_fhir_primary_condition(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
     """Diagnosis fields (and the age at diagnosis) from a PrimaryCancerCondition."""
     rc.use(res)
+    _check_status(rc, res, clinical=True)
     out: dict[str, Any] = {}
     histology = find_ext(res, HISTOLOGY_EXT)
-    value = (histology or {}).get("valueCodeableConcept", {})
-    icdo = next((c for c in codings(value) if c.get("system") == ICDO3), None)
-    if icdo:
-        out["icdo3_morphology"] = icdo["code"]
+    if histology is None:
+        rc.lose(res, "Condition.extension[histologyMorphologyBehavior]", "no histology given")
     else:
-        rc.lose(res, "Condition.extension[histologyMorphologyBehavior]", "no ICD-O-3 morphology")
-    if value.get("text"):
-        out["histology"] = value["text"]
+        morphology = icdo3_of(
+            rc,
+            res,
+            "Condition.extension[histologyMorphologyBehavior]",
+            histology.get("valueCodeableConcept"),
+        )
+        if morphology is not None:
+            out["icdo3_morphology"] = morphology[0]
+            if morphology[1]:
+                out["histology"] = morphology[1]
+    code = res.get("code") or {}
+    for coding in codings(code):
+        if (coding.get("system"), coding.get("code")) not in _PRIMARY_CODES:
+            rc.lose(
+                res,
+                "Condition.code",
+                f"diagnosis code {show_code({'coding': [coding]})} is not carried: the case "
+                "record holds the cancer as ICD-O-3 morphology and IVC segments",
+            )
+    if code.get("text") and "histology" in out and code["text"] != primary_text(out["histology"]):
+        rc.lose(res, "Condition.code.text", "not carried (the text is made from the histology)")
     segments: list[str] = []
+    if not res.get("bodySite"):
+        rc.lose(res, "Condition.bodySite", "no body site: the case model needs the IVC segments")
     for site in res.get("bodySite", []):
         if not has_code(site, C.IVC_STRUCTURE):
             rc.lose(res, "Condition.bodySite", f"body site is not the IVC: {_show(site)}")
@@ -334,11 +443,25 @@ def from_fhir_primary_condition(rc: ReadContext, res: dict[str, Any]) -> dict[st
             basis = C.EVIDENCE_TYPE.lookup(code)
             if basis:
                 out["basis"] = basis
+            else:
+                rc.lose(
+                    res,
+                    "Condition.evidence.code",
+                    f"evidence {show_code(code)} not in the case model",
+                )
     asserted = find_ext(res, ASSERTED_DATE_EXT)
     if asserted:
         when = read_time(asserted, "valueDateTime")
         if when:
             out["when"] = when
+    for onset in _ONSETS:
+        if onset in res or f"_{onset}" in res:
+            rc.lose(
+                res,
+                f"Condition.{onset}",
+                "the onset is not the date of diagnosis, which is read from the "
+                "condition-assertedDate extension (diagnosis.when)",
+            )
     out["inferred"] = rc.inferred(rc.path(res))
     return out
 
@@ -355,6 +478,9 @@ def from_fhir_age(rc: ReadContext, res: dict[str, Any]) -> int | None:
 
 def from_fhir_symptom(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
     rc.use(res)
+    _check_status(rc, res, clinical=False)
+    if res.get("clinicalStatus"):
+        rc.lose(res, "Condition.clinicalStatus", "a symptom's clinical status is not carried")
     kind = C.SYMPTOM.lookup(res.get("code")) or "other"
     text = res.get("code", {}).get("text")
     out: dict[str, Any] = {"kind": kind}
@@ -374,10 +500,11 @@ def from_fhir_metastasis(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]
         rc.lose(
             res,
             "Condition.code",
-            f"metastasis site not in the case model: {_show(res.get('code'))}",
+            f"metastasis site not in the case model: {show_code(res.get('code'))}",
         )
         return None
     rc.use(res)
+    _check_status(rc, res, clinical=True)
     out: dict[str, Any] = {"site": site}
     detected = read_time(res, "onsetDateTime")
     if detected:
@@ -387,6 +514,7 @@ def from_fhir_metastasis(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]
 
 def from_fhir_complication(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any]:
     rc.use(res)
+    _check_status(rc, res, clinical=False)
     kind = C.COMPLICATION.lookup(res.get("code")) or "other"
     out: dict[str, Any] = {"kind": kind}
     text = res.get("code", {}).get("text")

@@ -7,12 +7,13 @@ or, when neither is known, a data-absent-reason on the Period. Doses are never i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
-from fhir_ivc.fhir.elements import data_absent, ext
+from fhir_ivc.fhir.elements import codings, data_absent, ext
 from fhir_ivc.mappers._context import MapContext, mcode
-from fhir_ivc.mappers._read import ReadContext, profiles_of
+from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.mappers.procedure import INTENT_EXT, SETTING_EXT
 from fhir_ivc.model import item_keys
@@ -134,6 +135,24 @@ def to_fhir_systemic_therapy(ctx: MapContext) -> None:
 
 # --- FHIR -> case ------------------------------------------------------------------------------
 
+#: What the reader takes from a MedicationAdministration (``read_case`` reports the rest).
+READ_SHAPES = {
+    "therapy": ReadShape.of(
+        (
+            "status",
+            "medicationCodeableConcept",
+            "subject",
+            "effectivePeriod",
+            "effectiveDateTime",
+            "reasonReference",
+            "note",
+            "medicationReference",
+        ),
+        (SETTING_EXT, INTENT_EXT, LINE_EXT),
+    ),
+    "medication": ReadShape.of(("code",)),
+}
+
 
 def line_path(rc: ReadContext, res: dict[str, Any]) -> str | None:
     """The therapy line a MedicationAdministration belongs to ("systemic_therapy[0]")."""
@@ -148,9 +167,8 @@ def from_fhir_systemic_therapy(
     agents: list[str] = []
     first: dict[str, Any] | None = None
     for res in rc.ordered(group):
-        agent = C.AGENT.lookup(res.get("medicationCodeableConcept"))
+        agent = _agent(rc, res)
         if agent is None:
-            rc.lose(res, "MedicationAdministration.medication[x]", "agent not in the case model")
             continue
         rc.use(res)
         first = first or res
@@ -168,6 +186,7 @@ def from_fhir_systemic_therapy(
             intent = C.PROCEDURE_INTENT.lookup(e.get("valueCodeableConcept"))
         elif e.get("url") == LINE_EXT:
             line = e.get("valuePositiveInt")
+    inferred_setting = setting is None
     if setting is None:
         # other producers: metastatic when the reason is a secondary cancer condition
         reasons = [rc.resolve(r) or {} for r in first.get("reasonReference", [])]
@@ -175,7 +194,11 @@ def from_fhir_systemic_therapy(
             "mcode-secondary-cancer-condition" in p for r in reasons for p in profiles_of(r)
         )
         setting = "metastatic" if secondary else "adjuvant"
-        rc.lose(first, "MedicationAdministration", f"therapy setting not stated; read as {setting}")
+        rc.lose(
+            first,
+            "MedicationAdministration.extension[therapy-setting]",
+            f"therapy setting not stated; read as {setting} from the reason (marked inferred)",
+        )
     out: dict[str, Any] = {"agents": agents, "setting": setting, "status": first.get("status")}
     if out["status"] not in ("in-progress", "completed", "stopped", "unknown"):
         rc.lose(
@@ -197,6 +220,48 @@ def from_fhir_systemic_therapy(
     notes = [n["text"] for n in first.get("note", []) if n.get("text")]
     if notes:
         out["note"] = notes[0]
-    return rc.item(
+    if len(notes) > 1:
+        rc.lose(first, "MedicationAdministration.note", "only the first note is carried")
+    item = rc.item(
         first, out, ("agents", "setting", "intent", "line", "start", "end", "status", "note")
     )
+    if inferred_setting:
+        item["inferred"] = [*item["inferred"], "setting"]
+    return item
+
+
+def _agent(rc: ReadContext, res: dict[str, Any]) -> str | None:
+    """The case-model agent of one administration, or None (reported as a Loss).
+
+    By code first (RxNorm ingredient or the project's agent code); a ``medicationReference`` is
+    followed to its Medication. Other producers often code the product (RxNorm SCD, e.g. "10 ML
+    doxorubicin hydrochloride 2 MG/ML Injection"): when exactly one agent of the case model is
+    named in its display or text, that agent is read and the product detail reported lost.
+    """
+    element = "MedicationAdministration.medicationCodeableConcept"
+    medication = res.get("medicationCodeableConcept")
+    if medication is None and res.get("medicationReference") is not None:
+        element = "MedicationAdministration.medicationReference"
+        target = rc.resolve(res.get("medicationReference"))
+        if target is None or target.get("resourceType") != "Medication":
+            rc.lose(res, element, "the Medication it refers to is not in the pulled data")
+            return None
+        rc.use(target)
+        medication = target.get("code")
+    agent = C.AGENT.lookup(medication)
+    if agent is not None:
+        return agent
+    labels = [str(c.get("display", "")) for c in codings(medication)]
+    labels.append(str((medication or {}).get("text", "")))
+    named = {a for a in C.AGENT.entries for label in labels if re.search(rf"\b{a}\b", label, re.I)}
+    if len(named) == 1:
+        agent = named.pop()
+        rc.lose(
+            res,
+            element,
+            f"{show_code(medication)} is not an agent code of the case model; read as "
+            f"{agent!r} from its name (product, strength and form are not carried)",
+        )
+        return agent
+    rc.lose(res, element, f"agent {show_code(medication)} not in the case model")
+    return None

@@ -12,11 +12,12 @@ from typing import Any
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, has_code, quantity
 from fhir_ivc.mappers._context import Facts, MapContext, core, mcode
-from fhir_ivc.mappers._read import ReadContext, profiles_of
+from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
 from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers.condition import icdo3_of
 from fhir_ivc.model import TimePoint, item_keys
 from fhir_ivc.terminology import codes as C
-from fhir_ivc.terminology.systems import ICDO3, OBSERVATION_CATEGORY, project_url
+from fhir_ivc.terminology.systems import OBSERVATION_CATEGORY, project_url
 
 __all__ = [
     "ELEMENTS",
@@ -475,6 +476,27 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
 
 # --- FHIR -> case ------------------------------------------------------------------------------
 
+_OBS = ("status", "category", "code", "subject")
+_RELATED = (RELATED_CONDITION_EXT,)
+#: What the readers take from each kind of Observation (``read_case`` reports the rest).
+READ_SHAPES = {
+    "size-imaging": ReadShape.of(
+        (*_OBS, "effectiveDateTime", "component", "focus", "method", "partOf")
+    ),
+    "size-pathology": ReadShape.of((*_OBS, "component", "specimen", "method", "focus")),
+    "tumor-markers": ReadShape.of((*_OBS, "effectiveDateTime", "valueCodeableConcept")),
+    "organ-contact": ReadShape.of((*_OBS, "focus", "bodySite", "valueBoolean")),
+    "operative-measure": ReadShape.of((*_OBS, "partOf", "valueQuantity")),
+    "histology": ReadShape.of((*_OBS, "specimen", "valueCodeableConcept"), _RELATED),
+    "grade": ReadShape.of((*_OBS, "specimen", "method", "valueCodeableConcept"), _RELATED),
+    "margin": ReadShape.of((*_OBS, "partOf", "specimen", "valueCodeableConcept")),
+    "residual-tumor": ReadShape.of((*_OBS, "partOf", "specimen", "valueCodeableConcept")),
+    "organ-infiltration": ReadShape.of((*_OBS, "bodySite", "specimen", "valueCodeableConcept")),
+    "disease-status": ReadShape.of((*_OBS, "effectiveDateTime", "focus", "valueCodeableConcept")),
+    "local-recurrence": ReadShape.of((*_OBS, "effectiveDateTime", "focus", "valueBoolean")),
+    "vital-status": ReadShape.of((*_OBS, "effectiveDateTime", "valueCodeableConcept")),
+}
+
 _LOCAL_KINDS = {code: field_name for _, code, field_name, _ in OPERATIVE_MEASURES}
 _UNITS = {field_name: unit for _, _, field_name, unit in OPERATIVE_MEASURES}
 
@@ -484,7 +506,10 @@ def classify_observation(res: dict[str, Any]) -> str | None:
     code = res.get("code")
     profiles = profiles_of(res)
     if TUMOR_SIZE in profiles or has_code(code, C.TUMOR_SIZE):
-        return "size-pathology" if res.get("specimen") else "size-imaging"
+        # mCODE: specimen = measured on the removed tumor; other producers also send a gross
+        # examination with focus = Tumor (the IG's own pathology example does)
+        pathology = res.get("specimen") or has_code(res.get("method"), C.GROSS_EXAMINATION)
+        return "size-pathology" if pathology else "size-imaging"
     for fixed, kind in (
         (C.HISTOLOGIC_BEHAVIOR_AND_TYPE, "histology"),
         (C.HISTOLOGIC_GRADE, "grade"),
@@ -516,6 +541,40 @@ def size_dimensions(rc: ReadContext, res: dict[str, Any]) -> list[float]:
     return sorted(dims, reverse=True)[:3]
 
 
+def from_fhir_imaging_size(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
+    """An imaging study from a TumorSize that is part of no imaging Procedure (other producers).
+
+    The modality comes from ``method`` (mCODE TumorSizeMethodVS: CT, MRI, ultrasound); without
+    one the size has no place in the case record (it keeps sizes per imaging study).
+    """
+    modality = C.IMAGING_MODALITY.lookup(res.get("method"))
+    if modality is None:
+        rc.lose(
+            res,
+            "Observation.method",
+            f"imaging tumor size without an imaging study, and its method "
+            f"{show_code(res.get('method'))} is not an imaging modality of the case model",
+        )
+        return None
+    rc.use(res)
+    study: dict[str, Any] = {"modality": modality, "dimensions_cm": size_dimensions(rc, res)}
+    when = read_time(res, "effectiveDateTime")
+    if when:
+        study["when"] = when
+    focus = rc.resolve(next(iter(res.get("focus", [])), None))
+    if (
+        focus is not None
+        and focus.get("resourceType") == "BodyStructure"
+        and not tumor_is_ivc(focus)
+    ):
+        rc.lose(res, "Observation.focus", "the measured tumor is not in the IVC")
+    return rc.item(res, study, ("modality", "dimensions_cm", "when"))
+
+
+def tumor_is_ivc(body_structure: dict[str, Any]) -> bool:
+    return has_code(body_structure.get("location"), C.IVC_STRUCTURE)
+
+
 def from_fhir_operative_measure(rc: ReadContext, res: dict[str, Any]) -> tuple[str, float] | None:
     name = next((c["code"] for c in codings(res.get("code")) if c.get("system") == C.OBS.url), "")
     field_name = _LOCAL_KINDS[name]
@@ -534,12 +593,11 @@ def from_fhir_pathology_observation(
     value = res.get("valueCodeableConcept")
     rc.use(res)
     if kind == "histology":
-        icdo = next((c for c in codings(value) if c.get("system") == ICDO3), None)
-        if icdo:
-            out["icdo3_morphology"] = icdo["code"]
-        text = (value or {}).get("text")
-        if text:
-            out["histologic_type"] = text
+        morphology = icdo3_of(rc, res, "Observation.valueCodeableConcept", value)
+        if morphology is not None:
+            out["icdo3_morphology"] = morphology[0]
+            if morphology[1]:
+                out["histologic_type"] = morphology[1]
     elif kind == "grade":
         grade = C.HISTOLOGIC_GRADE_VALUE.lookup(value)
         fnclcc = C.FNCLCC_GRADE.lookup(value)
@@ -549,12 +607,31 @@ def from_fhir_pathology_observation(
             out["fnclcc_grade"] = fnclcc
         if not grade and not fnclcc:
             rc.lose(res, "Observation.valueCodeableConcept", "grade code not in mCODE grade VS")
+        method = res.get("method")
+        if method is not None and not has_code(method, C.FNCLCC_SYSTEM):
+            rc.lose(
+                res,
+                "Observation.method",
+                f"grading system {show_code(method)} is not carried (the case model records "
+                "the grade, and the FNCLCC grade when FNCLCC is the method)",
+            )
     elif kind == "size-pathology":
         out["size_cm"] = size_dimensions(rc, res)
-    elif kind == "margin":
-        out["margin_status"] = C.MARGIN_STATUS.require(value, "Observation.valueCodeableConcept")
-    elif kind == "residual-tumor":
-        out["r_classification"] = C.R_CLASSIFICATION.require(value, "Observation.value")
+        focus = rc.resolve(next(iter(res.get("focus", [])), None))
+        measured = focus is not None and focus.get("resourceType") == "BodyStructure"
+        if measured and focus is not None and not tumor_is_ivc(focus):
+            rc.lose(res, "Observation.focus", "the measured tumor is not in the IVC")
+    elif kind in ("margin", "residual-tumor"):
+        table = C.MARGIN_STATUS if kind == "margin" else C.R_CLASSIFICATION
+        found = table.lookup(value)
+        if found is None:
+            rc.lose(
+                res,
+                "Observation.valueCodeableConcept",
+                f"{show_code(value)} is not a {table.name} value of the case model",
+            )
+        else:
+            out["margin_status" if kind == "margin" else "r_classification"] = found
     elif kind == "organ-infiltration":
         organ = C.ORGAN.lookup(res.get("bodySite"))
         finding = C.FINDING.lookup(value)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fhir_ivc.fhir.elements import data_absent
 from fhir_ivc.mappers._context import Facts, MapContext, mcode
+from fhir_ivc.mappers._read import ReadContext, ReadShape
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.model import PatientIdentifier
 from fhir_ivc.terminology.systems import IDENTIFIER_TYPE
@@ -97,12 +98,30 @@ def to_fhir_patient(ctx: MapContext) -> None:
     )
 
 
+#: What the readers take from the Patient (``read_case`` reports everything else as a Loss).
+READ_SHAPES = {
+    "patient": ReadShape.of(
+        (
+            "identifier.system",
+            "identifier.value",
+            "identifier.type",
+            "name",
+            "gender",
+            "birthDate",
+            "deceasedBoolean",
+        )
+    ),
+}
+
+
 def from_fhir_patient(
-    resource: dict[str, Any], source_system: str | None = None
+    resource: dict[str, Any], source_system: str | None = None, rc: ReadContext | None = None
 ) -> tuple[str, str, dict[str, Any]]:
     """Return (source system, case id, patient fields) from a Patient resource.
 
-    The case identifier is the one whose system is ``source_system`` (when given), else the first.
+    The case identifier is the one whose system is ``source_system`` (when given), else the
+    first. With ``rc``, what the case record cannot carry is reported: names (the record never
+    holds one), identifier types other than MR/PI/PT, a type on the case identifier.
     """
     identifiers = resource.get("identifier", [])
     index = 0
@@ -111,10 +130,26 @@ def from_fhir_patient(
     main = identifiers[index] if identifiers else {}
     others = []
     for i, ident in enumerate(identifiers):
-        if i == index or "system" not in ident or "value" not in ident:
-            continue
         type_codings: list[dict[str, Any]] = (ident.get("type") or {}).get("coding", [])
         code = type_codings[0].get("code") if type_codings else None
+        if i == index:
+            if ident.get("type") and rc is not None:
+                rc.lose(
+                    resource,
+                    "Patient.identifier.type",
+                    f"the case identifier's type {code!r} is not carried (case_id has none)",
+                )
+            continue
+        if "system" not in ident or "value" not in ident:
+            if rc is not None:
+                rc.lose(resource, "Patient.identifier", "an identifier without system or value")
+            continue
+        if ident.get("type") and code not in ("MR", "PI", "PT") and rc is not None:
+            rc.lose(
+                resource,
+                "Patient.identifier.type",
+                f"identifier type {code!r} is not one of MR, PI, PT (the identifier is kept)",
+            )
         others.append(
             PatientIdentifier(
                 system=ident["system"],
@@ -122,6 +157,8 @@ def from_fhir_patient(
                 type=code if code in ("MR", "PI", "PT") else None,
             )
         )
+    if rc is not None and any(set(n) - {"extension"} for n in resource.get("name", [])):
+        rc.lose(resource, "Patient.name", "names are not carried by the case record")
     fields: dict[str, Any] = {
         "sex": resource.get("gender", "unknown"),
         "identifiers": others,

@@ -12,7 +12,7 @@ from typing import Any
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import concept, data_absent, ext, find_ext, find_exts, has_code
 from fhir_ivc.mappers._context import MapContext, core, mcode
-from fhir_ivc.mappers._read import ReadContext
+from fhir_ivc.mappers._read import ReadContext, ReadShape
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.mappers.condition import LOCATION_QUALIFIER_EXT, ivc_body_site
 from fhir_ivc.model import item_keys
@@ -446,6 +446,24 @@ def to_fhir_therapy_not_given(ctx: MapContext) -> None:
 
 
 # --- FHIR -> case ------------------------------------------------------------------------------
+
+_PROCEDURE = ("status", "code", "subject", "performedDateTime", "reasonReference")
+#: What the readers take from each kind of Procedure (``read_case`` reports the rest).
+READ_SHAPES = {
+    "imaging": ReadShape.of((*_PROCEDURE, "bodySite", "note"), (CONTRAST_EXT,)),
+    "biopsy": ReadShape.of((*_PROCEDURE, "outcome"), (PROCEDURE_METHOD_EXT,)),
+    "surgery": ReadShape.of(
+        (*_PROCEDURE, "bodySite", "report", "complicationDetail", "note"),
+        (INTENT_EXT, RESECTION_EXTENT_EXT),
+    ),
+    "surgery-part": ReadShape.of(
+        (*_PROCEDURE, "partOf", "reasonCode", "bodySite", "note", "usedCode"),
+        (INTENT_EXT, DECISION_EXT),
+    ),
+    "not-given": ReadShape.of(
+        ("status", "statusReason", "code", "subject", "reasonReference"), (SETTING_EXT,)
+    ),
+}
 
 
 def _notes(res: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fhir_ivc.fhir.elements import concept
 from fhir_ivc.mappers._context import MapContext, core
+from fhir_ivc.mappers._read import ReadShape
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.terminology import codes as C
 
@@ -50,3 +51,11 @@ def to_fhir_pathology_report(ctx: MapContext) -> None:
         body,
         facts=[(pathology, "pathology")],
     )
+
+
+#: What ``read_case`` takes from the pathology report (the rest is reported as Losses).
+READ_SHAPES = {
+    "pathology-report": ReadShape.of(
+        ("status", "code", "subject", "effectiveDateTime", "specimen", "result", "conclusion")
+    ),
+}

@@ -10,7 +10,7 @@ from typing import Any
 
 from fhir_ivc.fhir.elements import concept, ext, has_code
 from fhir_ivc.mappers._context import MapContext, mcode
-from fhir_ivc.mappers._read import ReadContext
+from fhir_ivc.mappers._read import ReadContext, ReadShape
 from fhir_ivc.mappers._rows import ElementMap
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import CANONICAL, RESOURCE_TYPES
@@ -139,6 +139,19 @@ def to_fhir_specimen(ctx: MapContext) -> None:
 
 
 # --- FHIR -> case ------------------------------------------------------------------------------
+
+_TUMOR_SHAPE = ReadShape.of(
+    ("morphology", "location", "locationQualifier", "description", "patient"),
+    (RELATED_CONDITION_EXT,),
+)
+#: What the readers take from Tumors and the Specimen (``read_case`` reports the rest).
+READ_SHAPES = {
+    "tumor": _TUMOR_SHAPE,
+    "tumor-extension": _TUMOR_SHAPE,
+    "specimen": ReadShape.of(
+        ("type", "subject", "collection.bodySite", "collection.collectedDateTime")
+    ),
+}
 
 
 def is_primary_tumor(res: dict[str, Any]) -> bool:
