@@ -259,13 +259,15 @@ class _Run:
             self.element(child, _items(value, child.name, path), f"{path}.{child.name}")
 
     def element(self, node: Node, items: list[Item], where: str) -> None:
-        self.cardinality(node, len(items), where, "")
+        self.cardinality(node, items, where, "")
         for item in items:
             self.item(node, item)
         if node.slices:
             self.slices(node, items, where)
 
-    def cardinality(self, node: Node, count: int, where: str, label: str) -> None:
+    def cardinality(self, node: Node, items: Sequence[Item], where: str, label: str) -> None:
+        """min at the element (it is absent), max at the first item too many."""
+        count = len(items)
         if count < node.min:
             self.add(
                 "error",
@@ -277,7 +279,7 @@ class _Run:
             self.add(
                 "error",
                 "structure",
-                where,
+                items[node.max].path,
                 f"{label}maximum allowed = {node.max}, but found {count}",
             )
 
@@ -316,7 +318,7 @@ class _Run:
         for name, slice_node in node.slices.items():
             if name in skipped:
                 continue
-            self.cardinality(slice_node, len(buckets[name]), where, f"slice '{name}': ")
+            self.cardinality(slice_node, buckets[name], where, f"slice '{name}': ")
             for item in buckets[name]:
                 self.item(slice_node, item)
         if slicing.rules == "closed" and not skipped:
