@@ -425,6 +425,11 @@ def _no_place(res: dict[str, Any]) -> str:
     profiles = ", ".join(p.rsplit("/", 1)[-1] for p in profiles_of(res)) or "no profile"
     if rtype in _NO_PLACE:
         return f"{rtype} ({profiles}) has no place in the case record: {_NO_PLACE[rtype]}"
+    if TUMOR_MORPHOLOGY in profiles_of(res):
+        return (
+            f"Observation ({profiles}) only groups the histology and grade observations "
+            "(hasMember), which are read on their own"
+        )
     code = res.get("code")
     if isinstance(code, dict) and rtype in (
         "Condition",
@@ -441,16 +446,6 @@ def _no_place(res: dict[str, Any]) -> str:
             "DiagnosticReport": "not the surgical pathology report (LOINC 11526-1)",
         }[rtype]
         return f"{rtype} ({profiles}) coded {show_code(code)}: {what}"
-    if TUMOR_MORPHOLOGY in profiles_of(res):
-        return (
-            f"Observation ({profiles}) only groups the histology and grade observations "
-            "(hasMember), which are read on their own"
-        )
-    if TUMOR_MORPHOLOGY in profiles_of(res):
-        return (
-            f"Observation ({profiles}) only groups the histology and grade observations "
-            "(hasMember), which are read on their own"
-        )
     if rtype == "Specimen":
         return f"Specimen ({profiles}): no pathology in the case record to attach it to"
     if rtype == "BodyStructure":
