@@ -17,7 +17,10 @@ from fhir_ivc.model import Case
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SEED = DATA / "seed"
-MCODE_DIR = DATA / "mcode-4.0.0"
+#: the verbatim mCODE 4.0.0 package shipped with the validator (sha256 in its PROVENANCE.txt)
+MCODE_DIR = (
+    Path(__file__).resolve().parents[2] / "src/fhir_ivc/validation/packages/hl7.fhir.us.mcode-4.0.0"
+)
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 
 SNOMED = "http://snomed.info/sct"

@@ -1,6 +1,7 @@
 """Resources claiming an mCODE profile carry what the profile fixes and requires.
 
-Constraints are read from the mCODE 4.0.0 StructureDefinitions in tests/data/mcode-4.0.0 (never
+Constraints are read from the mCODE 4.0.0 StructureDefinitions shipped in
+src/fhir_ivc/validation/packages/hl7.fhir.us.mcode-4.0.0 (never
 from the mapper code): fixed codes from ``patternCodeableConcept``, slice cardinalities from the
 snapshot, units from the bound value set, the focus/specimen rule from the SD's invariant.
 """
