@@ -753,3 +753,24 @@ def test_concurrency_is_bounded_and_input_is_read_as_it_is_pushed(
     # never more than the workers' cases plus the channel's slots plus the one being mapped
     # ahead of the n-th POST: the input is streamed, not read whole
     assert all(b <= n + 3 + 3 + 1 for n, b in enumerate(built_at_post, start=1)), built_at_post
+
+
+def test_large_runs_list_only_the_cases_that_were_not_ok(runner, server, write_ndjson, tmp_path):
+    records = [
+        synthetic_case(i, seed=5).model_dump(mode="json", exclude_none=True) for i in range(60)
+    ]
+    path = write_ndjson(records)
+    server.reject["synth-000042"] = 0
+    server.reject["synth-000007"] = 0
+    report = tmp_path / "r.json"
+
+    result = push(runner, str(path), "--server", BASE, "-j", "8", "--report", str(report))
+
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert lines[1].split()[0] == "case"
+    assert [line.split()[0] for line in lines[2:4]] == ["synth-000007", "synth-000042"]
+    assert lines[4] == f"(58 more cases that were ok are not listed; every case is in {report})"
+    assert [line.split()[2] for line in lines[5:7]] == ["'synth-000007':", "'synth-000042':"]
+    assert "58 ok, 2 failed, 0 rejected" in lines[7]
+    assert len(report_of(report)["cases"]) == 60

@@ -860,18 +860,19 @@ def _finish(
             f"nothing was sent{tail}"
         )
         return
+    see = f"; every case is in {report}" if report is not None else " (--report FILE lists all)"
     table = run.table()
     if table is not None and not output.quiet:
         output.console.print(table)
         listed = len(run.rows)
         if run.cases > listed:
             output.console.print(
-                f"({run.cases - listed} more cases not listed; every case is in the --report file)"
+                f"({run.cases - listed} more cases that were ok are not listed{see})"
             )
     for _, line in sorted(run.failures):
         output.line(line)
     if run.failed > len(run.failures):
-        output.line(f"… and {run.failed - len(run.failures)} more failed cases (see --report)")
+        output.line(f"… and {run.failed - len(run.failures)} more failed cases{see}")
     entries = ", ".join(f"{run.entries[o]} {o}" for o in OUTCOMES)
     output.info(
         f"pushed to {public_url(server or '')} in {elapsed:.2f} s: {run.ok} ok, "
