@@ -374,4 +374,5 @@ def schema_command(
 
 # --- commands added by other modules register below -------------------------------------------
 app.command("push")(importlib.import_module("fhir_ivc.cli._push").push_command)
+app.command("pull")(importlib.import_module("fhir_ivc.cli._pull").pull_command)
 app.command("validate")(importlib.import_module("fhir_ivc.cli._validate").validate_command)

@@ -105,7 +105,7 @@ def parse_identifier(text: str) -> tuple[str, str]:
     """
     system, sep, value = text.strip().partition("|")
     if not sep:
-        raise ValueError(f"expected SYSTEM|VALUE, got {text.strip()!r}")
+        raise ValueError("expected SYSTEM|VALUE: there is no '|'")  # the value is not echoed
     if not system:
         raise ValueError("the identifier system is empty (SYSTEM|VALUE)")
     if not value:

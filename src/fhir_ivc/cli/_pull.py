@@ -1,0 +1,535 @@
+"""``fhir-ivc pull``: read patients from a FHIR server back into case records, with a loss report.
+
+The engine is :meth:`fhir_ivc.client.FhirClient.pull_many` (docs/pull.md): it finds the patients,
+gathers each one's resources (``$everything`` or type searches) and reads them with
+``read_case``. This module only writes what comes back, as it comes back, and reports:
+
+* case records: ``--out DIR`` (``DIR/<case_id>.json``) or ``--ndjson FILE`` (one per line);
+* the loss report (``--loss-report``; by default next to the cases): per patient, what could not
+  be carried into the case record and why; ``.json`` = one document, otherwise NDJSON;
+* ``--raw FILE``: every pulled FHIR resource, once, as NDJSON.
+
+Exit codes (:mod:`fhir_ivc.cli._exit`): 0 every patient was read into a valid case; 1 some were
+not (no patient carries an identifier, the data do not make a valid case, a patient's data could
+not be fetched); 2 the run could not be done (options, credentials, server unreachable or not
+FHIR R4, an output that cannot be written). Messages name cases by id and count things; they
+never print resource content, identifiers of other systems or credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any, Final, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from fhir_ivc import __version__
+from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.client import BasicAuth, BearerTokenAuth, FhirClient
+from fhir_ivc.client.pull import PatientPull, PatientQuery, parse_identifier
+from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
+from fhir_ivc.io.writer import _AtomicLines  # the io package's atomic line file
+
+__all__ = ["client_options", "pull_command"]
+
+#: Extra keyword arguments for :class:`FhirClient` (``transport=``, ``sleep=``, ``retry=``):
+#: the tests put a mock transport here; empty in normal use.
+client_options: dict[str, Any] = {}
+
+#: NOT READ lines printed; the loss report has every patient.
+MAX_PROBLEMS_SHOWN: Final = 100
+_SAFE_NAME_CHARS: Final = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+)
+
+
+class StrategyChoice(StrEnum):
+    AUTO = "auto"
+    EVERYTHING = "everything"
+    SEARCH = "search"
+
+
+class _Lines(_AtomicLines):
+    """One JSON value per line, the file moved into place when the run ends without an error."""
+
+    def write(self, value: Any) -> None:
+        self._write(dump_json(value))
+
+
+def public_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what may be printed and written."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _auth(
+    token_env: str | None, token_file: Path | None, basic_file: Path | None
+) -> BearerTokenAuth | BasicAuth | None:
+    """The credentials of the auth options (the same three as ``fhir-ivc push``)."""
+    given = [
+        name
+        for name, value in (
+            ("--auth-token-env", token_env),
+            ("--auth-token-file", token_file),
+            ("--basic-auth-file", basic_file),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise typer.BadParameter(
+            f"give at most one of them (got {' and '.join(given)})",
+            param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file'",
+        )
+    if token_env is not None:
+        return BearerTokenAuth.from_env(token_env)
+    if token_file is not None:
+        return BearerTokenAuth.from_file(token_file)
+    if basic_file is not None:
+        return BasicAuth.from_file(basic_file)
+    return None
+
+
+def _query(
+    identifiers: Sequence[str], identifiers_file: Path | None, system: str | None
+) -> PatientQuery:
+    """The patients to pull, from the selection options (exactly one kind)."""
+    hint = "'--identifier' / '--identifiers-file' / '--system'"
+    texts = list(identifiers)
+    if identifiers_file is not None:
+        try:
+            content = identifiers_file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(
+                f"cannot read {identifiers_file}: {exc}", param_hint="'--identifiers-file'"
+            ) from exc
+        for number, line in enumerate(content.splitlines(), start=1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                try:
+                    parse_identifier(line)
+                except ValueError as exc:
+                    raise typer.BadParameter(
+                        f"{identifiers_file}:{number}: {exc}", param_hint="'--identifiers-file'"
+                    ) from exc
+                texts.append(line)
+    if system is not None and (texts or identifiers_file is not None):
+        raise typer.BadParameter("give identifiers or a system, not both", param_hint=hint)
+    if system is not None:
+        if not system.strip() or "|" in system:
+            raise typer.BadParameter("expected an identifier system URI", param_hint="'--system'")
+        return PatientQuery.by_system(system.strip())
+    if not texts:
+        if identifiers_file is not None:
+            raise typer.BadParameter(
+                f"{identifiers_file} lists no identifiers", param_hint="'--identifiers-file'"
+            )
+        raise typer.BadParameter("say which patients to pull", param_hint=hint)
+    try:
+        return PatientQuery.by_identifiers(texts)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--identifier'") from exc
+
+
+def _default_loss_report(out: Path | None, ndjson: Path | None) -> Path | None:
+    if out is not None:
+        return out / "loss-report.ndjson"
+    if ndjson is None or str(ndjson) == STDOUT:
+        return None
+    return ndjson.with_name(f"{ndjson.stem}.losses.ndjson")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _safe_file_name(case_id: str) -> bool:
+    return 0 < len(case_id) <= 64 and set(case_id) <= _SAFE_NAME_CHARS and case_id[0] not in ".-"
+
+
+# --- what the run writes and tells ------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """Writes each pulled patient as it arrives and keeps the counts (not the data)."""
+
+    out: Path | None
+    cases: _Lines | None
+    losses: _Lines | None
+    losses_doc: list[dict[str, Any]] | None
+    raw: _Lines | None
+    console: Console
+    progress: Progress | None = None
+    task: TaskID | None = None
+    patients: int = 0
+    ok: int = 0
+    not_found: int = 0
+    not_read: int = 0
+    with_losses: int = 0
+    loss_count: int = 0
+    resources: int = 0
+    requests: int = 0
+    shown: int = 0
+    strategies: set[str] = field(default_factory=set)
+    _case_ids: set[str] = field(default_factory=set)
+    _raw_keys: set[str] = field(default_factory=set)
+
+    def __call__(self, pulled: PatientPull) -> None:
+        self.patients += 1
+        self.resources += len(pulled.resources)
+        self.requests += pulled.requests
+        if pulled.strategy:
+            self.strategies.add(pulled.strategy)
+        case = pulled.case
+        if case is not None and case.case_id in self._case_ids:
+            pulled.error = "duplicate case_id: an earlier patient of this run has the same case id"
+            case = None
+        if case is not None:
+            self._case_ids.add(case.case_id)
+            record = case.model_dump(mode="json", exclude_none=True)
+            if self.out is not None:
+                if not _safe_file_name(case.case_id):  # the case model allows only such ids
+                    raise ValueError(f"case id {case.case_id!r} cannot be used as a file name")
+                atomic_write_bytes(
+                    self.out / f"{case.case_id}.json", dump_json(record, pretty=True)
+                )
+            if self.cases is not None:
+                self.cases.write(record)
+            self.ok += 1
+        else:
+            self.not_found += pulled.patient is None
+            self.not_read += 1
+            self._problem(pulled)
+        losses = pulled.losses
+        if losses:
+            self.with_losses += 1
+            self.loss_count += len(losses)
+        entry = pulled.loss_report()
+        if self.losses is not None:
+            self.losses.write(entry)
+        if self.losses_doc is not None:
+            self.losses_doc.append(entry)
+        if self.raw is not None:
+            for resource in pulled.resources:
+                key = f"{resource.get('resourceType')}/{resource.get('id')}"
+                if key not in self._raw_keys:
+                    self._raw_keys.add(key)
+                    self.raw.write(resource)
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+    def _problem(self, pulled: PatientPull) -> None:
+        self.shown += 1
+        if self.shown > MAX_PROBLEMS_SHOWN:
+            return
+        label = "NOT FOUND" if pulled.patient is None else "NOT READ"
+        where = f" ({pulled.patient})" if pulled.patient else ""
+        text = f"{label} {pulled.case_id or '<no case id>'}{where}: {pulled.problem}"
+        self.console.print(" ".join(text.split()))
+
+
+class _Progress:
+    """A progress bar on stderr, only when stderr is a terminal (and not ``--quiet``)."""
+
+    def __init__(self, console: Console, *, show: bool) -> None:
+        self.progress: Progress | None = None
+        if show:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("pulling"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("patients"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self) -> Self:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@contextlib.contextmanager
+def _outputs(
+    out: Path | None, ndjson: Path | None, loss_report: Path | None, raw: Path | None
+) -> Iterator[tuple[_Lines | None, _Lines | None, list[dict[str, Any]] | None, _Lines | None]]:
+    """The line files; each appears (atomically) only when the run ends without an error."""
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        cases = stack.enter_context(_Lines(ndjson)) if ndjson is not None else None
+        as_document = loss_report is not None and loss_report.suffix.lower() == ".json"
+        losses = (
+            stack.enter_context(_Lines(loss_report))
+            if loss_report is not None and not as_document
+            else None
+        )
+        raw_lines = stack.enter_context(_Lines(raw)) if raw is not None else None
+        yield cases, losses, ([] if as_document else None), raw_lines
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def pull_command(
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            envvar="FHIR_IVC_SERVER",
+            metavar="URL",
+            help="FHIR R4 base URL, e.g. http://127.0.0.1:8080/fhir.",
+            show_default=False,
+        ),
+    ],
+    identifier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--identifier",
+            "-i",
+            metavar="SYSTEM|VALUE",
+            help="Pull the patient with this identifier (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    identifiers_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--identifiers-file",
+            dir_okay=False,
+            metavar="FILE",
+            help="Pull the patients listed in FILE, one SYSTEM|VALUE per line ('#' comments).",
+            show_default=False,
+        ),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system",
+            metavar="URI",
+            help="Pull every patient with an identifier in this system (the case source system).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", file_okay=False, metavar="DIR", help="Write DIR/<case_id>.json files."
+        ),
+    ] = None,
+    ndjson: Annotated[
+        Path | None,
+        typer.Option(
+            "--ndjson",
+            dir_okay=False,
+            allow_dash=True,
+            metavar="FILE",
+            help="Write the case records to one NDJSON file instead ('-' = standard output).",
+        ),
+    ] = None,
+    loss_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--loss-report",
+            dir_okay=False,
+            metavar="FILE",
+            help="Where the loss report goes (.json: one document, else NDJSON). Default: "
+            "OUT/loss-report.ndjson, or <name>.losses.ndjson next to the --ndjson file.",
+            show_default=False,
+        ),
+    ] = None,
+    raw: Annotated[
+        Path | None,
+        typer.Option(
+            "--raw",
+            dir_okay=False,
+            metavar="FILE",
+            help="Also write every pulled FHIR resource (once) to this NDJSON file.",
+        ),
+    ] = None,
+    count: Annotated[
+        int,
+        typer.Option("--count", min=1, max=1000, metavar="N", help="Page size (_count)."),
+    ] = 50,
+    concurrency: Annotated[
+        int,
+        typer.Option("--concurrency", "-j", min=1, max=64, help="Patients pulled at a time."),
+    ] = 4,
+    strategy: Annotated[
+        StrategyChoice,
+        typer.Option(
+            "--strategy",
+            case_sensitive=False,
+            help="How each patient's data is gathered: Patient/$everything, type searches, or "
+            "auto ($everything when the server's CapabilityStatement offers it).",
+        ),
+    ] = StrategyChoice.AUTO,
+    auth_token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-token-env", metavar="VAR", help="Bearer token from this environment variable."
+        ),
+    ] = None,
+    auth_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth-token-file",
+            dir_okay=False,
+            metavar="FILE",
+            help="Bearer token from this file (re-read once on HTTP 401).",
+        ),
+    ] = None,
+    basic_auth_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--basic-auth-file",
+            dir_okay=False,
+            metavar="FILE",
+            help="HTTP basic credentials from this file (one line user:password).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.1, metavar="S", help="Seconds per HTTP request."),
+    ] = 60.0,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Do not verify TLS certificates (prints a warning)."),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress bar and no summary (problem lines stay)."),
+    ] = False,
+) -> None:
+    """Pull patients from a FHIR server and read them back into case records.
+
+    Exit codes: 0 every patient read into a valid case, 1 some were not, 2 the run could not
+    be done.
+    """
+    started = time.perf_counter()
+    query = _query(identifier or [], identifiers_file, system)
+    if out is not None and ndjson is not None:
+        raise typer.BadParameter("give at most one of them", param_hint="'--out' / '--ndjson'")
+    loss_report = _default_loss_report(out, ndjson) if loss_report is None else loss_report
+    if out is None and ndjson is None and loss_report is None and raw is None:
+        raise typer.BadParameter(
+            "nothing would be written: give --out, --ndjson, --loss-report or --raw",
+            param_hint="'--out' / '--ndjson'",
+        )
+    files = [p for p in (ndjson, loss_report, raw) if p is not None and str(p) != STDOUT]
+    if len({p.resolve() for p in files}) != len(files):
+        raise typer.BadParameter(
+            "the output files must differ", param_hint="'--ndjson' / '--loss-report' / '--raw'"
+        )
+    console = Console(stderr=True, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    if insecure:
+        console.print(
+            "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
+            "network path can read and change what is received, credentials included"
+        )
+    with exit_on_error():
+        auth = _auth(auth_token_env, auth_token_file, basic_auth_file)
+        if auth is not None and not quiet:
+            console.print(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
+        with (
+            _outputs(out, ndjson, loss_report, raw) as (cases, losses, losses_doc, raw_lines),
+            FhirClient(
+                server, auth=auth, timeout=timeout, verify=not insecure, **client_options
+            ) as fhir,
+            _Progress(console, show=not quiet and sys.stderr.isatty()) as bar,
+        ):
+            run = _Run(out, cases, losses, losses_doc, raw_lines, console, bar.progress)
+            if bar.progress is not None:
+                run.task = bar.progress.add_task("pull", total=None)
+            fhir.pull_many(
+                query,
+                strategy=strategy.value,
+                count=count,
+                concurrency=concurrency,
+                on_result=run,
+            )
+            if losses_doc is not None and loss_report is not None:
+                header = {
+                    "tool": f"fhir-ivc {__version__}",
+                    "server": public_url(server),
+                    "finished": _now(),
+                    "patients": run.patients,
+                    "cases": run.ok,
+                    "not_read": run.not_read,
+                    "losses": run.loss_count,
+                }
+                atomic_write_bytes(
+                    loss_report, dump_json({**header, "results": losses_doc}, pretty=True)
+                )
+        _summary(run, console, quiet, started, out, ndjson, loss_report, raw)
+    if run.not_read:
+        raise CliExit(ExitCode.SOME_FAILED)
+
+
+def _summary(
+    run: _Run,
+    console: Console,
+    quiet: bool,
+    started: float,
+    out: Path | None,
+    ndjson: Path | None,
+    loss_report: Path | None,
+    raw: Path | None,
+) -> None:
+    if run.shown > MAX_PROBLEMS_SHOWN:
+        console.print(
+            f"... and {run.shown - MAX_PROBLEMS_SHOWN} more patients not read "
+            "(all of them are in the loss report)"
+        )
+    if quiet:
+        return
+    elapsed = time.perf_counter() - started
+    how = "/".join(sorted(run.strategies)) or "-"
+    parts = [
+        f"pulled {run.patients} patient{'s' if run.patients != 1 else ''}: "
+        f"{run.ok} read into cases, {run.not_read} not read"
+        + (f" ({run.not_found} not found)" if run.not_found else ""),
+        f"{run.loss_count} losses in {run.with_losses} patients",
+        f"{run.resources} resources in {run.requests} requests ({how}), {elapsed:.2f} s",
+    ]
+    where = [
+        f"cases in {dest}" for dest in (out, ndjson) if dest is not None and str(dest) != STDOUT
+    ]
+    if loss_report is not None:
+        where.append(f"loss report in {loss_report}")
+    if raw is not None:
+        where.append(f"resources in {raw}")
+    console.print("; ".join(parts + where))
