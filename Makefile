@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q -e '.[cli,test]'
 	@touch $(STAMP)
 
-## demo: map the bundled seed cases (examples/) to FHIR bundles in out/
+## demo: the main job on the bundled seed cases: map -> push -> push again -> pull -> compare (out/)
 demo: $(STAMP)
 	@bash scripts/demo
 
