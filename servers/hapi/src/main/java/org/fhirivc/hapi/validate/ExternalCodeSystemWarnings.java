@@ -13,7 +13,7 @@ import org.hl7.fhir.r4.model.ValueSet;
 
 /**
  * The last link of the chain: codes of the large external terminologies that cannot be shipped or
- * looked up offline (SNOMED CT, LOINC, RxNorm, ICD-O-3, ICD-10, NCI Thesaurus) are reported as a
+ * looked up offline (SNOMED CT, LOINC, RxNorm, ICD-O-3, ICD-10(-CM/-PCS), NCI Thesaurus) are reported as a
  * WARNING "CodeSystem is unknown and can't be validated" instead of an error.
  *
  * <p>HAPI's {@link UnknownCodeSystemWarningValidationSupport} (severity WARNING) does this for
@@ -34,6 +34,7 @@ final class ExternalCodeSystemWarnings extends UnknownCodeSystemWarningValidatio
 			"http://terminology.hl7.org/CodeSystem/icd-o-3", "ICD-O-3 (WHO; not distributed as FHIR)",
 			"http://hl7.org/fhir/sid/icd-10", "ICD-10 (WHO; not distributed as FHIR)",
 			"http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM (not distributed as FHIR here)",
+			"http://www.cms.gov/Medicare/Coding/ICD10", "ICD-10-PCS (CMS; not distributed as FHIR here)",
 			"http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
 					"NCI Thesaurus (used by mCODE's histologic grade; no offline release here)"));
 
