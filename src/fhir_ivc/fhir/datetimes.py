@@ -4,6 +4,11 @@ A relative time never becomes an invented date. It is written as the primitive's
 ``data-absent-reason = unknown`` (there is no date) plus the R4 core extension
 ``cqf-relativeDateTime`` (target = the index surgery Procedure, relationship after-end /
 before-start, offset = a UCUM Duration), MAPPING.md §0.
+
+The target is a *logical* reference (``Reference.identifier`` = the surgery's identifier), not a
+``urn:uuid`` one: servers do not rewrite references inside extensions on primitive elements when
+they process a transaction (HAPI FHIR 8.8.0 leaves them as ``urn:uuid:...``, which then dangle),
+while an identifier stays true on any server.
 """
 
 from __future__ import annotations
@@ -27,11 +32,11 @@ _RELATION_BACK = {
 _UNITS: tuple[TimeUnit, ...] = ("d", "wk", "mo", "a")
 
 
-def relative_extension(rel: RelativeTime, surgery_ref: str) -> dict[str, Any]:
+def relative_extension(rel: RelativeTime, surgery_ref: dict[str, Any]) -> dict[str, Any]:
     return ext(
         RELATIVE_URL,
         extension=[
-            ext("target", valueReference={"reference": surgery_ref}),
+            ext("target", valueReference=surgery_ref),
             ext("targetPath", valueString="performed"),
             ext("relationship", valueCode=_RELATION[rel.relation]),
             ext("offset", valueDuration=quantity(rel.offset, rel.unit)),
@@ -39,7 +44,9 @@ def relative_extension(rel: RelativeTime, surgery_ref: str) -> dict[str, Any]:
     )
 
 
-def time_fields(name: str, tp: TimePoint | None, surgery_ref: str | None) -> dict[str, Any]:
+def time_fields(
+    name: str, tp: TimePoint | None, surgery_ref: dict[str, Any] | None
+) -> dict[str, Any]:
     """The JSON members for primitive dateTime element ``name`` (e.g. ``onsetDateTime``)."""
     if tp is None:
         return {}

@@ -69,8 +69,14 @@ class MapContext:
         return key in self._keys
 
     @property
-    def surgery_ref(self) -> str | None:
-        return f"urn:uuid:{self.uuid('surgery')}" if self.case.surgery else None
+    def surgery_ref(self) -> dict[str, Any] | None:
+        """Logical reference to the index surgery (anchor of relative times), or None."""
+        if self.case.surgery is None:
+            return None
+        return {
+            "type": "Procedure",
+            "identifier": {"system": ELEMENT_ID_SYSTEM, "value": f"{self.case_uuid}/surgery"},
+        }
 
     def add(
         self,
