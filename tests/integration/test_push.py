@@ -178,8 +178,7 @@ def test_seed_cases_land_exactly_once_with_resolving_references(fhir_base_url, f
         assert Counter(r["resourceType"] for r in resources) == wanted
 
         # every reference on the server resolves: the server rewrote the urn:uuid references
-        # to the ids it assigned. Except (HAPI FHIR 8.8.0) the ones inside extensions on
-        # primitive elements, pinned by the xfail test below.
+        # to the ids it assigned (relative-time anchors are logical references: test below)
         known = {f"{r['resourceType']}/{r['id']}" for r in resources}
         all_refs = [(path, ref) for r in resources for path, ref in _references(r)]
         references = {ref for path, ref in all_refs if not _in_primitive_extension(path)}
@@ -190,23 +189,43 @@ def test_seed_cases_land_exactly_once_with_resolving_references(fhir_base_url, f
             assert fhir.get(reference).status_code == 200, f"dangling reference {reference}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HAPI FHIR 8.8.0 does not rewrite urn:uuid references inside extensions on primitive "
-    "elements (the relative-time anchor on _effectiveDateTime / _onsetDateTime / "
-    "effectivePeriod._start): they reach the server as urn:uuid:… and dangle",
-)
-def test_references_in_primitive_element_extensions_resolve_on_the_server(fhir_base_url, fhir):
+def _logical_references(value: Any) -> Iterator[dict[str, Any]]:
+    """Every Reference given by identifier (``{"identifier": {...}}``) in a resource."""
+    if isinstance(value, dict):
+        if isinstance(value.get("identifier"), dict) and "type" in value:
+            yield value
+        for item in value.values():
+            yield from _logical_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _logical_references(item)
+
+
+def test_relative_time_anchors_resolve_on_the_server(fhir_base_url, fhir):
+    # HAPI FHIR 8.8.0 does not rewrite urn:uuid references inside extensions on primitive
+    # elements (_effectiveDateTime, _onsetDateTime, effectivePeriod._start), so the anchor of a
+    # relative time (cqf-relativeDateTime target) is a logical reference by identifier: on the
+    # server it must find exactly the index surgery of the same patient.
     source_system = _source_system()
     bundles = _bundles(_seed_records(source_system))
     _push(fhir_base_url, bundles)
     for bundle in bundles:
-        resources = _everything(fhir, _patient_id(fhir, source_system, bundle.case_id))
+        patient_id = _patient_id(fhir, source_system, bundle.case_id)
+        resources = _everything(fhir, patient_id)
         in_primitive_extensions = [
             ref for r in resources for path, ref in _references(r) if _in_primitive_extension(path)
         ]
-        assert in_primitive_extensions, "the seed cases carry relative-time anchors"
-        assert not [ref for ref in in_primitive_extensions if ref.startswith("urn:")]
+        assert in_primitive_extensions == [], "no urn:uuid left inside primitive extensions"
+        anchors = [ref for r in resources for ref in _logical_references(r)]
+        assert anchors, "the seed cases carry relative-time anchors"
+        for anchor in anchors:
+            ident = anchor["identifier"]
+            found = fhir.get(
+                f"{anchor['type']}?identifier={ident['system']}|{ident['value']}"
+            ).json()
+            (match,) = [e["resource"] for e in found.get("entry", [])]
+            assert match["subject"]["reference"] == f"Patient/{patient_id}"
+            assert "partOf" not in match, "the anchor is the index surgery itself"
 
 
 def test_second_push_creates_nothing_and_changes_nothing(fhir_base_url, fhir):
