@@ -361,6 +361,14 @@ def case_element_extension() -> Json:
                 (1, "1"),
             ),
             *part(
+                "key",
+                "Explicit key of the list item",
+                "The `key` the case record gave the list item this resource represents, when it "
+                "gave one (a derived key cannot be told apart from an explicit one in the "
+                "resource identifier, so it is recorded here to round-trip exactly).",
+                (0, "1"),
+            ),
+            *part(
                 "inferred",
                 "Case-model path of an inferred fact",
                 "Path of a value this resource carries that the source implies but does not "

@@ -69,6 +69,7 @@ from fhir_ivc.model import (
     TumorMarkerResult,
     item_keys,
 )
+from fhir_ivc.model.time import order
 
 __all__ = [
     "LIST_ITEM_STRATEGIES",
@@ -441,13 +442,12 @@ def metastases(times: SearchStrategy[TimePoint]) -> SearchStrategy[Metastasis]:
 
 @_cached
 def systemic_therapies(times: SearchStrategy[TimePoint]) -> SearchStrategy[SystemicTherapy]:
-    return _objects(
-        SystemicTherapy,
+    fields = st.fixed_dictionaries(
         {
             "agents": _unique_enums(SystemicTherapy, "agents", min_size=1).map(lambda a: a[:4]),
             "setting": _enum(SystemicTherapy, "setting"),
         },
-        {
+        optional={
             "intent": _enum(SystemicTherapy, "intent"),
             "line": st.integers(1, 20),
             "start": times,
@@ -456,6 +456,18 @@ def systemic_therapies(times: SearchStrategy[TimePoint]) -> SearchStrategy[Syste
             "note": free_texts(),
         },
     )
+    return _built(SystemicTherapy, fields.map(_ordered_period))
+
+
+def _ordered_period(values: dict[str, Any]) -> dict[str, Any]:
+    """End not before start when both are known: the model refuses an end before the start and
+    a pair FHIR cannot order (2019-02 and 2019)."""
+    if "start" in values and "end" in values:
+        if order(values["start"], values["end"]) in ("after", "unordered"):
+            values = {**values, "start": values["end"], "end": values["start"]}
+        if order(values["start"], values["end"]) in ("after", "unordered"):
+            values = {k: v for k, v in values.items() if k != "end"}
+    return values
 
 
 @_cached

@@ -147,9 +147,13 @@ class _CaseWriter:
             relative["relation"] = "after"  # stated although it is the default
         return {"relative": relative}
 
+    def precision(self) -> str:
+        """A date precision; a period's start and end share one, so FHIR can order them."""
+        return _weighted(self.rng, [("day", 75), ("month", 20), ("year", 5)])
+
     def date(self, day: int, *, precision: str | None = None) -> str:
         when = self.day0 + datetime.timedelta(days=day)
-        precision = precision or _weighted(self.rng, [("day", 75), ("month", 20), ("year", 5)])
+        precision = precision or self.precision()
         if precision == "year":
             return f"{when.year:04d}"
         if precision == "month":
@@ -589,8 +593,8 @@ class _CaseWriter:
                     "agents": ["doxorubicin", "ifosfamide"],
                     "setting": "neoadjuvant",
                     "intent": "curative",
-                    "start": self.time(-rng.randint(120, 150)),
-                    "end": self.time(-rng.randint(30, 45)),
+                    "start": self.time(-rng.randint(120, 150), precision=(p := self.precision())),
+                    "end": self.time(-rng.randint(30, 45), precision=p),
                     "status": "completed",
                 }
             )
@@ -608,8 +612,8 @@ class _CaseWriter:
                     "agents": agents,
                     "setting": "adjuvant",
                     "intent": "curative",
-                    "start": self.time(rng.randint(30, 60)),
-                    "end": self.time(rng.randint(120, 180)),
+                    "start": self.time(rng.randint(30, 60), precision=(p := self.precision())),
+                    "end": self.time(rng.randint(120, 180), precision=p),
                     "status": _weighted(rng, [("completed", 4), ("stopped", 1)]),
                 }
             )
@@ -662,11 +666,11 @@ class _CaseWriter:
                     "setting": "metastatic",
                     "intent": "palliative",
                     "line": line,
-                    "start": self.time(start),
+                    "start": self.time(start, precision=(p := self.precision())),
                 }
                 if line < count:
                     start += rng.randint(120, 300)
-                    therapy["end"] = self.time(start - 14)
+                    therapy["end"] = self.time(start - 14, precision=p)
                     therapy["status"] = "stopped"
                     therapy["note"] = "progression"
                 else:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-import pytest
-
 from . import _reviewed
 from ._gaps import Found, key, normal_location, normal_message, tally
 from .conftest import N_SYNTH, ConformanceRun
@@ -30,23 +28,9 @@ def _describe(f: Found) -> str:
 #: profiles/ (docs/conformance.md, "Open defects"). Each has its own strict xfail below, so the
 #: suite turns red when one is fixed (remove the entry then) and test_no_errors stays exact.
 KNOWN_DEFECTS: dict[str, tuple[str, Callable[[Found], bool]]] = {
-    "case-element-key": (
-        "mappers emit the case-element sub-extension 'key' (mappers/_context.py, explicit item "
-        "keys) but profiles/StructureDefinition-case-element.json defines only its other parts: "
-        "Extension_EXT_SubExtension_Invalid on every resource that carries a key",
-        lambda f: (
-            f.issue.get("messageId") == "Extension_EXT_SubExtension_Invalid"
-            and "Sub-extension url 'key' is not defined" in f.issue.get("message", "")
-            and "/StructureDefinition/case-element" in f.issue.get("message", "")
-        ),
-    ),
-    "period-mixed-precision": (
-        "MedicationAdministration.effectivePeriod with start and end of different precision in "
-        "the same year (start '2019-02', end '2019'): per-1 'start SHALL have a lower value than "
-        "end' fails, the comparison being undefined in FHIRPath (synthetic cases with partial "
-        "dates, e.g. synth-000074, synth-000107)",
-        lambda f: f.issue.get("messageId", "").endswith("Period#per-1"),
-    ),
+    # none open. Fixed: the case-element 'key' sub-extension was missing from profiles/, and
+    # synthetic therapy periods mixed date precisions FHIR cannot order (Period per-1); the case
+    # model now refuses such a period.
 }
 
 
@@ -83,19 +67,6 @@ def test_no_errors_in_emitted_bundles(conformance: ConformanceRun) -> None:
         + "\nfirst ones:\n"
         + "\n".join(_describe(f) for f in errors[:20])
     )
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for name, (reason, _) in KNOWN_DEFECTS.items()
-    ],
-)
-def test_known_defect_is_fixed(conformance: ConformanceRun, name: str) -> None:
-    _, match = KNOWN_DEFECTS[name]
-    hits = [f for f in conformance.of(conformance.emitted) if f.is_error and match(f)]
-    assert not hits, f"{len(hits)} errors, e.g. " + "; ".join(_describe(f) for f in hits[:3])
 
 
 def test_gap_errors_are_the_reviewed_ones(conformance: ConformanceRun) -> None:

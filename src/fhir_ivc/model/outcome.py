@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from fhir_ivc.model._base import ListItem, NonEmptyText
-from fhir_ivc.model.time import TimePoint
+from fhir_ivc.model.time import TimePoint, order
 
 __all__ = ["Agent", "FollowUp", "Metastasis", "SystemicTherapy", "TherapyNotGiven"]
 
@@ -52,6 +52,15 @@ class SystemicTherapy(ListItem):
     def _unique_agents(self) -> SystemicTherapy:
         if len(set(self.agents)) != len(self.agents):
             raise ValueError("agents lists an agent twice")
+        if self.start is not None and self.end is not None:
+            relation = order(self.start, self.end)
+            if relation == "after":
+                raise ValueError("end is before start")
+            if relation == "unordered":  # FHIR Period rule per-1 cannot be evaluated
+                raise ValueError(
+                    "start and end cannot be ordered (e.g. 2019-02 and 2019): give both at the "
+                    "same precision"
+                )
         return self
 
     def natural_key(self) -> str:

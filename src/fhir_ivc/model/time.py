@@ -6,6 +6,7 @@ relative time is carried as such and is never turned into an invented date.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Annotated, Literal
 
@@ -13,7 +14,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from fhir_ivc.model._base import StrictModel
 
-__all__ = ["FhirDate", "FhirDateOnly", "RelativeTime", "TimePoint", "TimeUnit"]
+__all__ = ["FhirDate", "FhirDateOnly", "RelativeTime", "TimePoint", "TimeUnit", "order"]
 
 # FHIR R4 dateTime: YYYY, YYYY-MM, YYYY-MM-DD, or a full date-time with seconds and a zone.
 _FHIR_DATETIME = re.compile(
@@ -30,8 +31,6 @@ def _check_fhir_date(value: str) -> str:
             "(a time needs a time zone)"
         )
     if match.group(5):  # a full date: check the day exists in that month
-        import datetime
-
         try:
             datetime.date(int(match.group(1)), int(match.group(3)), int(match.group(5)))
         except ValueError as exc:
@@ -90,3 +89,36 @@ class TimePoint(StrictModel):
         number = f"{rel.offset:g}"
         plural = "" if number == "1" else "s"
         return f"{number} {words}{plural} {rel.relation} surgery"
+
+
+_DAYS = {"d": 1.0, "wk": 7.0, "mo": 30.4375, "a": 365.25}
+
+
+def _instant(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def order(first: TimePoint, second: TimePoint) -> str | None:
+    """How two time points compare: "before", "same", "after", "unordered" (FHIR cannot order
+    them, e.g. ``2019-02`` and ``2019``), or None when one is a date and the other relative."""
+    if first.date is not None and second.date is not None:
+        if "T" in first.date and "T" in second.date:
+            a_instant, b_instant = _instant(first.date), _instant(second.date)
+            return (
+                "before" if a_instant < b_instant else "after" if a_instant > b_instant else "same"
+            )
+        a, b = first.date[:10].split("-"), second.date[:10].split("-")
+        common = min(len(a), len(b))
+        if a[:common] != b[:common]:  # zero-padded parts compare as strings
+            return "before" if a[:common] < b[:common] else "after"
+        same_precision = len(a) == len(b) and ("T" in first.date) == ("T" in second.date)
+        return "same" if same_precision else "unordered"
+    if first.relative is not None and second.relative is not None:
+
+        def days(rel: RelativeTime) -> float:
+            sign = 1 if rel.relation == "after" else -1
+            return sign * rel.offset * _DAYS[rel.unit]
+
+        d1, d2 = days(first.relative), days(second.relative)
+        return "before" if d1 < d2 else "after" if d1 > d2 else "same"
+    return None
