@@ -117,9 +117,9 @@ READ_SHAPES: dict[str, ReadShape] = {
 #: Statuses read as the fact the case record holds (a final result, a completed procedure);
 #: any other status is reported, and ``entered-in-error`` resources are not read at all.
 _FINAL_STATUS = {
-    "Observation": frozenset({"final", "amended", "corrected"}),
-    "DiagnosticReport": frozenset({"final", "amended", "corrected", "appended"}),
-    "Procedure": frozenset({"completed"}),
+    "Observation": ("final", frozenset({"final", "amended", "corrected"})),
+    "DiagnosticReport": ("final", frozenset({"final", "amended", "corrected", "appended"})),
+    "Procedure": ("completed", frozenset({"completed"})),
 }
 
 #: Fields whose model default would state a fact (leiomyosarcoma, histology-proven, curative…):
@@ -388,14 +388,10 @@ def _check_values(rc: ReadContext, kinds: dict[int, str]) -> None:
         if kind is None or id(res) not in rc.used:
             continue
         rtype = str(res.get("resourceType"))
-        final = _FINAL_STATUS.get(rtype)
+        read_as, final = _FINAL_STATUS.get(rtype, ("", frozenset()))
         status = res.get("status")
-        if final is not None and kind != "not-given" and status is not None and status not in final:
-            rc.lose(
-                res,
-                f"{rtype}.status",
-                f"status {status!r} is not carried (read as {sorted(final)[0]})",
-            )
+        if read_as and kind != "not-given" and status is not None and status not in final:
+            rc.lose(res, f"{rtype}.status", f"status {status!r} is not carried (read as {read_as})")
         shape = READ_SHAPES.get(kind)
         if shape is not None:
             rc.check_shape(res, shape)
