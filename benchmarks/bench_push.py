@@ -9,10 +9,14 @@ has compiled the transaction path.
 
 Each round builds N synthetic cases (``fhir_ivc.synth.synthetic_case``) as transaction bundles
 twice, under two fresh ``source_system``s, so that both clients do the same work (the same
-number of resources, all new), and then times, alternating which client goes first per round:
+number of resources, all new), and then times two phases:
 
 * **create**: the bare loop posts its copy, the adapter pushes the other (every entry created);
 * **no-op**: both push the same bundles again (every entry unchanged).
+
+Within a phase the two clients take turns of ``--chunk`` cases (default 100), alternating which
+goes first, so that the load of a shared machine, which changes by the minute, hits both alike;
+a client's rate is its cases over the sum of its turns' wall time.
 
 The **bare loop** is the least a client can do: one ``httpx.AsyncClient``, an ``anyio``
 semaphore of ``--concurrency``, ``POST [base]`` with the bundle serialised exactly as the adapter
@@ -126,13 +130,7 @@ def timed(
     cpu0, t0 = time.process_time(), time.perf_counter()
     result = anyio.run(run)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    phase = Phase(name, client, cases, seconds, cpu)
-    print(
-        f"  {name:<7} {client:<8} {cases:>5} cases in {seconds:7.2f} s = {phase.rate:7.1f} "
-        f"cases/s  (client CPU {cpu:6.2f} s)",
-        flush=True,
-    )
-    return phase, result
+    return Phase(name, client, cases, seconds, cpu), result
 
 
 def check_bare(items: list[Item], counts: list[int]) -> None:
@@ -218,8 +216,11 @@ def server_facts(base_url: str) -> dict[str, Any]:
         "fhir_version": statement.get("fhirVersion"),
         "software": f"{software.get('name')} {software.get('version')}",
     }
-    pid_file = ROOT / ".fhir-server" / "pid"
-    if pid_file.exists():
+    # the JVM options, when the server is the one scripts/fhir-server runs (same port)
+    state = ROOT / ".fhir-server"
+    pid_file, port_file = state / "pid", state / "port"
+    port = httpx.URL(base_url).port
+    if pid_file.exists() and port_file.exists() and port_file.read_text().strip() == str(port):
         try:
             cmdline = Path(f"/proc/{pid_file.read_text().strip()}/cmdline").read_bytes()
             facts["jvm_options"] = [
@@ -237,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=500, help="cases per client and phase")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=1, help="rounds, alternating who goes first")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds (fresh source systems)")
+    parser.add_argument(
+        "--chunk", type=int, default=100, help="cases per turn; the clients take turns"
+    )
     parser.add_argument("--warmup", type=int, default=40, help="cases pushed before timing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--server", help="FHIR base URL (default: the local HAPI server)")
@@ -256,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"httpx {metadata.version('httpx')}; the server shares the machine"
         )
-        print(f"{args.n} cases per phase, concurrency {args.concurrency}, {args.rounds} round(s)")
+        print(
+            f"{args.n} cases per client and phase, concurrency {args.concurrency}, "
+            f"turns of {args.chunk} cases, {args.rounds} round(s)"
+        )
 
         if args.warmup:
             warm = make_items(args.warmup, args.seed + 1000, _source_system("warmup"))
@@ -273,26 +280,48 @@ def main(argv: list[str] | None = None) -> int:
                 f"round {round_ + 1}: built 2 x {args.n} bundles in "
                 f"{time.perf_counter() - t0:.1f} s"
             )
-            order = ["bare", "adapter"] if round_ % 2 == 0 else ["adapter", "bare"]
             for phase_name, outcome in (("create", "created"), ("no-op", "unchanged")):
-                for who in order:
-                    if who == "bare":
-                        phase, counts = timed(
-                            phase_name,
-                            "bare",
-                            args.n,
-                            partial(bare_loop, base_url, bare_items, args.concurrency),
-                        )
-                        check_bare(bare_items, counts)
-                    else:
-                        phase, results = timed(
-                            phase_name,
-                            "adapter",
-                            args.n,
-                            partial(adapter, base_url, adapter_items, args.concurrency),
-                        )
-                        check_adapter(adapter_items, results, outcome)
-                    phases.append(phase)
+                chunks: dict[str, list[Phase]] = {"bare": [], "adapter": []}
+                for k, start in enumerate(range(0, args.n, args.chunk)):
+                    part = slice(start, start + args.chunk)
+                    first_bare = (k + round_) % 2 == 0
+                    for who in ("bare", "adapter") if first_bare else ("adapter", "bare"):
+                        if who == "bare":
+                            items = bare_items[part]
+                            phase, counts = timed(
+                                phase_name,
+                                who,
+                                len(items),
+                                partial(bare_loop, base_url, items, args.concurrency),
+                            )
+                            check_bare(items, counts)
+                        else:
+                            items = adapter_items[part]
+                            phase, results = timed(
+                                phase_name,
+                                who,
+                                len(items),
+                                partial(adapter, base_url, items, args.concurrency),
+                            )
+                            check_adapter(items, results, outcome)
+                        chunks[who].append(phase)
+                for who, parts in chunks.items():
+                    total = Phase(
+                        phase_name,
+                        who,
+                        sum(p.cases for p in parts),
+                        sum(p.seconds for p in parts),
+                        sum(p.cpu_seconds for p in parts),
+                    )
+                    rates = sorted(p.rate for p in parts)
+                    print(
+                        f"  {phase_name:<7} {who:<8} {total.cases:>5} cases in "
+                        f"{total.seconds:7.2f} s = {total.rate:7.1f} cases/s  "
+                        f"(chunks {rates[0]:.1f}-{rates[-1]:.1f}; client CPU "
+                        f"{total.cpu_seconds:6.2f} s)",
+                        flush=True,
+                    )
+                    phases.append(total)
             del bare_items, adapter_items
         if args.cli:
             phases.append(cli_push(base_url, args.n, args.seed, args.concurrency))
@@ -300,14 +329,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\nsummary (cases/s, all rounds; ratio = adapter / bare):")
         summary: dict[str, dict[str, float]] = {}
         for name in ("create", "no-op"):
-            rates = {}
+            totals: dict[str, float] = {}
             for who in ("bare", "adapter"):
                 chosen = [p for p in phases if p.name == name and p.client == who]
-                rates[who] = sum(p.cases for p in chosen) / sum(p.seconds for p in chosen)
-            ratio = rates["adapter"] / rates["bare"]
-            summary[name] = {**rates, "ratio": ratio}
+                totals[who] = sum(p.cases for p in chosen) / sum(p.seconds for p in chosen)
+            ratio = totals["adapter"] / totals["bare"]
+            summary[name] = {**totals, "ratio": ratio}
             print(
-                f"  {name:<7} bare {rates['bare']:7.1f}   adapter {rates['adapter']:7.1f}   "
+                f"  {name:<7} bare {totals['bare']:7.1f}   adapter {totals['adapter']:7.1f}   "
                 f"ratio {ratio:.2f}"
             )
         if args.json:
@@ -320,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                         "n": args.n,
                         "concurrency": args.concurrency,
                         "rounds": args.rounds,
+                        "chunk": args.chunk,
                         "phases": [asdict(p) | {"rate": p.rate} for p in phases],
                         "summary": summary,
                     },
