@@ -28,7 +28,6 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Final, Self
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -43,9 +42,18 @@ from rich.progress import (
 )
 
 from fhir_ivc import __version__
+from fhir_ivc.cli._connection import (
+    AuthTokenEnv,
+    AuthTokenFile,
+    BasicAuthFile,
+    Insecure,
+    Timeout,
+    auth_from,
+)
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.client import BasicAuth, BearerTokenAuth, FhirClient
+from fhir_ivc.client import FhirClient
 from fhir_ivc.client.pull import PatientPull, PatientQuery, parse_identifier
+from fhir_ivc.client.report import public_url
 from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
 from fhir_ivc.io.writer import _AtomicLines  # the io package's atomic line file
 
@@ -73,42 +81,6 @@ class _Lines(_AtomicLines):
 
     def write(self, value: Any) -> None:
         self._write(dump_json(value))
-
-
-def public_url(url: str) -> str:
-    """``url`` without user info, query or fragment: what may be printed and written."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _auth(
-    token_env: str | None, token_file: Path | None, basic_file: Path | None
-) -> BearerTokenAuth | BasicAuth | None:
-    """The credentials of the auth options (the same three as ``fhir-ivc push``)."""
-    given = [
-        name
-        for name, value in (
-            ("--auth-token-env", token_env),
-            ("--auth-token-file", token_file),
-            ("--basic-auth-file", basic_file),
-        )
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise typer.BadParameter(
-            f"give at most one of them (got {' and '.join(given)})",
-            param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file'",
-        )
-    if token_env is not None:
-        return BearerTokenAuth.from_env(token_env)
-    if token_file is not None:
-        return BearerTokenAuth.from_file(token_file)
-    if basic_file is not None:
-        return BasicAuth.from_file(basic_file)
-    return None
 
 
 def _query(
@@ -397,38 +369,11 @@ def pull_command(
             "auto ($everything when the server's CapabilityStatement offers it).",
         ),
     ] = StrategyChoice.AUTO,
-    auth_token_env: Annotated[
-        str | None,
-        typer.Option(
-            "--auth-token-env", metavar="VAR", help="Bearer token from this environment variable."
-        ),
-    ] = None,
-    auth_token_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--auth-token-file",
-            dir_okay=False,
-            metavar="FILE",
-            help="Bearer token from this file (re-read once on HTTP 401).",
-        ),
-    ] = None,
-    basic_auth_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--basic-auth-file",
-            dir_okay=False,
-            metavar="FILE",
-            help="HTTP basic credentials from this file (one line user:password).",
-        ),
-    ] = None,
-    timeout: Annotated[
-        float,
-        typer.Option("--timeout", min=0.1, metavar="S", help="Seconds per HTTP request."),
-    ] = 60.0,
-    insecure: Annotated[
-        bool,
-        typer.Option("--insecure", help="Do not verify TLS certificates (prints a warning)."),
-    ] = False,
+    auth_token_env: AuthTokenEnv = None,
+    auth_token_file: AuthTokenFile = None,
+    basic_auth_file: BasicAuthFile = None,
+    timeout: Timeout = 60.0,
+    insecure: Insecure = False,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (problem lines stay)."),
@@ -461,7 +406,7 @@ def pull_command(
             "network path can read and change what is received, credentials included"
         )
     with exit_on_error():
-        auth = _auth(auth_token_env, auth_token_file, basic_auth_file)
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
         if auth is not None and not quiet:
             console.print(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
         with (

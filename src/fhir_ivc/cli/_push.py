@@ -37,13 +37,19 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from fhir_ivc import __version__
+from fhir_ivc.cli._connection import (
+    AuthTokenEnv,
+    AuthTokenFile,
+    BasicAuthFile,
+    Insecure,
+    Timeout,
+    auth_from,
+)
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import reject_line
 from fhir_ivc.client import (
     OUTCOMES,
     AsyncFhirClient,
-    BasicAuth,
-    BearerTokenAuth,
     CapabilityInfo,
     CasePushResult,
     Outcome,
@@ -580,32 +586,6 @@ async def _pump(
 # --- the command ------------------------------------------------------------------------------
 
 
-def _auth(
-    token_env: str | None, token_file: Path | None, basic_file: Path | None
-) -> BearerTokenAuth | BasicAuth | None:
-    given = [
-        o
-        for o, v in (
-            ("--auth-token-env", token_env),
-            ("--auth-token-file", token_file),
-            ("--basic-auth-file", basic_file),
-        )
-        if v is not None
-    ]
-    if len(given) > 1:
-        raise typer.BadParameter(
-            f"give at most one of them (got {' and '.join(given)})",
-            param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file'",
-        )
-    if token_env is not None:
-        return BearerTokenAuth.from_env(token_env)
-    if token_file is not None:
-        return BearerTokenAuth.from_file(token_file)
-    if basic_file is not None:
-        return BasicAuth.from_file(basic_file)
-    return None
-
-
 def push_command(
     inputs: Annotated[
         list[Path],
@@ -664,40 +644,11 @@ def push_command(
             show_default=False,
         ),
     ] = None,
-    auth_token_env: Annotated[
-        str | None,
-        typer.Option(
-            "--auth-token-env",
-            metavar="VAR",
-            help="Bearer token from this environment variable.",
-        ),
-    ] = None,
-    auth_token_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--auth-token-file",
-            dir_okay=False,
-            metavar="FILE",
-            help="Bearer token from this file (re-read once on HTTP 401).",
-        ),
-    ] = None,
-    basic_auth_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--basic-auth-file",
-            dir_okay=False,
-            metavar="FILE",
-            help="HTTP basic credentials from this file (one line user:password).",
-        ),
-    ] = None,
-    timeout: Annotated[
-        float,
-        typer.Option("--timeout", min=0.1, metavar="S", help="Seconds per HTTP request."),
-    ] = 60.0,
-    insecure: Annotated[
-        bool,
-        typer.Option("--insecure", help="Do not verify TLS certificates (prints a warning)."),
-    ] = False,
+    auth_token_env: AuthTokenEnv = None,
+    auth_token_file: AuthTokenFile = None,
+    basic_auth_file: BasicAuthFile = None,
+    timeout: Timeout = 60.0,
+    insecure: Insecure = False,
     validate: Annotated[
         bool,
         typer.Option(
@@ -743,7 +694,7 @@ def push_command(
             "network path can read and change what is sent, credentials included"
         )
     with exit_on_error():
-        auth = _auth(auth_token_env, auth_token_file, basic_auth_file)
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
         if auth is not None:
             output.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never the value
         works = _Works(_bundle_check() if validate else None)

@@ -1,0 +1,72 @@
+"""Options and helpers shared by the commands that talk to a FHIR server (push, pull)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fhir_ivc.client import BasicAuth, BearerTokenAuth
+
+__all__ = ["AuthTokenEnv", "AuthTokenFile", "BasicAuthFile", "Insecure", "Timeout", "auth_from"]
+
+AuthTokenEnv = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-token-env", metavar="VAR", help="Bearer token from this environment variable."
+    ),
+]
+AuthTokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--auth-token-file",
+        dir_okay=False,
+        metavar="FILE",
+        help="Bearer token from this file (re-read once on HTTP 401).",
+    ),
+]
+BasicAuthFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--basic-auth-file",
+        dir_okay=False,
+        metavar="FILE",
+        help="HTTP basic credentials from this file (one line user:password).",
+    ),
+]
+Timeout = Annotated[
+    float,
+    typer.Option("--timeout", min=0.1, metavar="S", help="Seconds per HTTP request."),
+]
+Insecure = Annotated[
+    bool,
+    typer.Option("--insecure", help="Do not verify TLS certificates (prints a warning)."),
+]
+
+
+def auth_from(
+    token_env: str | None, token_file: Path | None, basic_file: Path | None
+) -> BearerTokenAuth | BasicAuth | None:
+    """The credentials the auth options name (at most one of them); secrets are never printed."""
+    given = [
+        name
+        for name, value in (
+            ("--auth-token-env", token_env),
+            ("--auth-token-file", token_file),
+            ("--basic-auth-file", basic_file),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise typer.BadParameter(
+            f"give at most one of them (got {' and '.join(given)})",
+            param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file'",
+        )
+    if token_env is not None:
+        return BearerTokenAuth.from_env(token_env)
+    if token_file is not None:
+        return BearerTokenAuth.from_file(token_file)
+    if basic_file is not None:
+        return BasicAuth.from_file(basic_file)
+    return None
