@@ -20,6 +20,7 @@ from fhir_ivc.client._core import (
 )
 from fhir_ivc.client._sync import FhirClient
 from fhir_ivc.client.auth import BasicAuth, BearerTokenAuth
+from fhir_ivc.client.pull import PatientPull, PatientQuery
 from fhir_ivc.client.push import OUTCOMES, CasePushResult, EntryResult, Outcome, PushItem
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "EntryResult",
     "FhirClient",
     "Outcome",
+    "PatientPull",
+    "PatientQuery",
     "PushItem",
     "RetryPolicy",
     "push_many",
