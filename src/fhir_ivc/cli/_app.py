@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,10 +20,10 @@ import typer
 
 from fhir_ivc import __version__
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error, fail
+from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.exceptions import MappingError, ResourceInvalidError
 from fhir_ivc.io import (
-    STDIN,
     STDOUT,
     BundleDirWriter,
     BundleKind,
@@ -155,7 +154,7 @@ def map_command(
         raise typer.BadParameter(
             "give exactly one of --out DIR or --ndjson FILE", param_hint="'--out' / '--ndjson'"
         )
-    _check_inputs(inputs)
+    check_inputs(inputs)
     kinds = kind.kinds()
     rejects = _default_rejects(out, ndjson) if rejects is None else rejects
     if rejects is not None and ndjson is not None and rejects.resolve() == ndjson.resolve():
@@ -186,26 +185,6 @@ def map_command(
         reporter.summary(summary)
     if run.rejected:
         raise CliExit(ExitCode.SOME_FAILED)
-
-
-def _check_inputs(inputs: Sequence[Path]) -> None:
-    """Every input is '-' or a readable file, before anything is written.
-
-    Checked here rather than with typer's ``exists=True``, which refuses ``-`` for ``Path``
-    arguments in some typer versions.
-    """
-    for path in inputs:
-        if str(path) == STDIN:
-            continue
-        if not path.exists():
-            problem = "does not exist"
-        elif path.is_dir():
-            problem = "is a directory"
-        elif not os.access(path, os.R_OK):
-            problem = "is not readable"
-        else:
-            continue
-        raise typer.BadParameter(f"file '{path}' {problem}.", param_hint="'INPUT'")
 
 
 def _plural(count: int, noun: str) -> str:

@@ -46,6 +46,7 @@ from fhir_ivc.cli._connection import (
     auth_from,
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._output import reject_line
 from fhir_ivc.client import (
     OUTCOMES,
@@ -677,10 +678,10 @@ def push_command(
     Re-running is safe: unchanged resources are reported 'unchanged', nothing is duplicated.
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
-    from fhir_ivc.cli._app import _bundle_check, _check_inputs  # late: _app imports this module
+    from fhir_ivc.cli._app import _bundle_check  # late: _app imports this module
 
     started = time.perf_counter()
-    _check_inputs(inputs)
+    check_inputs(inputs)
     if server is None and not dry_run:
         raise typer.BadParameter("the FHIR server's base URL is required", param_hint="'--server'")
     if rejects is None and report is not None:

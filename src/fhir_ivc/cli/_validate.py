@@ -10,7 +10,6 @@ could not be done (missing file, bad option, server unreachable or refusing the 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,6 +22,7 @@ import orjson
 import typer
 
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.client import FhirClient
 from fhir_ivc.exceptions import FhirHttpError
 from fhir_ivc.validation import (
@@ -118,7 +118,7 @@ def validate_command(
 
     Exit codes: 0 no errors, 1 errors found, 2 the run could not be done.
     """
-    _check_files(files)
+    check_inputs(files, param_hint="'FILE...'")
     level: Severity = severity.value
     counts = dict.fromkeys(SEVERITIES, 0)
     outcomes: list[tuple[str, dict[str, Any]]] = []
@@ -155,21 +155,6 @@ def validate_command(
 
 
 # --- reading ----------------------------------------------------------------------------------
-
-
-def _check_files(files: Sequence[Path]) -> None:
-    for path in files:
-        if str(path) == _STDIN:
-            continue
-        if not path.exists():
-            problem = "does not exist"
-        elif path.is_dir():
-            problem = "is a directory"
-        elif not os.access(path, os.R_OK):
-            problem = "is not readable"
-        else:
-            continue
-        raise typer.BadParameter(f"file '{path}' {problem}.", param_hint="'FILE...'")
 
 
 def _documents(path: Path) -> Iterator[_Document]:
