@@ -247,6 +247,7 @@ def test_report_file(runner, server, seed_file, tmp_path):
         "dry_run",
         "prebuilt",
         "concurrency",
+        "ids",
         "started",
         "fhir_version",
         "software",

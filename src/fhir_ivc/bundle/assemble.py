@@ -3,6 +3,8 @@
 * ``transaction``: every entry ``PUT Type?identifier=system|value`` (a conditional update: a
   re-run updates instead of duplicating), ``urn:uuid`` fullUrls, internal references by those
   fullUrls (the server rewrites them), no resource ids.
+  With ``ids="logical"`` (:mod:`fhir_ivc.bulk.ids`): ``PUT Type/<uuid>``, resources carry that
+  id and reference each other as ``Type/<uuid>``; identifiers unchanged.
 * ``collection``: conformant to mCODE's patient bundle (type collection, one CancerPatient), the
   same resources with ids equal to their deterministic uuids.
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from fhir_ivc.bulk.ids import IdMode, logical_references, logical_resource
 from fhir_ivc.exceptions import MappingError
 from fhir_ivc.mappers import MAPPERS
 from fhir_ivc.mappers._context import Entry, MapContext
@@ -61,18 +64,23 @@ def conditional_url(resource_type: str, system: str, value: str) -> str:
     return f"{resource_type}?identifier={_escape_token_part(system)}|{_escape_token_part(value)}"
 
 
-def build_bundles(case: Case) -> CaseBundles:
+def build_bundles(case: Case, *, ids: IdMode = "conditional") -> CaseBundles:
     entries = map_case(case)
     transaction_entries = []
     collection_entries = []
+    refs = None
+    if ids == "logical":
+        refs = logical_references((e.full_url, e.resource["resourceType"], e.uuid) for e in entries)
     for e in entries:
         rtype = e.resource["resourceType"]
+        if refs is None:
+            request = {"method": "PUT", "url": conditional_url(rtype, *e.identifier)}
+            resource = e.resource
+        else:
+            request = {"method": "PUT", "url": f"{rtype}/{e.uuid}"}
+            resource = logical_resource(e.resource, e.uuid, refs)
         transaction_entries.append(
-            {
-                "fullUrl": e.full_url,
-                "resource": e.resource,
-                "request": {"method": "PUT", "url": conditional_url(rtype, *e.identifier)},
-            }
+            {"fullUrl": e.full_url, "resource": resource, "request": request}
         )
         with_id = {"resourceType": rtype, "id": e.uuid}
         with_id.update((k, v) for k, v in e.resource.items() if k != "resourceType")

@@ -7,6 +7,7 @@ Other commands (``push``, ``pull``, ``validate``) register at the bottom of this
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 import time
@@ -20,6 +21,7 @@ import typer
 
 from fhir_ivc import __version__
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error, fail
+from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.exceptions import MappingError, ResourceInvalidError
@@ -140,6 +142,7 @@ def map_command(
             help="Check every bundle before writing it; a case whose bundle fails is rejected.",
         ),
     ] = True,
+    ids: IdsOption = Ids.CONDITIONAL,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (REJECT lines stay)."),
@@ -159,7 +162,7 @@ def map_command(
     rejects = _default_rejects(out, ndjson) if rejects is None else rejects
     if rejects is not None and ndjson is not None and rejects.resolve() == ndjson.resolve():
         raise typer.BadParameter("must differ from --ndjson", param_hint="'--rejects'")
-    build = _bundle_builder()
+    build = _bundle_builder(ids)
     check = _bundle_check() if validate else None
 
     with exit_on_error():
@@ -199,7 +202,7 @@ def _default_rejects(out: Path | None, ndjson: Path | None) -> Path | None:
     return ndjson.with_name(f"{ndjson.stem}.rejects.ndjson")
 
 
-def _bundle_builder() -> BuildBundles:
+def _bundle_builder(ids: Ids = Ids.CONDITIONAL) -> BuildBundles:
     """``fhir_ivc.bundle.build_bundles``, looked up at run time (tests replace it)."""
     try:
         module = importlib.import_module("fhir_ivc.bundle")
@@ -208,6 +211,8 @@ def _bundle_builder() -> BuildBundles:
     builder = getattr(module, "build_bundles", None)
     if builder is None:
         raise fail("the bundle builder (fhir_ivc.bundle.build_bundles) is not available")
+    if ids is not Ids.CONDITIONAL:
+        builder = functools.partial(builder, ids=ids.value)
     return cast(BuildBundles, builder)
 
 

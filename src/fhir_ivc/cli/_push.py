@@ -37,6 +37,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from fhir_ivc import __version__
+from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED, refuses_client_ids
 from fhir_ivc.cli._connection import (
     AuthTokenEnv,
     AuthTokenFile,
@@ -46,6 +47,7 @@ from fhir_ivc.cli._connection import (
     auth_from,
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._output import reject_line
 from fhir_ivc.client import (
@@ -166,11 +168,13 @@ def _entry_source(bundle: Mapping[str, Any], sources: Mapping[str, str], issue: 
     return sources.get(full_url, "") if isinstance(full_url, str) else ""
 
 
-def _mapped_works(inputs: Sequence[Path], works: _Works) -> Iterator[_Work]:
+def _mapped_works(
+    inputs: Sequence[Path], works: _Works, ids: Ids = Ids.CONDITIONAL
+) -> Iterator[_Work]:
     """Case records → transaction bundles (``fhir_ivc.bundle.build_bundles``), one at a time."""
     from fhir_ivc.cli._app import _bundle_builder  # late: _app imports this module
 
-    build = _bundle_builder()
+    build = _bundle_builder(ids)
     for result in iter_inputs(inputs):
         source = str(result.source)
         if result.case is None:
@@ -423,6 +427,8 @@ class _PushRun:
     entries: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     rows: list[_Row] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
+    #: a failure said the server forbids client-assigned ids (``--ids logical``)
+    client_ids_refused: bool = False
 
     @property
     def cases(self) -> int:
@@ -473,6 +479,7 @@ class _PushRun:
                 status += f" ({type(result.exception).__name__})"
             if len(self.failures) < MAX_FAILURES_SHOWN:
                 error = result.error or f"case {item.case_id!r}: failed"
+                self.client_ids_refused |= refuses_client_ids(result.error)
                 self.failures.append((item.index, f"FAIL {error} ({item.source})"))
         if self.report is not None:
             self.report.add(result_record(result, index=item.index, source=item.source))
@@ -650,6 +657,7 @@ def push_command(
     basic_auth_file: BasicAuthFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
+    ids: IdsOption = Ids.CONDITIONAL,
     validate: Annotated[
         bool,
         typer.Option(
@@ -699,13 +707,14 @@ def push_command(
         if auth is not None:
             output.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never the value
         works = _Works(_bundle_check() if validate else None)
-        stream = (_prebuilt_works if prebuilt else _mapped_works)(inputs, works)
+        stream = _prebuilt_works(inputs, works) if prebuilt else _mapped_works(inputs, works, ids)
         header: dict[str, Any] = {
             "tool": f"fhir-ivc {__version__}",
             "server": public_url(server) if server else None,
             "dry_run": dry_run,
             "prebuilt": prebuilt,
             "concurrency": concurrency,
+            "ids": ids.value,
             "started": _now(),
         }
         if dry_run:
@@ -715,7 +724,9 @@ def push_command(
                 client = AsyncFhirClient(
                     str(server), auth=auth, timeout=timeout, verify=not insecure, **client_options
                 )
-                run = anyio.run(_push, client, stream, output, header, report, rejects, concurrency)
+                run = anyio.run(
+                    _push, client, stream, output, header, report, rejects, concurrency, ids
+                )
         code = ExitCode.SOME_FAILED if run.failed or run.rejected else ExitCode.OK
         _finish(run, output, started, server, report, rejects, dry_run=dry_run)
     if code is not ExitCode.OK:
@@ -764,9 +775,13 @@ async def _push(
     report: Path | None,
     rejects: Path | None,
     concurrency: int,
+    ids: Ids = Ids.CONDITIONAL,
 ) -> _PushRun:
     async with client:
         info = await _check_server(client)
+        if ids is Ids.LOGICAL and info.no_update_create:
+            refused = ", ".join(sorted(info.no_update_create))
+            raise ConfigError(f"{CLIENT_IDS_REFUSED} (CapabilityStatement: {refused})")
         header = {**header, "fhir_version": info.fhir_version, "software": info.software}
         output.info(
             f"fhir-ivc: pushing to {public_url(client.base_url)} "
@@ -823,6 +838,8 @@ def _finish(
             )
     for _, line in sorted(run.failures):
         output.line(line)
+    if run.client_ids_refused:
+        output.line(f"fhir-ivc: {CLIENT_IDS_REFUSED}")
     if run.failed > len(run.failures):
         output.line(f"… and {run.failed - len(run.failures)} more failed cases{see}")
     entries = ", ".join(f"{run.entries[o]} {o}" for o in OUTCOMES)

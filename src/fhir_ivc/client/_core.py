@@ -636,6 +636,9 @@ class CapabilityInfo:
     operations: Mapping[str, frozenset[str]]
     system_interactions: frozenset[str]
     system_operations: frozenset[str]
+    #: resource types whose ``updateCreate`` is explicitly ``false``: a PUT to an id that does
+    #: not exist yet is refused (client-assigned ids, ``--ids logical``)
+    no_update_create: frozenset[str] = frozenset()
 
     @classmethod
     def from_statement(cls, statement: Mapping[str, Any]) -> CapabilityInfo:
@@ -658,6 +661,7 @@ class CapabilityInfo:
         operations: dict[str, frozenset[str]] = {}
         system_interactions: set[str] = set()
         system_operations: set[str] = set()
+        no_update_create: set[str] = set()
         for rest in statement.get("rest") or []:
             if not isinstance(rest, Mapping) or rest.get("mode") != "server":
                 continue
@@ -673,6 +677,8 @@ class CapabilityInfo:
                 ops = {n for o in resource.get("operation") or [] if (n := _op_name(o))}
                 interactions[rtype] = interactions.get(rtype, frozenset()) | codes
                 operations[rtype] = operations.get(rtype, frozenset()) | ops
+                if resource.get("updateCreate") is False:
+                    no_update_create.add(rtype)
             system_interactions |= {
                 i["code"]
                 for i in rest.get("interaction") or []
@@ -686,6 +692,7 @@ class CapabilityInfo:
             operations=operations,
             system_interactions=frozenset(system_interactions),
             system_operations=frozenset(system_operations),
+            no_update_create=frozenset(no_update_create),
         )
 
     @property

@@ -1,0 +1,27 @@
+"""``--ids conditional|logical``, the option ``map`` and ``push`` share (fhir_ivc.bulk.ids)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+__all__ = ["Ids", "IdsOption"]
+
+
+class Ids(StrEnum):
+    CONDITIONAL = "conditional"
+    LOGICAL = "logical"
+
+
+IdsOption = Annotated[
+    Ids,
+    typer.Option(
+        "--ids",
+        case_sensitive=False,
+        help="conditional: PUT Type?identifier=system|value, the server picks ids (default). "
+        "logical: PUT Type/<uuid>, ids derived from the same uuid5 as the identifier, "
+        "references Type/<uuid> (needed for Bulk Data; some servers forbid client ids).",
+    ),
+]
