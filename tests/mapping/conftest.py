@@ -18,6 +18,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite tests/data/*/expected/*.json from the current mappers",
     )
+    parser.addoption(
+        "--update-identifiers",
+        action="store_true",
+        default=False,
+        help="rewrite tests/data/seed/*/expected/identifiers.json (needs a migration note)",
+    )
 
 
 @pytest.fixture
