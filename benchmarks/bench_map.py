@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_map.py              # 10,000 synthetic cases
     .venv/bin/python benchmarks/bench_map.py --n 500 --kind both --json out.json
 
-Phases, in one run over the same N cases (``fhir_ivc.synth.synthetic_case(i)``; the two seed
+Phases, in one run over the same N cases (``fhir_ivc.testing.synth.synthetic_case(i)``; the two seed
 cases with varied ids when synth is not available):
 
 (a) pipeline: ``build_bundles`` + ``fhir_ivc.fhir.validate.validate_bundle`` + ``orjson.dumps``,
@@ -55,7 +55,7 @@ def peak_rss_mib() -> float:
 
 def make_cases(n: int, seed: int) -> tuple[list[Case], str]:
     try:
-        from fhir_ivc.synth import synthetic_case
+        from fhir_ivc.testing.synth import synthetic_case
     except ImportError:  # before synth landed: the seed cases, with distinct ids
         import yaml
 
@@ -65,7 +65,7 @@ def make_cases(n: int, seed: int) -> tuple[list[Case], str]:
             seeds[i % len(seeds)].model_copy(update={"case_id": f"bench-{i:06d}"}) for i in range(n)
         ]
         return cases, "seed cases with varied case_id"
-    return [synthetic_case(i, seed=seed) for i in range(n)], f"fhir_ivc.synth (seed {seed})"
+    return [synthetic_case(i, seed=seed) for i in range(n)], f"fhir_ivc.testing.synth (seed {seed})"
 
 
 @dataclass

@@ -7,7 +7,7 @@
 The server is ``--server URL``, else the one ``scripts/fhir-server`` runs, else one this script
 starts (and stops at the end).
 
-1. **Load**: N synthetic cases (``fhir_ivc.synth.synthetic_case``) under a fresh
+1. **Load**: N synthetic cases (``fhir_ivc.testing.synth.synthetic_case``) under a fresh
    ``source_system`` are pushed with ``push_many`` (async client), unless ``--source-system``
    names patients loaded by an earlier run.
 2. **Warm-up** (not timed): 20 patients pulled with each strategy, so the JVM has compiled both
@@ -42,9 +42,9 @@ import anyio
 
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.client import AsyncFhirClient, FhirClient
-from fhir_ivc.client.pull import PatientPull, PatientQuery
+from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many, push_many
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "fhir-server"
@@ -94,7 +94,7 @@ def load(base_url: str, n: int, seed: int, concurrency: int) -> tuple[str, list[
 
     async def push() -> None:
         async with AsyncFhirClient(base_url, timeout=300) as fhir:
-            results = await fhir.push_many(items, concurrency=concurrency)
+            results = await push_many(fhir, items, concurrency=concurrency)
         failed = [r.error for r in results if not r.ok]
         if failed:
             sys.exit(f"loading failed for {len(failed)} cases, e.g. {failed[0]}")
@@ -109,7 +109,8 @@ def pull(
 ) -> list[PatientPull]:
     if client == "sync":
         with FhirClient(base_url, timeout=300) as fhir:
-            return fhir.pull_many(
+            return pull_many(
+                fhir,
                 query,
                 strategy=strategy,  # type: ignore[arg-type]
                 count=count,
@@ -118,7 +119,8 @@ def pull(
 
     async def main() -> list[PatientPull]:
         async with AsyncFhirClient(base_url, timeout=300) as fhir:
-            return await fhir.pull_many(
+            return await pull_many(
+                fhir,
                 query,
                 strategy=strategy,  # type: ignore[arg-type]
                 count=count,

@@ -7,8 +7,8 @@ The server is ``--server URL``, else the one ``scripts/fhir-server`` runs, else 
 starts (and stops at the end). Before timing anything, ``--warmup`` cases are pushed so the JVM
 has compiled the transaction path.
 
-Each round builds N synthetic cases (``fhir_ivc.synth.synthetic_case``) as transaction bundles
-twice, under two fresh ``source_system``s, so that both clients do the same work (the same
+Each round builds N synthetic cases (``fhir_ivc.testing.synth.synthetic_case``) as transaction
+bundles twice, under two fresh ``source_system``s, so that both clients do the same work (the same
 number of resources, all new), and then times two phases:
 
 * **create**: the bare loop posts its copy, the adapter pushes the other (every entry created);
@@ -21,7 +21,7 @@ a client's rate is its cases over the sum of its turns' wall time.
 The **bare loop** is the least a client can do: one ``httpx.AsyncClient``, an ``anyio``
 semaphore of ``--concurrency``, ``POST [base]`` with the bundle serialised exactly as the adapter
 serialises it, ``raise_for_status()`` and ``response.json()``. The **adapter** is
-``fhir_ivc.client.push_many(AsyncFhirClient, items, concurrency=N)``: it also plans the entries,
+``fhir_ivc.exchange.push_many(AsyncFhirClient, items, concurrency=N)``: it also plans the entries,
 decides retryability, parses the transaction-response and classifies every entry (created /
 updated / unchanged / failed). Both results are checked (every bare answer has one entry per
 request entry; every adapter entry has the expected outcome), outside the timed region.
@@ -56,8 +56,9 @@ import httpx
 import orjson
 
 from fhir_ivc.bundle import build_bundles
-from fhir_ivc.client import FHIR_JSON, AsyncFhirClient, CasePushResult, push_many
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.client import FHIR_JSON, AsyncFhirClient
+from fhir_ivc.exchange import CasePushResult, push_many
+from fhir_ivc.testing.synth import synthetic_case
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "fhir-server"

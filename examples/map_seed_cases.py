@@ -11,10 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from fhir_ivc.bundle import build_bundles, case_from_bundle
+from fhir_ivc import Case, build_bundles, case_from_bundle
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
 from fhir_ivc.fhir.validate import validate_bundle
-from fhir_ivc.model import Case
 
 HERE = Path(__file__).resolve().parent
 

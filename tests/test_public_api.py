@@ -8,6 +8,11 @@ or out of order, fails here.
 from __future__ import annotations
 
 import inspect
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import fhir_ivc
 from fhir_ivc import exceptions
@@ -81,3 +86,57 @@ def test_sort_key_matches_ruff() -> None:
 def test_version_is_exported() -> None:
     assert isinstance(fhir_ivc.__version__, str)
     assert "__version__" in fhir_ivc.__all__
+
+
+#: The main entry points, pinned: removing or renaming one breaks every caller.
+ENTRY_POINTS = {
+    "AsyncFhirClient",
+    "Case",
+    "CaseBundles",
+    "CasePushResult",
+    "CaseReadResult",
+    "FhirClient",
+    "PatientPull",
+    "PatientQuery",
+    "build_bundles",
+    "case_from_bundle",
+    "pull_many",
+    "push_many",
+    "read_case",
+    "validate_bundle",
+    "validate_resource",
+}
+
+
+def test_the_main_entry_points_are_exported() -> None:
+    assert set(fhir_ivc.__all__) >= ENTRY_POINTS
+    assert fhir_ivc.build_bundles is fhir_ivc.bundle.build_bundles
+    assert fhir_ivc.push_many is fhir_ivc.exchange.push_many
+    assert fhir_ivc.FhirClient is fhir_ivc.client.FhirClient
+
+
+def test_all_is_exactly_the_entry_points_and_the_exceptions() -> None:
+    assert set(fhir_ivc.__all__) == ENTRY_POINTS | _exception_classes() | {
+        "BasicAuth",
+        "BearerTokenAuth",
+        "RetryPolicy",
+        "__version__",
+    }
+
+
+def test_importing_the_package_does_not_import_the_command_line() -> None:
+    """typer and rich are dependencies of the ``fhir-ivc`` command, not of the library."""
+    code = (
+        "import sys, fhir_ivc; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_command_needs_no_extra() -> None:
+    """``pip install fhir-ivc`` alone gives a working ``fhir-ivc``: typer and rich are core."""
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    core = {re.split(r"[<>=!\[ ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    assert {"typer", "rich"} <= core
+    assert project["scripts"]["fhir-ivc"] == "fhir_ivc.cli:main"

@@ -12,7 +12,7 @@ from fhir_ivc.bulk.ids import logical_resource, refuses_client_ids, rewrite_refe
 from fhir_ivc.bundle import build_bundles, case_from_bundle
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "cases" / "seed-cases.yaml"
 

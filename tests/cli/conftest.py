@@ -1,32 +1,55 @@
 """Fixtures of the CLI tests: a CliRunner, the seed cases, input files, a fake bundle builder.
 
-Most tests run the real ``fhir_ivc.bundle.build_bundles``; ``fake_builder`` replaces it where a
-test needs a mapping failure or an invalid bundle on demand.
+``runner`` passes its :class:`~fhir_ivc.cli._services.Services` to every command as
+``typer.Context.obj``; a fixture or test changes them with ``runner.use(...)`` (a fake server's
+transport, a failing builder) instead of patching module globals. Most tests run the real
+``fhir_ivc.bundle.build_bundles``; ``fake_builder`` replaces it where a test needs a mapping
+failure or an invalid bundle on demand.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from typer import Typer
+from typer.testing import CliRunner, Result
 
-import fhir_ivc.bundle
+from fhir_ivc.cli._services import Services
 from fhir_ivc.exceptions import MappingError
 from fhir_ivc.model import Case
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "cases" / "seed-cases.yaml"
 
 
+class ServicesRunner(CliRunner):
+    """A CliRunner that hands the test's services to the app: ``invoke(..., obj=services)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.services = Services()
+
+    def use(self, **changes: Any) -> None:
+        """Replace some services for the following invocations (``async_fhir_client=…``)."""
+        self.services = dataclasses.replace(self.services, **changes)
+
+    def invoke(  # type: ignore[override]
+        self, app: Typer, args: str | Sequence[str] | None = None, **kwargs: Any
+    ) -> Result:
+        kwargs.setdefault("obj", self.services)
+        return super().invoke(app, args, **kwargs)
+
+
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
+def runner() -> ServicesRunner:
+    return ServicesRunner()
 
 
 @pytest.fixture(scope="session")
@@ -89,5 +112,5 @@ def fake_build_bundles(case: Case) -> FakeBundles:
 
 
 @pytest.fixture
-def fake_builder(monkeypatch) -> None:
-    monkeypatch.setattr(fhir_ivc.bundle, "build_bundles", fake_build_bundles)
+def fake_builder(runner: ServicesRunner) -> None:
+    runner.use(build_bundles=fake_build_bundles)

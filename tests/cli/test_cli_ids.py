@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import httpx
 import pytest
 from tests.client._support import capability, outcome
 
-from fhir_ivc.cli import _push
 from fhir_ivc.cli._app import app
+from fhir_ivc.client import AsyncFhirClient
 
 BASE = "http://fhir.test/fhir"
 REFUSAL = (
@@ -25,7 +26,7 @@ def _json(status: int, body: dict) -> httpx.Response:
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake(runner):
     """A server that declares transactions, then refuses every transaction with HAPI-0959."""
     state = {"metadata": capability(), "posts": []}
 
@@ -35,7 +36,7 @@ def fake(monkeypatch):
         state["posts"].append(json.loads(request.content))
         return _json(400, outcome(REFUSAL))
 
-    monkeypatch.setattr(_push, "client_options", {"transport": httpx.MockTransport(handle)})
+    runner.use(async_fhir_client=partial(AsyncFhirClient, transport=httpx.MockTransport(handle)))
     return state
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.cli.conftest import fake_build_bundles
 
-import fhir_ivc.bundle
-from fhir_ivc.cli._app import _MapRun, app
+from fhir_ivc.bundle import build_bundles
+from fhir_ivc.cli._app import app
 from fhir_ivc.cli._exit import EXIT_CODES, CliExit, ExitCode, exit_code_for
+from fhir_ivc.cli._map import _MapRun
 from fhir_ivc.cli._output import Reporter, reject_line
 from fhir_ivc.exceptions import (
     CaseInputError,
@@ -271,7 +273,7 @@ def test_duplicate_case_id_is_rejected_not_overwritten(
         "reason": "duplicate case_id: an earlier record has the same id",
         "source": f"{source}:2",
     }
-    first = fhir_ivc.bundle.build_bundles(Case.model_validate(seed_records[0]))
+    first = build_bundles(Case.model_validate(seed_records[0]))
     assert json.loads((out / "case-1.collection.json").read_text()) == first.collection
     assert summary(result.stderr)[:2] == (1, 1)
 
@@ -316,18 +318,14 @@ def test_invalid_bundle_is_a_reject_unless_not_validating(
     assert (out / "rejects.ndjson").read_bytes() == b""  # the earlier run's rejects are gone
 
 
-def test_validate_bundle_hook_is_used_when_it_exists(
-    runner, seed_file, tmp_path, monkeypatch, fake_builder
-):
-    import fhir_ivc.validation
-
+def test_the_injected_bundle_check_is_used(runner, seed_file, tmp_path, fake_builder):
     seen: list[str] = []
 
-    def validate_bundle(bundle):
+    def check_bundle(bundle):
         seen.append(bundle["type"])
-        return [{"severity": "error", "diagnostics": "profile says no"}]
+        return ["profile says no"]
 
-    monkeypatch.setattr(fhir_ivc.validation, "validate_bundle", validate_bundle, raising=False)
+    runner.use(check_bundle=check_bundle)
     result = runner.invoke(app, ["map", str(seed_file), "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert seen == ["transaction", "collection"] * 2
@@ -376,29 +374,6 @@ def test_unwritable_output(runner, seed_file, tmp_path):
     assert result.stderr.startswith("fhir-ivc: error: ")
 
 
-def test_missing_bundle_builder(runner, seed_file, tmp_path, monkeypatch):
-    monkeypatch.delattr(fhir_ivc.bundle, "build_bundles")
-    result = runner.invoke(app, ["map", str(seed_file), "--out", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "fhir_ivc.bundle.build_bundles" in result.stderr
-
-
-def test_bundle_package_that_does_not_import(runner, seed_file, tmp_path, monkeypatch):
-    import importlib
-
-    real = importlib.import_module
-
-    def import_module(name, *args):
-        if name == "fhir_ivc.bundle":
-            raise ImportError("No module named 'fhir_ivc.mappers.missing'")
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", import_module)
-    result = runner.invoke(app, ["map", str(seed_file), "--out", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "the bundle builder cannot be imported" in result.stderr
-
-
 # --- output details ---------------------------------------------------------------------------
 
 
@@ -411,10 +386,10 @@ def test_quiet_hides_the_summary_not_the_rejects(runner, seed_records, write_ndj
 
 
 def test_progress_bar_is_drawn_only_when_asked(capsys):
-    with Reporter(quiet=False, progress=True) as reporter:
-        reporter.record_done()
+    with Reporter(quiet=False, doing="mapping", unit="records", progress=True) as reporter:
+        reporter.advance()
         reporter.reject("c", "p", "r", "f:1")
-    with Reporter(quiet=False) as reporter:  # stderr is not a terminal under pytest
+    with Reporter(quiet=False, doing="mapping", unit="records") as reporter:  # not a terminal
         assert reporter._progress is None
     assert "REJECT c p: r (f:1)" in capsys.readouterr().err
 
@@ -423,7 +398,7 @@ def test_reject_line_is_one_line():
     assert reject_line("c", "", "a\nb  c", "f:1") == "REJECT c: a b c (f:1)"
 
 
-def test_map_streams(seed_file, tmp_path, fake_builder):
+def test_map_streams(seed_file, tmp_path):
     """Each record is mapped and written before the next one is read."""
     events: list[str] = []
 
@@ -440,12 +415,12 @@ def test_map_streams(seed_file, tmp_path, fake_builder):
             return 1
 
     run = _MapRun(
-        fhir_ivc.bundle.build_bundles,
+        fake_build_bundles,
         None,
         [BundleKind.TRANSACTION],
         Writer(),
         None,
-        Reporter(quiet=True),
+        Reporter(quiet=True, doing="mapping", unit="records"),
     )
     run.consume(records())
     assert events == ["read case-1", "wrote case-1", "read case-2", "wrote case-2"]

@@ -1,4 +1,4 @@
-"""``fhir-ivc pull`` without a real server: the fake of tests/client/test_pull.py as transport.
+"""``fhir-ivc pull`` without a real server: the fake of tests/exchange/test_pull.py as transport.
 
 Outputs (``--out`` files, ``--ndjson``, the loss report as NDJSON or JSON, ``--raw``), exit codes
 (0 all read, 1 some not, 2 could not run), messages (case ids and counts only, never resource
@@ -8,18 +8,20 @@ content or credentials). ``tests/integration/test_pull.py`` runs the command aga
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.client.test_pull import SYSTEM, FakeServer, server_resources
+from tests.exchange.test_pull import SYSTEM, FakeServer, server_resources
 
-from fhir_ivc.cli import _pull
 from fhir_ivc.cli._app import app
-from fhir_ivc.client import RetryPolicy
+from fhir_ivc.client import FhirClient, RetryPolicy
+from fhir_ivc.exchange.report import public_url
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 
 BASE = "http://fhir.test/fhir"
 SECRET = "t0ken-that-must-never-be-printed"
@@ -30,18 +32,22 @@ def originals() -> list[Case]:
     return [synthetic_case(i, source_system=SYSTEM) for i in range(3)]
 
 
-@pytest.fixture
-def server(originals, monkeypatch) -> FakeServer:
-    fake = FakeServer([r for c in originals for r in server_resources(c)])
-    monkeypatch.setattr(
-        _pull,
-        "client_options",
-        {
-            "transport": httpx.MockTransport(fake.handler),
-            "sleep": lambda _: None,
-            "retry": RetryPolicy(max_attempts=2, jitter=lambda: 0.0),
-        },
+def serve(runner, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+    """Make ``handler`` the server of the next pulls (as the client's transport)."""
+    runner.use(
+        fhir_client=partial(
+            FhirClient,
+            transport=httpx.MockTransport(handler),
+            sleep=lambda _: None,
+            retry=RetryPolicy(max_attempts=2, jitter=lambda: 0.0),
+        )
     )
+
+
+@pytest.fixture
+def server(originals, runner) -> FakeServer:
+    fake = FakeServer([r for c in originals for r in server_resources(c)])
+    serve(runner, fake.handler)
     return fake
 
 
@@ -185,7 +191,7 @@ def test_a_patient_whose_data_cannot_be_fetched_is_exit_1(runner, server, origin
             return httpx.Response(503)
         return handler(request)
 
-    _pull.client_options["transport"] = httpx.MockTransport(failing)
+    serve(runner, failing)
     result = run(runner, "--system", SYSTEM, "--loss-report", str(tmp_path / "l.ndjson"))
     assert result.exit_code == 1, result.output
     assert f"(Patient/{broken}): could not pull Patient/{broken}: GET" in result.stderr
@@ -233,7 +239,7 @@ def test_a_server_that_refuses_is_exit_2_and_nothing_is_written(runner, server, 
             return httpx.Response(403)
         return server.handler(request)
 
-    _pull.client_options["transport"] = httpx.MockTransport(refusing)
+    serve(runner, refusing)
     result = run(runner, "--system", SYSTEM, "--ndjson", str(tmp_path / "c.ndjson"))
     assert result.exit_code == 2
     assert "fhir-ivc: error: GET http://fhir.test/fhir/Patient: HTTP 403" in result.stderr
@@ -273,7 +279,7 @@ def test_the_token_is_sent_and_never_printed(runner, server, tmp_path, monkeypat
         seen.append(request.headers.get("Authorization"))
         return server.handler(request)
 
-    _pull.client_options["transport"] = httpx.MockTransport(recording)
+    serve(runner, recording)
     result = run(
         runner,
         "--system",
@@ -316,6 +322,4 @@ def test_quiet_prints_no_summary(runner, server, tmp_path):
 
 
 def test_public_url_hides_credentials_and_queries():
-    assert (
-        _pull.public_url("https://u:p@fhir.test:8443/fhir?x=1#f") == "https://fhir.test:8443/fhir"
-    )
+    assert public_url("https://u:p@fhir.test:8443/fhir?x=1#f") == "https://fhir.test:8443/fhir"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,11 @@ import pytest
 import yaml
 from tests.client._support import capability, hapi_outcome, outcome
 
-import fhir_ivc.bundle
+from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli import _push
 from fhir_ivc.cli._app import app
-from fhir_ivc.client import RetryPolicy
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.client import AsyncFhirClient, RetryPolicy
+from fhir_ivc.testing.synth import synthetic_case
 
 BASE = "http://fhir.test/fhir"
 SECRET = "s3cr3t-T0KEN-value-that-must-never-show"
@@ -128,23 +129,25 @@ def delays() -> list[float]:
 
 
 @pytest.fixture
-def server(monkeypatch, delays) -> FakeFhir:
+def server(runner, delays) -> FakeFhir:
     fake = FakeFhir()
 
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    options = {
-        "transport": httpx.MockTransport(fake),
-        "sleep": sleep,
-        "retry": RetryPolicy(jitter=lambda: 1.0),
-    }
-    monkeypatch.setattr(_push, "client_options", options)
+    runner.use(
+        async_fhir_client=partial(
+            AsyncFhirClient,
+            transport=httpx.MockTransport(fake),
+            sleep=sleep,
+            retry=RetryPolicy(jitter=lambda: 1.0),
+        )
+    )
     return fake
 
 
 @pytest.fixture
-def unreachable(monkeypatch, delays) -> list[httpx.Request]:
+def unreachable(runner, delays) -> list[httpx.Request]:
     seen: list[httpx.Request] = []
 
     def refuse(request: httpx.Request) -> httpx.Response:
@@ -154,8 +157,11 @@ def unreachable(monkeypatch, delays) -> list[httpx.Request]:
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    options = {"transport": httpx.MockTransport(refuse), "sleep": sleep}
-    monkeypatch.setattr(_push, "client_options", options)
+    runner.use(
+        async_fhir_client=partial(
+            AsyncFhirClient, transport=httpx.MockTransport(refuse), sleep=sleep
+        )
+    )
     return seen
 
 
@@ -181,7 +187,7 @@ def last_line(text: str) -> str:
 def blood_loss_index(case_record: dict[str, Any]) -> int:
     from fhir_ivc.model import Case
 
-    bundle = fhir_ivc.bundle.build_bundles(Case.model_validate(case_record)).transaction
+    bundle = build_bundles(Case.model_validate(case_record)).transaction
     return next(
         i
         for i, e in enumerate(bundle["entry"])
@@ -361,9 +367,9 @@ def test_retry_after_503_is_logged_and_the_case_succeeds(runner, server, seed_fi
     )
     assert len(server.posts) == 3
     # the handler is gone after the run
-    assert not [
-        h for h in logging.getLogger("fhir_ivc.client").handlers if isinstance(h, _push._LogHandler)
-    ]
+    for name in ("fhir_ivc.client", "fhir_ivc.exchange"):
+        handlers = logging.getLogger(name).handlers
+        assert not [h for h in handlers if isinstance(h, _push._LogHandler)]
 
 
 def test_verbose_logs_one_line_per_case(runner, server, seed_file):
@@ -371,6 +377,7 @@ def test_verbose_logs_one_line_per_case(runner, server, seed_file):
     assert result.exit_code == 0, result.output
     assert "fhir-ivc: info: case case-1 pushed: 30 created, 0 updated, 0 unchanged" in result.stderr
     assert logging.getLogger("fhir_ivc.client").level == logging.NOTSET
+    assert logging.getLogger("fhir_ivc.exchange").level == logging.NOTSET
 
 
 def test_rejected_records_are_listed_and_the_rest_is_pushed(
@@ -506,7 +513,7 @@ def test_unwritable_report_exits_2_before_any_case_is_sent(runner, server, seed_
 
 
 def test_interrupted_run_leaves_no_report(runner, server, seed_file, tmp_path, monkeypatch):
-    real = fhir_ivc.bundle.build_bundles
+    real = build_bundles
     calls = []
 
     def build(case):
@@ -515,7 +522,7 @@ def test_interrupted_run_leaves_no_report(runner, server, seed_file, tmp_path, m
             raise RuntimeError("builder crashed")
         return real(case)
 
-    monkeypatch.setattr(fhir_ivc.bundle, "build_bundles", build)
+    runner.use(build_bundles=build)
     report = tmp_path / "r.json"
     result = push(runner, str(seed_file), "--server", BASE, "--report", str(report))
     assert isinstance(result.exception, RuntimeError)
@@ -735,7 +742,7 @@ def test_concurrency_is_bounded_and_input_is_read_as_it_is_pushed(
         synthetic_case(i, seed=3).model_dump(mode="json", exclude_none=True) for i in range(24)
     ]
     path = write_ndjson(records)
-    real = fhir_ivc.bundle.build_bundles
+    real = build_bundles
     built: list[str] = []
     built_at_post: list[int] = []
 
@@ -743,7 +750,7 @@ def test_concurrency_is_bounded_and_input_is_read_as_it_is_pushed(
         built.append(case.case_id)
         return real(case)
 
-    monkeypatch.setattr(fhir_ivc.bundle, "build_bundles", build)
+    runner.use(build_bundles=build)
     server.on_post = lambda: built_at_post.append(len(built))
 
     result = push(runner, str(path), "--server", BASE, "--concurrency", "3", "-q")

@@ -16,6 +16,7 @@ import pytest
 import respx
 
 from fhir_ivc.client import AsyncFhirClient, FhirClient, RetryPolicy
+from fhir_ivc.exchange import _async, _sync
 
 BASE = "http://fhir.test/fhir"
 NOW = 1_700_000_000.0  # the fixed clock of RETRY (2023-11-14T22:13:20Z)
@@ -65,7 +66,16 @@ class Harness:
             )
 
     async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A client method: ``await harness.call("read", "Patient", "1")``."""
         result = getattr(self.client, name)(*args, **kwargs)
+        if self.kind == "async":
+            result = await result
+        return result
+
+    async def engine(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A push/pull engine function over this client: ``engine("push_many", items)``."""
+        module = _async if self.kind == "async" else _sync
+        result = getattr(module, name)(self.client, *args, **kwargs)
         if self.kind == "async":
             result = await result
         return result

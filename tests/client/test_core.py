@@ -9,17 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fhir_ivc.client._answers import CapabilityInfo, first_issue_text, parse_transaction_response
 from fhir_ivc.client._core import (
     FHIR_JSON,
     USER_AGENT,
-    CapabilityInfo,
     ClientCore,
     RetryPolicy,
     error_for_status,
-    first_issue_text,
     is_repeatable,
     is_repeatable_transaction,
-    parse_transaction_response,
     redact_url,
 )
 from fhir_ivc.exceptions import (

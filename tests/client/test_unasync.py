@@ -1,4 +1,4 @@
-"""The generated sync client is current, and the two clients expose the same API."""
+"""The generated sync client and engines are current; the twins expose the same API."""
 
 from __future__ import annotations
 
@@ -24,17 +24,19 @@ def unasync() -> ModuleType:
     return module
 
 
-def test_sync_client_is_up_to_date(unasync, capsys):
+def test_sync_twins_are_up_to_date(unasync, capsys):
     assert unasync.main(["--check"]) == 0
-    assert "is up to date" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "client/_sync.py is up to date" in out
+    assert "exchange/_sync.py is up to date" in out
 
 
 def test_check_fails_on_a_stale_copy(unasync, tmp_path, monkeypatch, capsys):
     stale = tmp_path / "src" / "fhir_ivc" / "client" / "_sync.py"
     stale.parent.mkdir(parents=True)
     stale.write_text("# hand-edited\n")
-    monkeypatch.setattr(unasync, "ROOT", tmp_path)
-    monkeypatch.setattr(unasync, "TARGET", stale)
+    source = ROOT / "src" / "fhir_ivc" / "client" / "_async.py"
+    monkeypatch.setattr(unasync, "PAIRS", [(source, stale)])
     assert unasync.main(["--check"]) == 1
     out = capsys.readouterr().out
     assert "-# hand-edited" in out
@@ -86,4 +88,17 @@ def test_both_clients_have_the_same_methods():
         assert not inspect.iscoroutinefunction(sync_method), name
         assert list(inspect.signature(async_method).parameters) == list(
             inspect.signature(sync_method).parameters
+        ), name
+
+
+def test_both_engines_have_the_same_functions():
+    from fhir_ivc.exchange import _async, _sync
+
+    assert _async.__all__ == _sync.__all__
+    for name in _async.__all__:
+        async_fn, sync_fn = getattr(_async, name), getattr(_sync, name)
+        assert inspect.iscoroutinefunction(async_fn), name
+        assert not inspect.iscoroutinefunction(sync_fn), name
+        assert list(inspect.signature(async_fn).parameters) == list(
+            inspect.signature(sync_fn).parameters
         ), name

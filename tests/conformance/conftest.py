@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from fhir_ivc.synth import synthetic_cases
+from fhir_ivc.testing.synth import synthetic_cases
 from fhir_ivc.validation.hl7 import run_hl7_engine
 
 from ._gaps import Found, classify

@@ -17,7 +17,7 @@ import yaml
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.client import FhirClient, push_many
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 
 from .test_push import SEED
 

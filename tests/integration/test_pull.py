@@ -28,9 +28,10 @@ from typer.testing import CliRunner
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli._app import app
 from fhir_ivc.client import AsyncFhirClient, FhirClient
-from fhir_ivc.client.pull import PatientPull, PatientQuery
+from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many, push_many
+from fhir_ivc.exchange._sync import find_patients
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 from tests.bundle.test_third_party import (
     JENNY_MAPPED,
     JENNY_SYSTEM,
@@ -88,8 +89,8 @@ def pushed(fhir_base_url: str) -> tuple[str, list[Case]]:
     cases += [synthetic_case(i, source_system=source_system) for i in range(N_SYNTHETIC)]
     bundles = [build_bundles(case) for case in cases]
     with FhirClient(fhir_base_url, timeout=120) as fhir:
-        results = fhir.push_many(
-            [(b.case_id, b.transaction, b.sources) for b in bundles], concurrency=2
+        results = push_many(
+            fhir, [(b.case_id, b.transaction, b.sources) for b in bundles], concurrency=2
         )
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     return source_system, cases
@@ -102,8 +103,8 @@ def pushed(fhir_base_url: str) -> tuple[str, list[Case]]:
 def test_pushed_cases_come_back_equal(fhir_base_url, pushed, strategy):
     source_system, cases = pushed
     with FhirClient(fhir_base_url, timeout=120) as fhir:
-        pulled = fhir.pull_many(
-            PatientQuery.by_system(source_system), strategy=strategy, count=20, concurrency=2
+        pulled = pull_many(
+            fhir, PatientQuery.by_system(source_system), strategy=strategy, count=20, concurrency=2
         )
     assert {p.strategy for p in pulled} == {strategy}
     assert_equal_cases(cases, pulled)
@@ -114,7 +115,7 @@ def test_auto_uses_everything_on_hapi(fhir_base_url, pushed):
     wanted = cases[:2] + cases[-1:]
     query = PatientQuery.by_identifiers([(source_system, c.case_id) for c in wanted])
     with FhirClient(fhir_base_url, timeout=120) as fhir:
-        pulled = fhir.pull_many(query, count=200)
+        pulled = pull_many(fhir, query, count=200)
     assert [p.strategy for p in pulled] == ["everything"] * 3
     # one $everything page each: every reference resolves inside the result, nothing is read
     assert [p.requests for p in pulled] == [1, 1, 1]
@@ -129,7 +130,7 @@ def test_async_client_pulls_identifiers_and_reports_unknown_ones(fhir_base_url, 
             query = PatientQuery.by_identifiers(
                 [(source_system, "no-such-case"), *((source_system, c.case_id) for c in cases)]
             )
-            return await fhir.pull_many(query, count=7, concurrency=4)
+            return await pull_many(fhir, query, count=7, concurrency=4)
 
     missing, *pulled = anyio.run(main)
     assert (missing.ok, missing.patient, missing.case_id) == (False, None, "no-such-case")
@@ -140,7 +141,7 @@ def test_more_patients_than_one_page_are_all_found(fhir_base_url, pushed):
     source_system, cases = pushed
     with FhirClient(fhir_base_url, timeout=120) as fhir:
         pages = list(fhir.search("Patient", {"identifier": f"{source_system}|", "_count": 5}))
-        found = fhir.find_patients(PatientQuery.by_system(source_system), count=5)
+        found = find_patients(fhir, PatientQuery.by_system(source_system), count=5)
     assert len(pages) == -(-len(cases) // 5) == 7
     case_ids = sorted(
         i["value"] for p in found for i in p["identifier"] if i["system"] == source_system
@@ -152,8 +153,8 @@ def test_the_system_token_search_matches_only_that_system(fhir_base_url, pushed)
     """``identifier=system|`` is answered by HAPI as "any value in that system" (R4 token)."""
     source_system, cases = pushed
     with FhirClient(fhir_base_url) as fhir:
-        assert fhir.find_patients(PatientQuery.by_system(source_system + "-other")) == []
-        assert len(fhir.find_patients(PatientQuery.by_system(source_system), count=100)) == len(
+        assert find_patients(fhir, PatientQuery.by_system(source_system + "-other")) == []
+        assert len(find_patients(fhir, PatientQuery.by_system(source_system), count=100)) == len(
             cases
         )
 
@@ -254,8 +255,8 @@ def test_mcode_examples_of_one_patient_are_pulled_with_a_loss_report(
     fhir_base_url, jenny_loaded, strategy
 ):
     with FhirClient(fhir_base_url, timeout=120) as fhir:
-        pulled = fhir.pull_many(
-            PatientQuery.by_identifiers([f"{JENNY_SYSTEM}|MRN1234"]), strategy=strategy
+        pulled = pull_many(
+            fhir, PatientQuery.by_identifiers([f"{JENNY_SYSTEM}|MRN1234"]), strategy=strategy
         )
     (jenny,) = [p for p in pulled if p.patient == JENNY]
     assert jenny.read is not None

@@ -18,15 +18,15 @@ from typing import Any
 
 import anyio
 import httpx
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from fhir_ivc.bundle import CaseBundles, build_bundles
 from fhir_ivc.cli._app import app
-from fhir_ivc.client import AsyncFhirClient, CasePushResult, FhirClient, push_many
+from fhir_ivc.client import AsyncFhirClient, FhirClient
+from fhir_ivc.exchange import CasePushResult, push_many
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "cases" / "seed-cases.yaml"
 EVERYTHING_PAGE = 500
@@ -463,11 +463,3 @@ def test_cli_push_reports_a_failed_case_by_element_and_exits_1(fhir_base_url, fh
     assert report["summary"]["exit_code"] == 1
     assert _count(fhir, "Patient", identifier=f"{source_system}|case-1") == 1
     assert _count(fhir, "Patient", identifier=f"{source_system}|case-2") == 0
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_client_options():
-    """The CLI tests in tests/cli inject transports; here the real network is used."""
-    from fhir_ivc.cli import _push
-
-    assert _push.client_options == {}

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from fhir_ivc.model import Case, item_keys
-from fhir_ivc.synth import DEFAULT_SOURCE_SYSTEM, synthetic_case, synthetic_cases
+from fhir_ivc.testing.synth import DEFAULT_SOURCE_SYSTEM, synthetic_case, synthetic_cases
 
 N = 400
 
@@ -40,7 +40,7 @@ def test_seeds_make_different_series() -> None:
 def test_same_cases_in_another_process() -> None:
     # string seeds go through sha512, not hash(): PYTHONHASHSEED must not matter
     code = (
-        "from fhir_ivc.synth import synthetic_case;"
+        "from fhir_ivc.testing.synth import synthetic_case;"
         "print(synthetic_case(5, seed=9).model_dump_json())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

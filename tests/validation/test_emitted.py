@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from fhir_ivc.bundle import CaseBundles, build_bundles
-from fhir_ivc.cli._app import _bundle_check
+from fhir_ivc.cli._services import validation_check
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 from fhir_ivc.validation import validate_bundle, validator
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "seed"
@@ -70,7 +70,7 @@ def test_seed_warnings_are_reported_but_are_not_failures() -> None:
     warnings = validate_bundle(bundle, min_severity="warning")
     assert warnings  # SNOMED CT filter bindings cannot be checked offline
     assert {i["severity"] for i in warnings} == {"warning"}
-    assert _bundle_check()(bundle) == []  # the fhir-ivc map hook: no problem, no rejection
+    assert validation_check(bundle) == []  # the fhir-ivc map hook: no problem, no rejection
 
 
 def test_the_map_hook_reports_errors_with_the_entry_path() -> None:
@@ -81,7 +81,7 @@ def test_the_map_hook_reports_errors_with_the_entry_path() -> None:
         if MCODE + "mcode-tumor-size" in e["resource"].get("meta", {}).get("profile", [])
     )
     resource["component"][0]["valueQuantity"]["code"] = "[in_i]"
-    problems = _bundle_check()(bundle)
+    problems = validation_check(bundle)
     assert problems == [
         f"Bundle.entry[{index}].resource.component[0].valueQuantity.code: the code is not in "
         "value set http://hl7.org/fhir/us/mcode/ValueSet/mcode-tumor-size-units-vs (required)"

@@ -1,6 +1,6 @@
 """``fhir-ivc pull``: read patients from a FHIR server back into case records, with a loss report.
 
-The engine is :meth:`fhir_ivc.client.FhirClient.pull_many` (docs/pull.md): it finds the patients,
+The engine is :func:`fhir_ivc.exchange.pull_many` (docs/pull.md): it finds the patients,
 gathers each one's resources (``$everything`` or type searches) and reads them with
 ``read_case``. This module only writes what comes back, as it comes back, and reports:
 
@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Annotated, Any, Final, Self
+from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from fhir_ivc import __version__
+from fhir_ivc._version import __version__
 from fhir_ivc.cli._connection import (
     AuthTokenEnv,
     AuthTokenFile,
@@ -51,17 +39,15 @@ from fhir_ivc.cli._connection import (
     auth_from,
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.client import FhirClient
-from fhir_ivc.client.pull import PatientPull, PatientQuery, parse_identifier
-from fhir_ivc.client.report import public_url
+from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._services import services
+from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
+from fhir_ivc.exchange.pull import parse_identifier
+from fhir_ivc.exchange.report import public_url
 from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
 from fhir_ivc.io.writer import _AtomicLines  # the io package's atomic line file
 
-__all__ = ["client_options", "pull_command"]
-
-#: Extra keyword arguments for :class:`FhirClient` (``transport=``, ``sleep=``, ``retry=``):
-#: the tests put a mock transport here; empty in normal use.
-client_options: dict[str, Any] = {}
+__all__ = ["pull_command"]
 
 #: NOT READ lines printed; the loss report has every patient.
 MAX_PROBLEMS_SHOWN: Final = 100
@@ -152,9 +138,7 @@ class _Run:
     losses: _Lines | None
     losses_doc: list[dict[str, Any]] | None
     raw: _Lines | None
-    console: Console
-    progress: Progress | None = None
-    task: TaskID | None = None
+    reporter: Reporter
     patients: int = 0
     ok: int = 0
     not_found: int = 0
@@ -209,8 +193,7 @@ class _Run:
                 if key not in self._raw_keys:
                     self._raw_keys.add(key)
                     self.raw.write(resource)
-        if self.progress is not None and self.task is not None:
-            self.progress.advance(self.task)
+        self.reporter.advance()
 
     def _problem(self, pulled: PatientPull) -> None:
         self.shown += 1
@@ -219,39 +202,7 @@ class _Run:
         label = "NOT FOUND" if pulled.patient is None else "NOT READ"
         where = f" ({pulled.patient})" if pulled.patient else ""
         text = f"{label} {pulled.case_id or '<no case id>'}{where}: {pulled.problem}"
-        self.console.print(" ".join(text.split()))
-
-
-class _Progress:
-    """A progress bar on stderr, only when stderr is a terminal (and not ``--quiet``)."""
-
-    def __init__(self, console: Console, *, show: bool) -> None:
-        self.progress: Progress | None = None
-        if show:
-            self.progress = Progress(
-                SpinnerColumn(),
-                TextColumn("pulling"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("patients"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-
-    def __enter__(self) -> Self:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        self.reporter.line(" ".join(text.split()))
 
 
 @contextlib.contextmanager
@@ -277,6 +228,7 @@ def _outputs(
 
 
 def pull_command(
+    ctx: typer.Context,
     server: Annotated[
         str,
         typer.Option(
@@ -399,27 +351,26 @@ def pull_command(
         raise typer.BadParameter(
             "the output files must differ", param_hint="'--ndjson' / '--loss-report' / '--raw'"
         )
-    console = Console(stderr=True, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    reporter = Reporter(quiet=quiet, doing="pulling", unit="patients")
     if insecure:
-        console.print(
+        reporter.line(
             "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
             "network path can read and change what is received, credentials included"
         )
     with exit_on_error():
         auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
-        if auth is not None and not quiet:
-            console.print(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
+        if auth is not None:
+            reporter.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
         with (
             _outputs(out, ndjson, loss_report, raw) as (cases, losses, losses_doc, raw_lines),
-            FhirClient(
-                server, auth=auth, timeout=timeout, verify=not insecure, **client_options
+            services(ctx).fhir_client(
+                server, auth=auth, timeout=timeout, verify=not insecure
             ) as fhir,
-            _Progress(console, show=not quiet and sys.stderr.isatty()) as bar,
+            reporter,
         ):
-            run = _Run(out, cases, losses, losses_doc, raw_lines, console, bar.progress)
-            if bar.progress is not None:
-                run.task = bar.progress.add_task("pull", total=None)
-            fhir.pull_many(
+            run = _Run(out, cases, losses, losses_doc, raw_lines, reporter)
+            pull_many(
+                fhir,
                 query,
                 strategy=strategy.value,
                 count=count,
@@ -439,15 +390,14 @@ def pull_command(
                 atomic_write_bytes(
                     loss_report, dump_json({**header, "results": losses_doc}, pretty=True)
                 )
-        _summary(run, console, quiet, started, out, ndjson, loss_report, raw)
+        _summary(run, reporter, started, out, ndjson, loss_report, raw)
     if run.not_read:
         raise CliExit(ExitCode.SOME_FAILED)
 
 
 def _summary(
     run: _Run,
-    console: Console,
-    quiet: bool,
+    reporter: Reporter,
     started: float,
     out: Path | None,
     ndjson: Path | None,
@@ -455,12 +405,10 @@ def _summary(
     raw: Path | None,
 ) -> None:
     if run.shown > MAX_PROBLEMS_SHOWN:
-        console.print(
+        reporter.line(
             f"... and {run.shown - MAX_PROBLEMS_SHOWN} more patients not read "
             "(all of them are in the loss report)"
         )
-    if quiet:
-        return
     elapsed = time.perf_counter() - started
     how = "/".join(sorted(run.strategies)) or "-"
     parts = [
@@ -477,4 +425,4 @@ def _summary(
         where.append(f"loss report in {loss_report}")
     if raw is not None:
         where.append(f"resources in {raw}")
-    console.print("; ".join(parts + where))
+    reporter.info("; ".join(parts + where))

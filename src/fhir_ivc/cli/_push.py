@@ -20,23 +20,18 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Any, Final, Self
+from typing import Annotated, Any, Final
 
 import anyio
-import orjson
 import typer
 from anyio.abc import ObjectReceiveStream
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fhir_ivc import __version__
+from fhir_ivc._version import __version__
 from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED, refuses_client_ids
 from fhir_ivc.cli._connection import (
     AuthTokenEnv,
@@ -49,329 +44,45 @@ from fhir_ivc.cli._connection import (
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
-from fhir_ivc.cli._output import reject_line
-from fhir_ivc.client import (
-    OUTCOMES,
-    AsyncFhirClient,
-    CapabilityInfo,
-    CasePushResult,
-    Outcome,
-)
-from fhir_ivc.client.push import PlannedEntry, plan_entries
-from fhir_ivc.client.report import (
+from fhir_ivc.cli._output import Reporter, reject_line
+from fhir_ivc.cli._push_input import Item, Reject, Work, Works, mapped_works, prebuilt_works
+from fhir_ivc.cli._services import services
+from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
+from fhir_ivc.exceptions import ConfigError, RequestError
+from fhir_ivc.exchange import OUTCOMES, CasePushResult, Outcome, push_many
+from fhir_ivc.exchange.push import PlannedEntry, plan_entries
+from fhir_ivc.exchange.report import (
     JsonReportWriter,
     planned_record,
     public_url,
     rejected_record,
     result_record,
 )
-from fhir_ivc.exceptions import ConfigError, MappingError, RequestError
-from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
-from fhir_ivc.io import EXTENSIONS, STDIN, InputFormat, RejectsWriter, iter_inputs
+from fhir_ivc.io import RejectsWriter
 
-if TYPE_CHECKING:
-    from fhir_ivc.cli._app import BundleCheck
-
-__all__ = ["client_options", "push_command"]
-
-#: Extra keyword arguments for :class:`AsyncFhirClient` (``transport=``, ``sleep=``,
-#: ``retry=``): the tests put a mock transport here; empty in normal use.
-client_options: dict[str, Any] = {}
+__all__ = ["push_command"]
 
 #: Cases listed one by one in the final table; larger runs list only the cases that were not ok.
 TABLE_ROWS: Final = 50
 #: Failure lines printed at the end; the report file has all of them.
 MAX_FAILURES_SHOWN: Final = 100
 
-_LOGGER = "fhir_ivc.client"
-
-
-# --- units of work ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """One case ready to push: its transaction Bundle and the case element of each entry."""
-
-    index: int
-    case_id: str
-    source: str
-    bundle: Mapping[str, Any]
-    sources: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Reject:
-    """A record that is not sent: ``problems`` are ``(case path, reason)``."""
-
-    index: int
-    case_id: str | None
-    source: str
-    problems: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Skip:
-    """A prebuilt collection Bundle (``map`` writes one next to each transaction): not sent."""
-
-    source: str
-
-
-_Work = _Item | _Reject | _Skip
-
-
-class _Works:
-    """Numbers records, refuses repeated case ids and checks bundles, for both input kinds."""
-
-    def __init__(self, check: BundleCheck | None) -> None:
-        self.check = check
-        self._index = 0
-        self._seen: set[str] = set()
-
-    def _next(self) -> int:
-        self._index += 1
-        return self._index - 1
-
-    def reject(
-        self, case_id: str | None, source: str, problems: Iterable[tuple[str, str]]
-    ) -> _Reject:
-        return _Reject(self._next(), case_id, source, tuple(problems))
-
-    def item(
-        self, case_id: str, source: str, bundle: Mapping[str, Any], sources: Mapping[str, str]
-    ) -> _Item | _Reject:
-        if case_id in self._seen:
-            reason = "duplicate case_id: an earlier record has the same id"
-            return self.reject(case_id, source, [("case_id", reason)])
-        self._seen.add(case_id)
-        if self.check is not None:
-            issues = self.check(bundle)
-            if issues:
-                more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
-                path = _entry_source(bundle, sources, issues[0])
-                reason = f"transaction bundle is invalid: {issues[0]}{more}"
-                return self.reject(case_id, source, [(path, reason)])
-        return _Item(self._next(), case_id, source, bundle, sources)
-
-
-def _entry_source(bundle: Mapping[str, Any], sources: Mapping[str, str], issue: str) -> str:
-    """The case element behind the entry that ``issue`` names (``Bundle.entry[3]…``), else ""."""
-    prefix = "Bundle.entry["
-    if not issue.startswith(prefix):
-        return ""
-    digits = issue[len(prefix) :].split("]", 1)[0]
-    entries = bundle.get("entry")
-    if not digits.isdigit() or not isinstance(entries, list) or int(digits) >= len(entries):
-        return ""
-    entry = entries[int(digits)]
-    full_url = entry.get("fullUrl") if isinstance(entry, Mapping) else None
-    return sources.get(full_url, "") if isinstance(full_url, str) else ""
-
-
-def _mapped_works(
-    inputs: Sequence[Path], works: _Works, ids: Ids = Ids.CONDITIONAL
-) -> Iterator[_Work]:
-    """Case records → transaction bundles (``fhir_ivc.bundle.build_bundles``), one at a time."""
-    from fhir_ivc.cli._app import _bundle_builder  # late: _app imports this module
-
-    build = _bundle_builder(ids)
-    for result in iter_inputs(inputs):
-        source = str(result.source)
-        if result.case is None:
-            yield works.reject(
-                result.case_id, source, [(err.path, err.reason) for err in result.errors]
-            )
-            continue
-        case = result.case
-        try:
-            bundles = build(case)
-        except MappingError as exc:
-            yield works.reject(exc.case_id or case.case_id, source, [(exc.path, str(exc))])
-            continue
-        sources = getattr(bundles, "sources", None)
-        yield works.item(
-            case.case_id,
-            source,
-            bundles.transaction,
-            dict(sources) if isinstance(sources, Mapping) else {},
-        )
-
-
-# --- prebuilt bundles -------------------------------------------------------------------------
-
-
-class _Broken:
-    """An NDJSON line or file that does not parse."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-_SNIFF_BYTES: Final = 64 * 1024
-
-
-def _bundle_values(path: Path) -> Iterator[tuple[str, Any]]:
-    """``(source, JSON value)`` of each bundle in one file: NDJSON line by line, JSON whole.
-
-    ``.ndjson``/``.jsonl`` and ``-`` are NDJSON; ``.json`` is one Bundle or an array of Bundles
-    (read whole: use NDJSON for large inputs); other names are sniffed like case files.
-    """
-    name = str(path)
-    if name == STDIN:
-        yield from _ndjson_values(sys.stdin.buffer, "<stdin>")
-        return
-    fmt = EXTENSIONS.get(path.suffix.lower())
-    with open(path, "rb") as file:
-        if fmt is None or fmt is InputFormat.YAML:
-            head = file.peek(_SNIFF_BYTES)[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-            first, newline, _ = head.partition(b"\n")
-            fmt = InputFormat.JSON
-            if head.startswith(b"{") and newline:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    orjson.loads(first)
-                    fmt = InputFormat.NDJSON
-        if fmt is InputFormat.NDJSON:
-            yield from _ndjson_values(file, name)
-            return
-        data = file.read().removeprefix(b"\xef\xbb\xbf")
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        yield f"{name}:{exc.lineno}:{exc.colno}", _Broken(f"broken JSON: {exc.msg}")
-        return
-    if isinstance(value, list):
-        for i, element in enumerate(value):
-            yield f"{name}[{i}]", element
-    else:
-        yield f"{name}:1", value
-
-
-def _ndjson_values(stream: Iterable[bytes], name: str) -> Iterator[tuple[str, Any]]:
-    for lineno, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield f"{name}:{lineno}", orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
-        except orjson.JSONDecodeError as exc:
-            yield f"{name}:{lineno}:{exc.colno}", _Broken(f"broken JSON: {exc.msg}")
-
-
-def _case_element_sources(bundle: Mapping[str, Any]) -> dict[str, str]:
-    """fullUrl → case element, from the ``case-element`` extension every mapped resource has."""
-    sources: dict[str, str] = {}
-    for entry in bundle.get("entry") or []:
-        if not isinstance(entry, Mapping):
-            continue
-        resource, full_url = entry.get("resource"), entry.get("fullUrl")
-        if not isinstance(resource, Mapping) or not isinstance(full_url, str):
-            continue
-        for ext in resource.get("extension") or []:
-            if not isinstance(ext, Mapping) or ext.get("url") != CASE_ELEMENT_URL:
-                continue
-            for part in ext.get("extension") or []:
-                if isinstance(part, Mapping) and part.get("url") == "path":
-                    path = part.get("valueString")
-                    if isinstance(path, str):
-                        sources[full_url] = path
-    return sources
-
-
-def _bundle_case_id(bundle: Mapping[str, Any], source: str) -> str:
-    """The case id of a prebuilt bundle: its Patient's identifier value (the case id)."""
-    for entry in bundle.get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if isinstance(resource, Mapping) and resource.get("resourceType") == "Patient":
-            for identifier in resource.get("identifier") or []:
-                value = identifier.get("value") if isinstance(identifier, Mapping) else None
-                if isinstance(value, str) and value:
-                    return value
-    return source
-
-
-def _prebuilt_works(inputs: Sequence[Path], works: _Works) -> Iterator[_Work]:
-    """Transaction bundles from files (``fhir-ivc map --ndjson`` / ``--out`` output)."""
-    for path in inputs:
-        for source, value in _bundle_values(path):
-            if isinstance(value, _Broken):
-                yield works.reject(None, source, [("", value.reason)])
-                continue
-            kind = value.get("type") if isinstance(value, dict) else None
-            if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-                if kind == "collection":
-                    yield _Skip(source)
-                    continue
-                if kind == "transaction":
-                    case_id = _bundle_case_id(value, source)
-                    yield works.item(case_id, source, value, _case_element_sources(value))
-                    continue
-            what = f"a {kind} Bundle" if kind else "not a Bundle"
-            yield works.reject(None, source, [("", f"expected a transaction Bundle, got {what}")])
+#: the loggers whose records the command shows: the client's (retries, refused credentials)
+#: and the engine's (one line per case, with --verbose)
+_LOGGERS: Final = ("fhir_ivc.client", "fhir_ivc.exchange")
 
 
 # --- output -----------------------------------------------------------------------------------
 
 
-class _Output:
-    """stderr: progress (terminal only), REJECT/FAIL lines, log records, the table, the summary.
-
-    Standard output carries only the dry-run listing.
-    """
-
-    def __init__(self, *, quiet: bool, progress: bool) -> None:
-        self.quiet = quiet
-        self.console = Console(
-            stderr=True, markup=False, highlight=False, emoji=False, soft_wrap=True
-        )
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-        if progress and not quiet and sys.stderr.isatty():
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TextColumn("{task.completed} cases"),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
-
-    def __enter__(self) -> Self:
-        if self._progress is not None:
-            self._progress.start()
-            self._task = self._progress.add_task("pushing", total=None, detail="")
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def advance(self, detail: str) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, advance=1, detail=detail)
-
-    def line(self, text: str) -> None:
-        """A line that is always shown (REJECT, FAIL, warnings)."""
-        self.console.print(text)
-
-    def info(self, text: str) -> None:
-        """A line hidden by ``--quiet``."""
-        if not self.quiet:
-            self.console.print(text)
-
-
 class _LogHandler(logging.Handler):
-    """``fhir_ivc.client`` records (retries, refused credentials …) as ``fhir-ivc: …`` lines.
+    """Client and engine records (retries, refused credentials …) as ``fhir-ivc: …`` lines.
 
     The push engine's own one-line-per-case records are dropped unless ``--verbose``: the
     command prints every failed case itself, with its reason.
     """
 
-    def __init__(self, output: _Output, *, verbose: bool) -> None:
+    def __init__(self, output: Reporter, *, verbose: bool) -> None:
         super().__init__(logging.INFO if verbose else logging.WARNING)
         self.output = output
         self.verbose = verbose
@@ -387,18 +98,18 @@ class _LogHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def _client_logs(output: _Output, *, verbose: bool) -> Iterator[None]:
-    logger = logging.getLogger(_LOGGER)
+def _client_logs(output: Reporter, *, verbose: bool) -> Iterator[None]:
     handler = _LogHandler(output, verbose=verbose)
-    level = logger.level
-    logger.addHandler(handler)
-    if verbose and (level == logging.NOTSET or level > logging.INFO):
-        logger.setLevel(logging.INFO)
-    try:
+    with contextlib.ExitStack() as stack:
+        for name in _LOGGERS:
+            logger = logging.getLogger(name)
+            level = logger.level
+            logger.addHandler(handler)
+            stack.callback(logger.setLevel, level)
+            stack.callback(logger.removeHandler, handler)
+            if verbose and (level == logging.NOTSET or level > logging.INFO):
+                logger.setLevel(logging.INFO)
         yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 # --- one run ----------------------------------------------------------------------------------
@@ -416,7 +127,7 @@ class _Row:
 class _PushRun:
     """Counts, the bounded table rows and the writers of one push (or dry) run."""
 
-    output: _Output
+    output: Reporter
     report: JsonReportWriter | None
     rejects: RejectsWriter | None
     ok: int = 0
@@ -450,7 +161,7 @@ class _PushRun:
             parts.append(f"{self.rejected} rejected")
         self.output.advance(", ".join(parts))
 
-    def reject(self, work: _Reject) -> None:
+    def reject(self, work: Reject) -> None:
         self.rejected += 1
         for path, reason in work.problems:
             self.output.line(reject_line(work.case_id, path, reason, work.source))
@@ -463,7 +174,7 @@ class _PushRun:
         self._row(_Row(work.index, work.case_id, None, "rejected"))
         self._progress()
 
-    def pushed(self, item: _Item, result: CasePushResult) -> None:
+    def pushed(self, item: Item, result: CasePushResult) -> None:
         counts = result.counts
         for outcome in OUTCOMES:
             self.entries[outcome] += counts[outcome]
@@ -486,7 +197,7 @@ class _PushRun:
         self._row(_Row(item.index, item.case_id, counts, status))
         self._progress()
 
-    def planned(self, item: _Item, planned: Sequence[PlannedEntry], *, verbose: bool) -> None:
+    def planned(self, item: Item, planned: Sequence[PlannedEntry], *, verbose: bool) -> None:
         self.ok += 1
         self.planned_entries += len(planned)
         record = planned_record(item.case_id, planned, index=item.index, source=item.source)
@@ -557,17 +268,17 @@ async def _check_server(client: AsyncFhirClient) -> CapabilityInfo:
 
 
 async def _pump(
-    client: AsyncFhirClient, works: Iterator[_Work], run: _PushRun, concurrency: int
+    client: AsyncFhirClient, works: Iterator[Work], run: _PushRun, concurrency: int
 ) -> None:
     """Feed the cases to ``concurrency`` workers through a channel of ``concurrency`` slots."""
-    send, receive = anyio.create_memory_object_stream[_Item](max_buffer_size=concurrency)
+    send, receive = anyio.create_memory_object_stream[Item](max_buffer_size=concurrency)
 
-    async def worker(channel: ObjectReceiveStream[_Item]) -> None:
+    async def worker(channel: ObjectReceiveStream[Item]) -> None:
         async with channel:
             async for item in channel:
                 # push_many of one case: its isolation turns every error into a failed result
-                (result,) = await client.push_many(
-                    [(item.case_id, item.bundle, item.sources)], concurrency=1
+                (result,) = await push_many(
+                    client, [(item.case_id, item.bundle, item.sources)], concurrency=1
                 )
                 run.pushed(item, result)
 
@@ -578,9 +289,9 @@ async def _pump(
             receive.close()
             async with send:
                 for work in works:  # reading and mapping run here, one case at a time
-                    if isinstance(work, _Item):
+                    if isinstance(work, Item):
                         await send.send(work)
-                    elif isinstance(work, _Reject):
+                    elif isinstance(work, Reject):
                         run.reject(work)
                     else:
                         run.skipped += 1
@@ -595,6 +306,7 @@ async def _pump(
 
 
 def push_command(
+    ctx: typer.Context,
     inputs: Annotated[
         list[Path],
         typer.Argument(
@@ -686,8 +398,6 @@ def push_command(
     Re-running is safe: unchanged resources are reported 'unchanged', nothing is duplicated.
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
-    from fhir_ivc.cli._app import _bundle_check  # late: _app imports this module
-
     started = time.perf_counter()
     check_inputs(inputs)
     if server is None and not dry_run:
@@ -696,7 +406,9 @@ def push_command(
         rejects = report.with_name(f"{report.stem}.rejects.ndjson")
     if report is not None and rejects is not None and report.resolve() == rejects.resolve():
         raise typer.BadParameter("must differ from --report", param_hint="'--rejects'")
-    output = _Output(quiet=quiet, progress=not dry_run)
+    output = Reporter(
+        quiet=quiet, doing="pushing", unit="cases", progress=None if not dry_run else False
+    )
     if insecure:
         output.line(
             "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
@@ -706,8 +418,13 @@ def push_command(
         auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
         if auth is not None:
             output.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never the value
-        works = _Works(_bundle_check() if validate else None)
-        stream = _prebuilt_works(inputs, works) if prebuilt else _mapped_works(inputs, works, ids)
+        use = services(ctx)
+        works = Works(use.check_bundle if validate else None)
+        stream = (
+            prebuilt_works(inputs, works)
+            if prebuilt
+            else mapped_works(inputs, works, use.builder(ids))
+        )
         header: dict[str, Any] = {
             "tool": f"fhir-ivc {__version__}",
             "server": public_url(server) if server else None,
@@ -721,8 +438,8 @@ def push_command(
             run = _dry_run(stream, output, header, report, rejects, verbose=verbose)
         else:
             with _client_logs(output, verbose=verbose):  # first: the client warns when built
-                client = AsyncFhirClient(
-                    str(server), auth=auth, timeout=timeout, verify=not insecure, **client_options
+                client = use.async_fhir_client(
+                    str(server), auth=auth, timeout=timeout, verify=not insecure
                 )
                 run = anyio.run(
                     _push, client, stream, output, header, report, rejects, concurrency, ids
@@ -746,8 +463,8 @@ def _writers(
 
 
 def _dry_run(
-    stream: Iterator[_Work],
-    output: _Output,
+    stream: Iterator[Work],
+    output: Reporter,
     header: Mapping[str, Any],
     report: Path | None,
     rejects: Path | None,
@@ -757,9 +474,9 @@ def _dry_run(
     with _writers(header, report, rejects) as (report_writer, rejects_writer):
         run = _PushRun(output, report_writer, rejects_writer)
         for work in stream:
-            if isinstance(work, _Item):
+            if isinstance(work, Item):
                 run.planned(work, plan_entries(work.bundle, work.sources), verbose=verbose)
-            elif isinstance(work, _Reject):
+            elif isinstance(work, Reject):
                 run.reject(work)
             else:
                 run.skipped += 1
@@ -769,8 +486,8 @@ def _dry_run(
 
 async def _push(
     client: AsyncFhirClient,
-    stream: Iterator[_Work],
-    output: _Output,
+    stream: Iterator[Work],
+    output: Reporter,
     header: dict[str, Any],
     report: Path | None,
     rejects: Path | None,
@@ -804,7 +521,7 @@ def _close_report(run: _PushRun, writer: JsonReportWriter | None) -> None:
 
 def _finish(
     run: _PushRun,
-    output: _Output,
+    output: Reporter,
     started: float,
     server: str | None,
     report: Path | None,
@@ -830,12 +547,10 @@ def _finish(
     see = f"; every case is in {report}" if report is not None else " (--report FILE lists all)"
     table = run.table()
     if table is not None and not output.quiet:
-        output.console.print(table)
+        output.show(table)
         listed = len(run.rows)
         if run.cases > listed:
-            output.console.print(
-                f"({run.cases - listed} more cases that were ok are not listed{see})"
-            )
+            output.info(f"({run.cases - listed} more cases that were ok are not listed{see})")
     for _, line in sorted(run.failures):
         output.line(line)
     if run.client_ids_refused:

@@ -28,14 +28,15 @@ Nothing here logs PHI: log lines name resource types, counts and server ids, nev
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from fhir_ivc.bundle.disassemble import CaseReadResult, read_case
-from fhir_ivc.client._core import CapabilityInfo, JsonDict, QueryValue
-from fhir_ivc.exceptions import FhirHttpError, FhirIvcError
+from fhir_ivc.client import CapabilityInfo
+from fhir_ivc.client._core import JsonDict, QueryValue
+from fhir_ivc.exceptions import FhirIvcError
+from fhir_ivc.exchange.resources import ResourceSet
 from fhir_ivc.mappers._read import Loss
 from fhir_ivc.model import Case
 
@@ -47,7 +48,6 @@ __all__ = [
     "PatientPull",
     "PatientQuery",
     "PullTarget",
-    "ResourceSet",
     "SearchSupport",
     "Strategy",
     "TypeSearch",
@@ -62,7 +62,7 @@ __all__ = [
     "token",
 ]
 
-logger = logging.getLogger("fhir_ivc.client")
+logger = logging.getLogger("fhir_ivc.exchange")
 
 #: ``auto`` uses ``$everything`` when the CapabilityStatement offers it, else ``search``.
 Strategy = Literal["auto", "everything", "search"]
@@ -72,10 +72,6 @@ STRATEGIES: Final[tuple[Strategy, ...]] = ("auto", "everything", "search")
 DEFAULT_IDENTIFIER_BATCH: Final = 20
 #: Reads of referenced resources per patient; beyond this the rest is reported, not read.
 MAX_REFERENCE_READS: Final = 200
-
-_TYPE_ID = re.compile(
-    r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,147 +375,6 @@ def search_plan(
             params["_count"] = count
         plan.append((search.resource_type, params))
     return plan
-
-
-# --------------------------------------------------------------------------------------------
-# The resources of one patient
-# --------------------------------------------------------------------------------------------
-
-
-def _references(value: Any) -> Iterator[str]:
-    """Every ``Reference.reference`` string inside a resource (extensions included)."""
-    if isinstance(value, Mapping):
-        ref = value.get("reference")
-        if isinstance(ref, str):
-            yield ref
-        for key, child in value.items():
-            if key != "reference" and isinstance(child, Mapping | list):
-                yield from _references(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _references(child)
-
-
-class ResourceSet:
-    """One patient's resources, each kept once per ``Type/id``, and what is still to be read.
-
-    ``base_url`` tells local absolute references (``[base]/Observation/1``) from references to
-    other servers, which are never followed (our credentials would go with the request).
-    """
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._resources: dict[str, JsonDict] = {}
-        self._attempted: set[str] = set()
-        self.losses: list[Loss] = []
-        self._foreign: set[str] = set()
-        #: statistics: pages received, reads done, entries that repeated a resource already held
-        self.pages = 0
-        self.reads = 0
-        self.duplicates = 0
-        self.warnings = 0
-
-    def __len__(self) -> int:
-        return len(self._resources)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._resources
-
-    def add(self, resource: Mapping[str, Any]) -> bool:
-        """Keep ``resource`` unless one with its ``Type/id`` is held already; ``True`` if new."""
-        rtype, rid = resource.get("resourceType"), resource.get("id")
-        if not isinstance(rtype, str) or not isinstance(rid, str):
-            self.losses.append(
-                Loss(str(rtype), "", "a resource without an id was received and is not read")
-            )
-            return False
-        key = f"{rtype}/{rid}"
-        if key in self._resources:
-            self.duplicates += 1
-            return False
-        self._resources[key] = dict(resource)
-        return True
-
-    def add_page(self, page: Mapping[str, Any]) -> int:
-        """Keep the resources of one searchset page; returns how many were new.
-
-        Entries with ``search.mode = outcome`` (an OperationOutcome the server adds, e.g. a
-        warning about the search) are counted, not kept.
-        """
-        self.pages += 1
-        new = 0
-        for entry in page.get("entry") or []:
-            if not isinstance(entry, Mapping):
-                continue
-            resource = entry.get("resource")
-            mode = (
-                (entry.get("search") or {}).get("mode")
-                if isinstance(entry.get("search"), Mapping)
-                else None
-            )
-            if not isinstance(resource, Mapping):
-                continue
-            if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
-                self.warnings += 1
-                continue
-            new += self.add(resource)
-        return new
-
-    def _local(self, ref: str) -> str | None:
-        """``Type/id`` of a reference to this server, else ``None`` (contained, urn, other host)."""
-        if ref.startswith(("#", "urn:")):
-            return None
-        if "://" in ref:
-            if not ref.startswith(self.base_url + "/"):
-                origin = "/".join(ref.split("/")[:3])
-                if origin not in self._foreign:
-                    self._foreign.add(origin)
-                    self.losses.append(
-                        Loss(
-                            origin,
-                            "",
-                            "references to another server are not followed "
-                            "(credentials would be sent there)",
-                        )
-                    )
-                return None
-            ref = ref[len(self.base_url) + 1 :]
-        match = _TYPE_ID.match(ref)
-        return f"{match['type']}/{match['id']}" if match else None
-
-    def missing(self) -> list[str]:
-        """``Type/id`` of referenced resources that are neither held nor already tried."""
-        wanted: dict[str, None] = {}
-        for resource in self._resources.values():
-            for ref in _references(resource):
-                key = self._local(ref)
-                if key is not None and key not in self._resources and key not in self._attempted:
-                    wanted.setdefault(key, None)
-        return list(wanted)
-
-    def attempt(self, key: str) -> None:
-        """Mark ``key`` as tried: it is never asked for again, whatever the answer."""
-        self._attempted.add(key)
-
-    def unreadable(self, key: str, reason: str) -> None:
-        self._attempted.add(key)
-        self.losses.append(Loss(key, "", f"referenced, but {reason}"))
-
-    def items(self) -> list[tuple[str, JsonDict]]:
-        """``[("Type/id", resource), …]`` in the order received (the Patient first)."""
-        return list(self._resources.items())
-
-    def resources(self) -> list[JsonDict]:
-        return list(self._resources.values())
-
-
-def unreadable_reason(exc: BaseException) -> str:
-    """Why a referenced resource could not be read, for the loss report (no PHI)."""
-    if isinstance(exc, FhirHttpError):
-        return f"the server answered HTTP {exc.status_code} to reading it"
-    if isinstance(exc, ValueError):
-        return "its id is not a valid FHIR id"
-    return f"reading it failed: {type(exc).__name__}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from fhir_ivc.client.push import CasePushResult, EntryResult, PlannedEntry
+from fhir_ivc.exchange.push import CasePushResult, EntryResult, PlannedEntry
 
 __all__ = [
     "REPORT_VERSION",

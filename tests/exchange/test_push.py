@@ -13,9 +13,10 @@ import anyio
 import httpx
 import pytest
 
-from fhir_ivc.client import CasePushResult, push_many
-from fhir_ivc.client._core import EntryResponse, parse_transaction_response
-from fhir_ivc.client.push import (
+from fhir_ivc.client._answers import EntryResponse, parse_transaction_response
+from fhir_ivc.exceptions import ConflictError, FhirHttpError, TransportError
+from fhir_ivc.exchange import CasePushResult, push_many
+from fhir_ivc.exchange.push import (
     PlannedEntry,
     classify_entry,
     hapi_storage_code,
@@ -23,9 +24,7 @@ from fhir_ivc.client.push import (
     plan_entries,
     result_from_http_error,
 )
-from fhir_ivc.exceptions import ConflictError, FhirHttpError, TransportError
-
-from ._support import (
+from tests.client._support import (
     BLOOD_LOSS_URL,
     CONDITION_URL,
     HAPI_SYSTEM,
@@ -39,6 +38,7 @@ from ._support import (
     response_entry,
     transaction_response,
 )
+
 from .conftest import BASE
 
 # --------------------------------------------------------------------------------------------
@@ -353,7 +353,7 @@ def mixed_response() -> httpx.Response:
 @pytest.mark.anyio
 async def test_push_bundle_outcomes(client, router):
     route = router.post(BASE).mock(return_value=mixed_response())
-    result = await client.call("push_bundle", case_bundle(), case_id="IVC-001", sources=SOURCES)
+    result = await client.engine("push_bundle", case_bundle(), case_id="IVC-001", sources=SOURCES)
     assert isinstance(result, CasePushResult)
     assert result.ok
     assert result.error is None
@@ -378,7 +378,7 @@ async def test_push_bundle_422_translates_issues_to_elements(client, router, cap
         expression=["Bundle.entry[3].resource.valueQuantity"],
     )
     route = router.post(BASE).mock(return_value=make_response(422, oo))
-    result = await client.call("push_bundle", case_bundle(), case_id="IVC-001", sources=SOURCES)
+    result = await client.engine("push_bundle", case_bundle(), case_id="IVC-001", sources=SOURCES)
     assert not result.ok
     assert result.error == (
         "case 'IVC-001': transaction rejected with HTTP 422 (validation failed): "
@@ -399,7 +399,7 @@ async def test_push_bundle_412_is_a_failed_case_naming_the_element(client, route
         'IVC-001-ebl" because this search matched 2 resources'
     )
     router.post(BASE).mock(return_value=make_response(412, outcome(diagnostics)))
-    result = await client.call("push_bundle", case_bundle(), case_id="IVC-001", sources=SOURCES)
+    result = await client.engine("push_bundle", case_bundle(), case_id="IVC-001", sources=SOURCES)
     assert not result.ok
     assert isinstance(result.exception, ConflictError)
     assert result.error == (
@@ -414,7 +414,7 @@ async def test_push_bundle_412_is_a_failed_case_naming_the_element(client, route
 async def test_push_bundle_raises_transport_errors(client, router):
     router.post(BASE).mock(side_effect=httpx.ConnectError)
     with pytest.raises(TransportError):
-        await client.call("push_bundle", case_bundle(), case_id="IVC-001")
+        await client.engine("push_bundle", case_bundle(), case_id="IVC-001")
     assert client.delays == [0.5, 1.0, 2.0]  # conditional PUTs only: retried
 
 
@@ -431,7 +431,7 @@ async def test_push_bundle_with_a_failed_entry(client, router):
             ),
         )
     )
-    result = await client.call("push_bundle", case_bundle(), case_id="X", sources=SOURCES)
+    result = await client.engine("push_bundle", case_bundle(), case_id="X", sources=SOURCES)
     assert not result.ok
     assert result.error == "case 'X': surgery.blood_loss_ml: bad unit"
     assert result.counts["created"] == 3
@@ -499,7 +499,7 @@ async def test_push_many_keeps_input_order_and_isolates_failures(kind, client, r
         ("E", {"resourceType": "Bundle", "type": "batch"}, None),  # not even a transaction
     ]
     seen: list[str] = []
-    results = await client.call(
+    results = await client.engine(
         "push_many", items, concurrency=5, on_result=lambda r: seen.append(r.case_id)
     )
     assert [r.case_id for r in results] == ["A", "B", "C", "D", "E"]
@@ -555,7 +555,7 @@ async def test_push_many_bounds_concurrency(kind, client, router):
 
     router.post(BASE).mock(side_effect=handler)
     items = [(f"K{i}", case_bundle(f"K{i}"), None) for i in range(7)]
-    results = await client.call("push_many", items, concurrency=2)
+    results = await client.engine("push_many", items, concurrency=2)
     assert [r.case_id for r in results] == [f"K{i}" for i in range(7)]
     assert all(r.ok for r in results)
     assert peak == 2
@@ -566,7 +566,7 @@ async def test_push_many_sequential(kind, client, router):
     router.post(BASE).mock(side_effect=lambda request: ok_response(case_of(request)))
     seen: list[str] = []
     items = [(c, case_bundle(c), None) for c in "XYZ"]
-    results = await client.call(
+    results = await client.engine(
         "push_many", items, concurrency=1, on_result=lambda r: seen.append(r.case_id)
     )
     assert seen == ["X", "Y", "Z"]
@@ -585,12 +585,12 @@ async def test_push_many_module_function(kind, client, router):
 @pytest.mark.anyio
 async def test_push_many_rejects_zero_concurrency(client):
     with pytest.raises(ValueError, match="concurrency must be >= 1"):
-        await client.call("push_many", [], concurrency=0)
+        await client.engine("push_many", [], concurrency=0)
 
 
 @pytest.mark.anyio
 async def test_push_many_of_nothing(client):
-    assert await client.call("push_many", []) == []
+    assert await client.engine("push_many", []) == []
 
 
 def test_push_result_counts_every_outcome():
@@ -608,7 +608,7 @@ def test_blood_loss_source_constant():
 
 
 def test_result_from_error_with_http_errors_and_bad_bundles():
-    from fhir_ivc.client.push import result_from_error
+    from fhir_ivc.exchange.push import result_from_error
 
     exc = FhirHttpError("nope", status_code=400, outcome=outcome("bad"))
     result = result_from_error("C1", case_bundle(), SOURCES, exc)

@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from fhir_ivc.bundle import build_bundles
-from fhir_ivc.client._core import CapabilityInfo
-from fhir_ivc.client.pull import (
+from fhir_ivc.client import CapabilityInfo
+from fhir_ivc.exceptions import RequestError
+from fhir_ivc.exchange.pull import (
     SEARCHES,
     PatientPull,
     PatientQuery,
     PullTarget,
-    ResourceSet,
     SearchSupport,
     parse_identifier,
     plan_targets,
@@ -33,12 +33,12 @@ from fhir_ivc.client.pull import (
     search_plan,
     token,
 )
-from fhir_ivc.exceptions import RequestError
+from fhir_ivc.exchange.resources import ResourceSet
 from fhir_ivc.mappers._read import Loss
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
+from tests.client._support import capability, make_response
 
-from ._support import capability, make_response
 from .conftest import BASE
 
 pytestmark = pytest.mark.anyio
@@ -217,7 +217,7 @@ def serve(router, server: FakeServer) -> None:
 
 
 async def pull(client, query: PatientQuery, **kwargs: Any) -> list[PatientPull]:
-    results: list[PatientPull] = await client.call("pull_many", query, **kwargs)
+    results: list[PatientPull] = await client.engine("pull_many", query, **kwargs)
     return results
 
 
@@ -560,7 +560,7 @@ async def test_finding_patients_raises_when_the_server_refuses(client, router):
 async def test_gathering_rejects_a_patient_without_a_valid_id(client, router):
     router.get("/metadata").mock(return_value=make_response(200, statement()))
     with pytest.raises(ValueError, match="FHIR id"):
-        await client.call(
+        await client.engine(
             "pull_patient",
             PullTarget(SYSTEM, "x", patient={"resourceType": "Patient", "id": "a/b"}),
         )

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import unquote
 
-from fhir_ivc.client._core import EntryResponse, first_issue_text, issue_text
+from fhir_ivc.client._answers import EntryResponse, first_issue_text, issue_text
 from fhir_ivc.exceptions import FhirHttpError, FhirIvcError
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
     "result_from_response",
 ]
 
-logger = logging.getLogger("fhir_ivc.client")
+logger = logging.getLogger("fhir_ivc.exchange")
 
 Outcome = Literal["created", "updated", "unchanged", "failed"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("created", "updated", "unchanged", "failed")

@@ -1,33 +1,18 @@
-"""The few primitives that differ between the shells: sleeping and bounded concurrent map.
+"""Bounded concurrent map, the one primitive that differs between the two engines.
 
-``scripts/unasync.py`` rewrites ``AsyncSleep``/``default_asleep``/``amap_bounded`` to
-``Sleep``/``default_sleep``/``map_bounded`` when it generates the sync client from the async
-one, so the client and ``push_many`` are written once.
+``scripts/unasync.py`` rewrites ``amap_bounded`` to ``map_bounded`` when it generates the sync
+engines from the async ones, so ``push_many`` and ``pull_many`` are written once.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar, cast
 
 import anyio
 
-__all__ = [
-    "AsyncSleep",
-    "Sleep",
-    "amap_bounded",
-    "default_asleep",
-    "default_sleep",
-    "map_bounded",
-]
-
-#: ``sleep=`` of the clients: injectable so tests record delays instead of waiting.
-AsyncSleep = Callable[[float], Awaitable[None]]
-Sleep = Callable[[float], None]
-default_asleep: AsyncSleep = anyio.sleep
-default_sleep: Sleep = time.sleep
+__all__ = ["amap_bounded", "map_bounded"]
 
 T = TypeVar("T")
 R = TypeVar("R")

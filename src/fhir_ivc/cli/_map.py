@@ -1,0 +1,233 @@
+"""``fhir-ivc map``: case records in, transaction and collection bundles out, streaming.
+
+One case is in memory at a time: read a record, map it (``Services.build_bundles``), check its
+bundles (``Services.check_bundle``), write them. A bad record, a mapping error or an invalid
+bundle rejects that record (a REJECT line and a line in the rejects file); the others go on.
+Exit codes: 0 every record mapped, 1 some rejected, 2 the run could not be done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._ids import Ids, IdsOption
+from fhir_ivc.cli._inputs import check_inputs
+from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem, services
+from fhir_ivc.exceptions import MappingError
+from fhir_ivc.io import (
+    STDOUT,
+    BundleDirWriter,
+    BundleKind,
+    BundleWriter,
+    CaseRecordResult,
+    NdjsonBundleWriter,
+    RejectsWriter,
+    bundle_of,
+    iter_inputs,
+)
+
+__all__ = ["map_command"]
+
+
+class KindChoice(StrEnum):
+    TRANSACTION = "transaction"
+    COLLECTION = "collection"
+    BOTH = "both"
+
+    def kinds(self) -> tuple[BundleKind, ...]:
+        if self is KindChoice.BOTH:
+            return (BundleKind.TRANSACTION, BundleKind.COLLECTION)
+        return (BundleKind(self.value),)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def map_command(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            show_default=False,
+            metavar="INPUT",
+            help="Case files: .json (object or array), .ndjson/.jsonl, .yaml/.yml; "
+            "other names are sniffed. '-' reads NDJSON from standard input.",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            metavar="DIR",
+            help="Folder for <case_id>.<kind>.json files.",
+        ),
+    ] = None,
+    ndjson: Annotated[
+        Path | None,
+        typer.Option(
+            "--ndjson",
+            dir_okay=False,
+            allow_dash=True,
+            metavar="FILE",
+            help="Write one NDJSON file, one bundle per line, instead ('-' = standard output).",
+        ),
+    ] = None,
+    kind: Annotated[
+        KindChoice, typer.Option("--kind", case_sensitive=False, help="Bundles to write.")
+    ] = KindChoice.BOTH,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects",
+            dir_okay=False,
+            metavar="FILE",
+            help="NDJSON file of rejected records. Default: OUT/rejects.ndjson, or "
+            "<name>.rejects.ndjson next to the --ndjson file (none for '--ndjson -').",
+            show_default=False,
+        ),
+    ] = None,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate/--no-validate",
+            help="Check every bundle before writing it; a case whose bundle fails is rejected.",
+        ),
+    ] = True,
+    ids: IdsOption = Ids.CONDITIONAL,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress bar and no summary (REJECT lines stay)."),
+    ] = False,
+) -> None:
+    """Map case records to FHIR bundles, streaming: one case in memory at a time.
+
+    Exit codes: 0 every record mapped, 1 some records rejected, 2 the run could not be done.
+    """
+    started = time.perf_counter()
+    if (out is None) == (ndjson is None):
+        raise typer.BadParameter(
+            "give exactly one of --out DIR or --ndjson FILE", param_hint="'--out' / '--ndjson'"
+        )
+    check_inputs(inputs)
+    kinds = kind.kinds()
+    rejects = _default_rejects(out, ndjson) if rejects is None else rejects
+    if rejects is not None and ndjson is not None and rejects.resolve() == ndjson.resolve():
+        raise typer.BadParameter("must differ from --ndjson", param_hint="'--rejects'")
+    use = services(ctx)
+    check = use.check_bundle if validate else None
+
+    with exit_on_error():
+        with contextlib.ExitStack() as stack:
+            writer: BundleWriter
+            if out is not None:
+                writer = stack.enter_context(BundleDirWriter(out, kinds))
+            else:
+                writer = stack.enter_context(NdjsonBundleWriter(cast(Path, ndjson), kinds))
+            rejects_writer = (
+                stack.enter_context(RejectsWriter(rejects)) if rejects is not None else None
+            )
+            reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
+            run = _MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
+            run.consume(iter_inputs(inputs))
+        elapsed = time.perf_counter() - started
+        summary = (
+            f"mapped {plural(run.mapped, 'case')}, rejected {run.rejected}, "
+            f"wrote {plural(run.bundles, 'bundle')} to {writer.destination} in {elapsed:.2f} s"
+        )
+        if run.rejected and rejects is not None:
+            summary += f"; rejects in {rejects}"
+        reporter.info(summary)
+    if run.rejected:
+        raise CliExit(ExitCode.SOME_FAILED)
+
+
+def _default_rejects(out: Path | None, ndjson: Path | None) -> Path | None:
+    if out is not None:
+        return out / "rejects.ndjson"
+    if ndjson is None or str(ndjson) == STDOUT:
+        return None
+    return ndjson.with_name(f"{ndjson.stem}.rejects.ndjson")
+
+
+@dataclass
+class _MapRun:
+    """One ``map`` run over a stream of records; keeps counts, never the cases or bundles."""
+
+    build: BuildBundles
+    check: BundleCheck | None
+    kinds: Sequence[BundleKind]
+    writer: BundleWriter
+    rejects: RejectsWriter | None
+    reporter: Reporter
+    mapped: int = 0
+    rejected: int = 0
+    bundles: int = 0
+
+    def __post_init__(self) -> None:
+        # the only state that grows with the input: ids seen, to refuse a second case with the
+        # same id instead of silently overwriting its bundles
+        self._seen: set[str] = set()
+
+    def consume(self, results: Iterable[CaseRecordResult]) -> None:
+        for result in results:
+            self._one(result)
+            self.reporter.advance()
+
+    def _one(self, result: CaseRecordResult) -> None:
+        source = str(result.source)
+        if result.case is None:
+            self._reject([(err.case_id, err.path, err.reason) for err in result.errors], source)
+            return
+        case = result.case
+        if case.case_id in self._seen:
+            reason = "duplicate case_id: an earlier record has the same id"
+            self._reject([(case.case_id, "case_id", reason)], source)
+            return
+        self._seen.add(case.case_id)
+        try:
+            bundles = self.build(case)
+        except MappingError as exc:
+            self._reject([(exc.case_id or case.case_id, exc.path, str(exc))], source)
+            return
+        if self.check is not None:
+            check = self.check
+            problems = [
+                problem
+                for kind in self.kinds
+                if (
+                    problem := bundle_problem(
+                        bundle_of(bundles, kind), _sources(bundles), check, kind
+                    )
+                )
+            ]
+            if problems:
+                self._reject([(case.case_id, *problem) for problem in problems], source)
+                return
+        self.bundles += self.writer.write(bundles)
+        self.mapped += 1
+
+    def _reject(self, errors: list[tuple[str | None, str, str]], source: str) -> None:
+        self.rejected += 1
+        for case_id, path, reason in errors:
+            self.reporter.reject(case_id, path, reason, source)
+            if self.rejects is not None:
+                self.rejects.write(case_id, path, reason, source)
+
+
+def _sources(bundles: object) -> dict[str, str]:
+    """entry fullUrl -> case element, when the builder says (``CaseBundles.sources``)."""
+    sources = getattr(bundles, "sources", None)
+    return dict(sources) if isinstance(sources, dict) else {}

@@ -1,0 +1,221 @@
+"""The input of ``fhir-ivc push``: records mapped to transaction bundles, or prebuilt bundles.
+
+Both produce a stream of units of work, one case at a time: an :class:`Item` to push, a
+:class:`Reject` (bad record, mapping error, invalid bundle, repeated case id) or a :class:`Skip`
+(a prebuilt collection bundle, which ``map`` writes next to each transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem
+from fhir_ivc.exceptions import MappingError
+from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
+from fhir_ivc.io import EXTENSIONS, STDIN, InputFormat, iter_inputs
+
+__all__ = ["Item", "Reject", "Skip", "Work", "Works", "mapped_works", "prebuilt_works"]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One case ready to push: its transaction Bundle and the case element of each entry."""
+
+    index: int
+    case_id: str
+    source: str
+    bundle: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A record that is not sent: ``problems`` are ``(case path, reason)``."""
+
+    index: int
+    case_id: str | None
+    source: str
+    problems: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A prebuilt collection Bundle (``map`` writes one next to each transaction): not sent."""
+
+    source: str
+
+
+Work = Item | Reject | Skip
+
+
+class Works:
+    """Numbers records, refuses repeated case ids and checks bundles, for both input kinds."""
+
+    def __init__(self, check: BundleCheck | None) -> None:
+        self.check = check
+        self._index = 0
+        self._seen: set[str] = set()
+
+    def _next(self) -> int:
+        self._index += 1
+        return self._index - 1
+
+    def reject(
+        self, case_id: str | None, source: str, problems: Iterable[tuple[str, str]]
+    ) -> Reject:
+        return Reject(self._next(), case_id, source, tuple(problems))
+
+    def item(
+        self, case_id: str, source: str, bundle: Mapping[str, Any], sources: Mapping[str, str]
+    ) -> Item | Reject:
+        if case_id in self._seen:
+            reason = "duplicate case_id: an earlier record has the same id"
+            return self.reject(case_id, source, [("case_id", reason)])
+        self._seen.add(case_id)
+        if self.check is not None:
+            problem = bundle_problem(bundle, sources, self.check, "transaction")
+            if problem is not None:
+                return self.reject(case_id, source, [problem])
+        return Item(self._next(), case_id, source, bundle, sources)
+
+
+def mapped_works(inputs: Sequence[Path], works: Works, build: BuildBundles) -> Iterator[Work]:
+    """Case records → transaction bundles (``Services.build_bundles``), one at a time."""
+    for result in iter_inputs(inputs):
+        source = str(result.source)
+        if result.case is None:
+            yield works.reject(
+                result.case_id, source, [(err.path, err.reason) for err in result.errors]
+            )
+            continue
+        case = result.case
+        try:
+            bundles = build(case)
+        except MappingError as exc:
+            yield works.reject(exc.case_id or case.case_id, source, [(exc.path, str(exc))])
+            continue
+        sources = getattr(bundles, "sources", None)
+        yield works.item(
+            case.case_id,
+            source,
+            bundles.transaction,
+            dict(sources) if isinstance(sources, Mapping) else {},
+        )
+
+
+# --- prebuilt bundles -------------------------------------------------------------------------
+
+
+class _Broken:
+    """An NDJSON line or file that does not parse."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+_SNIFF_BYTES: Final = 64 * 1024
+
+
+def _bundle_values(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(source, JSON value)`` of each bundle in one file: NDJSON line by line, JSON whole.
+
+    ``.ndjson``/``.jsonl`` and ``-`` are NDJSON; ``.json`` is one Bundle or an array of Bundles
+    (read whole: use NDJSON for large inputs); other names are sniffed like case files.
+    """
+    name = str(path)
+    if name == STDIN:
+        yield from _ndjson_values(sys.stdin.buffer, "<stdin>")
+        return
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    with open(path, "rb") as file:
+        if fmt is None or fmt is InputFormat.YAML:
+            head = file.peek(_SNIFF_BYTES)[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+            first, newline, _ = head.partition(b"\n")
+            fmt = InputFormat.JSON
+            if head.startswith(b"{") and newline:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    orjson.loads(first)
+                    fmt = InputFormat.NDJSON
+        if fmt is InputFormat.NDJSON:
+            yield from _ndjson_values(file, name)
+            return
+        data = file.read().removeprefix(b"\xef\xbb\xbf")
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield f"{name}:{exc.lineno}:{exc.colno}", _Broken(f"broken JSON: {exc.msg}")
+        return
+    if isinstance(value, list):
+        for i, element in enumerate(value):
+            yield f"{name}[{i}]", element
+    else:
+        yield f"{name}:1", value
+
+
+def _ndjson_values(stream: Iterable[bytes], name: str) -> Iterator[tuple[str, Any]]:
+    for lineno, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{name}:{lineno}", orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
+        except orjson.JSONDecodeError as exc:
+            yield f"{name}:{lineno}:{exc.colno}", _Broken(f"broken JSON: {exc.msg}")
+
+
+def _case_element_sources(bundle: Mapping[str, Any]) -> dict[str, str]:
+    """fullUrl → case element, from the ``case-element`` extension every mapped resource has."""
+    sources: dict[str, str] = {}
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        resource, full_url = entry.get("resource"), entry.get("fullUrl")
+        if not isinstance(resource, Mapping) or not isinstance(full_url, str):
+            continue
+        for ext in resource.get("extension") or []:
+            if not isinstance(ext, Mapping) or ext.get("url") != CASE_ELEMENT_URL:
+                continue
+            for part in ext.get("extension") or []:
+                if isinstance(part, Mapping) and part.get("url") == "path":
+                    path = part.get("valueString")
+                    if isinstance(path, str):
+                        sources[full_url] = path
+    return sources
+
+
+def _bundle_case_id(bundle: Mapping[str, Any], source: str) -> str:
+    """The case id of a prebuilt bundle: its Patient's identifier value (the case id)."""
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if isinstance(resource, Mapping) and resource.get("resourceType") == "Patient":
+            for identifier in resource.get("identifier") or []:
+                value = identifier.get("value") if isinstance(identifier, Mapping) else None
+                if isinstance(value, str) and value:
+                    return value
+    return source
+
+
+def prebuilt_works(inputs: Sequence[Path], works: Works) -> Iterator[Work]:
+    """Transaction bundles from files (``fhir-ivc map --ndjson`` / ``--out`` output)."""
+    for path in inputs:
+        for source, value in _bundle_values(path):
+            if isinstance(value, _Broken):
+                yield works.reject(None, source, [("", value.reason)])
+                continue
+            kind = value.get("type") if isinstance(value, dict) else None
+            if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+                if kind == "collection":
+                    yield Skip(source)
+                    continue
+                if kind == "transaction":
+                    case_id = _bundle_case_id(value, source)
+                    yield works.item(case_id, source, value, _case_element_sources(value))
+                    continue
+            what = f"a {kind} Bundle" if kind else "not a Bundle"
+            yield works.reject(None, source, [("", f"expected a transaction Bundle, got {what}")])

@@ -1,0 +1,228 @@
+# Hand-written source of truth. scripts/unasync.py generates _sync.py from this file;
+# run `python scripts/unasync.py` after every change (CI runs it with --check).
+"""The push and pull engines over :class:`~fhir_ivc.client.AsyncFhirClient`.
+
+The client moves bytes; these functions decide what to send and what the answers mean, with
+the pure helpers of :mod:`fhir_ivc.exchange.push` (outcome of each entry) and
+:mod:`fhir_ivc.exchange.pull` (what to search, what to read, reading the case back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
+from fhir_ivc.client._answers import parse_transaction_response
+from fhir_ivc.client._core import ClientCore, JsonDict
+from fhir_ivc.exceptions import FhirHttpError, NotFoundError
+from fhir_ivc.exchange import push
+from fhir_ivc.exchange._concurrency import amap_bounded
+from fhir_ivc.exchange.pull import (
+    MAX_REFERENCE_READS,
+    PatientPull,
+    PatientQuery,
+    PullTarget,
+    SearchSupport,
+    Strategy,
+    everything_params,
+    failed_pull,
+    not_found_pull,
+    plan_targets,
+    read_pulled,
+    resolve_strategy,
+    search_plan,
+)
+from fhir_ivc.exchange.push import CasePushResult, PushItem
+from fhir_ivc.exchange.resources import ResourceSet, unreadable_reason
+
+__all__ = [
+    "find_patients",
+    "gather_patient",
+    "pull_many",
+    "pull_patient",
+    "push_bundle",
+    "push_many",
+]
+
+logger = logging.getLogger("fhir_ivc.exchange")
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+async def push_bundle(
+    client: AsyncFhirClient,
+    bundle: Mapping[str, Any],
+    *,
+    case_id: str,
+    sources: Mapping[str, str] | None = None,
+) -> CasePushResult:
+    """Push one case's transaction Bundle; per-entry outcomes in :class:`CasePushResult`.
+
+    ``sources`` maps ``entry.fullUrl`` to the case element that produced it
+    (``"surgery.blood_loss_ml"``), so failures name the element. A transaction the server
+    rejects (any ``FhirHttpError``) becomes a failed result; transport and auth errors are
+    raised (``push_many`` turns those into failed results too).
+    """
+    planned = push.plan_entries(bundle, sources)
+    try:
+        answer = await client.transaction(bundle)
+    except FhirHttpError as exc:
+        return push.result_from_http_error(case_id, planned, exc)
+    entries = parse_transaction_response(answer, expected_entries=len(planned))
+    return push.result_from_response(case_id, planned, entries)
+
+
+async def push_many(
+    client: AsyncFhirClient,
+    items: Iterable[PushItem],
+    *,
+    concurrency: int = 4,
+    on_result: Callable[[CasePushResult], None] | None = None,
+) -> list[CasePushResult]:
+    """Push many ``(case_id, bundle, sources)``; results in input order.
+
+    At most ``concurrency`` transactions are in flight, all over the client's one connection
+    pool. ``on_result`` sees each result as it completes. One failing case never stops the
+    others: any exception becomes a failed :class:`CasePushResult`.
+    """
+
+    async def push_one(item: PushItem) -> CasePushResult:
+        case_id, bundle, sources = item
+        try:
+            return await push_bundle(client, bundle, case_id=case_id, sources=sources)
+        except Exception as exc:  # isolation: this case fails, the batch goes on
+            return push.result_from_error(case_id, bundle, sources, exc)
+
+    return await amap_bounded(push_one, list(items), limit=concurrency, on_result=on_result)
+
+
+# -- pull ------------------------------------------------------------------------------------
+
+
+async def find_patients(
+    client: AsyncFhirClient, query: PatientQuery, *, count: int | None = None
+) -> list[JsonDict]:
+    """The Patients ``query`` selects, each once, in the order the server returned them.
+
+    ``Patient?identifier=system|value,…`` (batched) or ``Patient?identifier=system|``,
+    every page followed; ``count`` is sent as ``_count``.
+    """
+    found: dict[str, JsonDict] = {}
+    for params in query.searches(count):
+        async for page in client.search("Patient", params):
+            for entry in page.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, Mapping) else None
+                if (
+                    isinstance(resource, dict)
+                    and resource.get("resourceType") == "Patient"
+                    and isinstance(resource.get("id"), str)
+                ):
+                    found.setdefault(resource["id"], resource)
+    return list(found.values())
+
+
+async def gather_patient(
+    client: AsyncFhirClient,
+    patient: Mapping[str, Any],
+    *,
+    strategy: Literal["everything", "search"] = "everything",
+    count: int | None = None,
+    support: SearchSupport | None = None,
+) -> ResourceSet:
+    """All resources of one patient: ``$everything`` or the type searches, then the reads.
+
+    Every reference to a resource of this server that is not in the result is read, also
+    transitively, each at most once; what cannot be read is a loss of the ResourceSet.
+    """
+    support = support or SearchSupport()
+    patient_id = ClientCore.check_id(str(patient.get("id", "")))
+    resources = ResourceSet(client.base_url)
+    resources.add(patient)
+    if strategy == "everything":
+        path = f"Patient/{patient_id}/$everything"
+        async for page in client.operation_pages(path, everything_params(count)):
+            resources.add_page(page)
+    else:
+        for resource_type, params in search_plan(patient_id, support, count):
+            async for page in client.search(resource_type, params):
+                resources.add_page(page)
+    while missing := resources.missing():
+        for key in missing:
+            resource_type, _, resource_id = key.partition("/")
+            if resources.reads >= MAX_REFERENCE_READS:
+                resources.unreadable(key, f"not read: over {MAX_REFERENCE_READS} reads")
+                continue
+            if not support.can_read(resource_type):
+                resources.unreadable(key, f"the server does not offer reading {resource_type}")
+                continue
+            resources.attempt(key)
+            resources.reads += 1
+            try:
+                resources.add(await client.read(resource_type, resource_id))
+            except (NotFoundError, FhirHttpError, ValueError) as exc:
+                resources.unreadable(key, unreadable_reason(exc))
+    return resources
+
+
+async def pull_patient(
+    client: AsyncFhirClient,
+    target: PullTarget,
+    *,
+    strategy: Literal["everything", "search"] = "everything",
+    count: int | None = None,
+    support: SearchSupport | None = None,
+) -> PatientPull:
+    """Gather one target patient's resources and read them into a case (see ``read_case``)."""
+    if target.patient is None:
+        return not_found_pull(target)
+    resources = await gather_patient(
+        client, target.patient, strategy=strategy, count=count, support=support
+    )
+    return read_pulled(
+        target,
+        resources,
+        strategy=strategy,
+        requests=resources.pages + resources.reads,
+    )
+
+
+async def pull_many(
+    client: AsyncFhirClient,
+    query: PatientQuery,
+    *,
+    strategy: Strategy = "auto",
+    count: int | None = None,
+    concurrency: int = 4,
+    on_result: Callable[[PatientPull], None] | None = None,
+) -> list[PatientPull]:
+    """Pull every patient ``query`` selects; results in query order (not found ones too).
+
+    ``GET [base]/metadata`` once (``auto``: ``$everything`` if the server offers it, else
+    the type searches), the Patient searches, then at most ``concurrency`` patients at a
+    time over the client's one connection pool. ``on_result`` sees each result as it
+    completes. One failing patient never stops the others: an error while gathering its
+    data becomes a failed :class:`PatientPull`. Errors while finding the patients (server
+    down, credentials refused) are raised.
+    """
+    statement = await client.capability_statement()
+    resolved = resolve_strategy(strategy, CapabilityInfo.from_statement(statement))
+    support = SearchSupport.from_statement(statement)
+    targets = plan_targets(query, await find_patients(client, query, count=count))
+    logger.info(
+        "pull: %d patients found, %s strategy",
+        sum(t.patient is not None for t in targets),
+        resolved,
+    )
+
+    async def pull_one(target: PullTarget) -> PatientPull:
+        try:
+            return await pull_patient(
+                client, target, strategy=resolved, count=count, support=support
+            )
+        except Exception as exc:  # isolation: this patient fails, the run goes on
+            return failed_pull(target, exc)
+
+    return await amap_bounded(pull_one, targets, limit=concurrency, on_result=on_result)
