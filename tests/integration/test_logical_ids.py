@@ -15,7 +15,8 @@ import httpx
 import yaml
 
 from fhir_ivc.bundle import build_bundles
-from fhir_ivc.client import FhirClient, push_many
+from fhir_ivc.client import FhirClient
+from fhir_ivc.exchange import push_many
 from fhir_ivc.model import Case
 from fhir_ivc.testing.synth import synthetic_case
 
