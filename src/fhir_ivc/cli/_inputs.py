@@ -9,12 +9,14 @@ from pathlib import Path
 import typer
 
 from fhir_ivc.io import STDIN
+from fhir_ivc.io.tables import is_table_input
 
 __all__ = ["check_inputs"]
 
 
 def check_inputs(inputs: Sequence[Path], *, param_hint: str = "'INPUT'") -> None:
-    """Every input is '-' or a readable file, before anything is written.
+    """Every input is '-', a readable file or a folder of case tables, before anything is
+    written.
 
     Checked here rather than with typer's ``exists=True``, which refuses ``-`` for ``Path``
     arguments in some typer versions.
@@ -24,8 +26,8 @@ def check_inputs(inputs: Sequence[Path], *, param_hint: str = "'INPUT'") -> None
             continue
         if not path.exists():
             problem = "does not exist"
-        elif path.is_dir():
-            problem = "is a directory"
+        elif path.is_dir() and not is_table_input(path):
+            problem = "is a directory without cases.csv or cases.parquet (docs/tables.md)"
         elif not os.access(path, os.R_OK):
             problem = "is not readable"
         else:

@@ -45,6 +45,7 @@ from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
 from fhir_ivc.exchange.pull import parse_identifier
 from fhir_ivc.exchange.report import public_url
 from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
+from fhir_ivc.io.tables import TableWriter
 from fhir_ivc.io.writer import _AtomicLines  # the io package's atomic line file
 
 __all__ = ["pull_command"]
@@ -139,6 +140,7 @@ class _Run:
     losses_doc: list[dict[str, Any]] | None
     raw: _Lines | None
     reporter: Reporter
+    tables: TableWriter | None = None
     patients: int = 0
     ok: int = 0
     not_found: int = 0
@@ -173,6 +175,8 @@ class _Run:
                 )
             if self.cases is not None:
                 self.cases.write(record)
+            if self.tables is not None:
+                self.tables.write(case)
             self.ok += 1
         else:
             self.not_found += pulled.patient is None
@@ -295,6 +299,15 @@ def pull_command(
             show_default=False,
         ),
     ] = None,
+    tables: Annotated[
+        Path | None,
+        typer.Option(
+            "--tables",
+            file_okay=False,
+            metavar="DIR",
+            help="Also write the case records as CSV tables to DIR (docs/tables.md).",
+        ),
+    ] = None,
     raw: Annotated[
         Path | None,
         typer.Option(
@@ -341,9 +354,9 @@ def pull_command(
     if out is not None and ndjson is not None:
         raise typer.BadParameter("give at most one of them", param_hint="'--out' / '--ndjson'")
     loss_report = _default_loss_report(out, ndjson) if loss_report is None else loss_report
-    if out is None and ndjson is None and loss_report is None and raw is None:
+    if out is None and ndjson is None and loss_report is None and raw is None and tables is None:
         raise typer.BadParameter(
-            "nothing would be written: give --out, --ndjson, --loss-report or --raw",
+            "nothing would be written: give --out, --ndjson, --tables, --loss-report or --raw",
             param_hint="'--out' / '--ndjson'",
         )
     files = [p for p in (ndjson, loss_report, raw) if p is not None and str(p) != STDOUT]
@@ -367,8 +380,9 @@ def pull_command(
                 server, auth=auth, timeout=timeout, verify=not insecure
             ) as fhir,
             reporter,
+            TableWriter(tables) if tables is not None else contextlib.nullcontext() as table_writer,
         ):
-            run = _Run(out, cases, losses, losses_doc, raw_lines, reporter)
+            run = _Run(out, cases, losses, losses_doc, raw_lines, reporter, table_writer)
             pull_many(
                 fhir,
                 query,
@@ -390,7 +404,7 @@ def pull_command(
                 atomic_write_bytes(
                     loss_report, dump_json({**header, "results": losses_doc}, pretty=True)
                 )
-        _summary(run, reporter, started, out, ndjson, loss_report, raw)
+        _summary(run, reporter, started, out, ndjson, loss_report, raw, tables)
     if run.not_read:
         raise CliExit(ExitCode.SOME_FAILED)
 
@@ -403,6 +417,7 @@ def _summary(
     ndjson: Path | None,
     loss_report: Path | None,
     raw: Path | None,
+    tables: Path | None = None,
 ) -> None:
     if run.shown > MAX_PROBLEMS_SHOWN:
         reporter.line(
@@ -419,7 +434,9 @@ def _summary(
         f"{run.resources} resources in {run.requests} requests ({how}), {elapsed:.2f} s",
     ]
     where = [
-        f"cases in {dest}" for dest in (out, ndjson) if dest is not None and str(dest) != STDOUT
+        f"cases in {dest}"
+        for dest in (out, ndjson, tables)
+        if dest is not None and str(dest) != STDOUT
     ]
     if loss_report is not None:
         where.append(f"loss report in {loss_report}")
