@@ -61,6 +61,7 @@ def edit_csv() -> Callable[..., None]:
         if header is None:
             with open(path, encoding="utf-8", newline="") as file:
                 header = next(csv.reader(file))
-        write_csv(path, change(rows), header)
+        changed = change(rows)
+        write_csv(path, changed, list(changed[0]) if changed else header)
 
     return edit

@@ -23,8 +23,10 @@ import typer
 
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._inputs import check_inputs
+from fhir_ivc.cli._tables import table_documents
 from fhir_ivc.client import FhirClient
 from fhir_ivc.exceptions import FhirHttpError
+from fhir_ivc.io.tables import is_table_input
 from fhir_ivc.validation import (
     SEVERITIES,
     Issue,
@@ -83,7 +85,8 @@ def validate_command(
             show_default=False,
             metavar="FILE...",
             help="Resources or bundles: .json (one resource), .ndjson/.jsonl (one per line); "
-            "other names are sniffed. '-' reads standard input.",
+            "other names are sniffed. '-' reads standard input. A folder or zip of case "
+            "tables: the bundles of its cases.",
         ),
     ],
     server: Annotated[
@@ -158,7 +161,12 @@ def validate_command(
 
 
 def _documents(path: Path) -> Iterator[_Document]:
-    """The resources of one file: a JSON document, or one per non-blank NDJSON line."""
+    """The resources of one file: a JSON document, or one per non-blank NDJSON line; for a
+    folder or zip of case tables, the bundles of its cases (``fhir_ivc.cli._tables``)."""
+    if is_table_input(path):
+        for where, bundle, problem in table_documents(path):
+            yield _Document(where, None, bundle, problem)
+        return
     stdin = str(path) == _STDIN
     source = "<stdin>" if stdin else str(path)
     data = sys.stdin.buffer.read() if stdin else path.read_bytes()

@@ -235,7 +235,7 @@ def assemble(
         case = Case.model_validate(record)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            at, name = _locate(err["loc"], case_row, item_rows, inferred_lines)
+            at, name = _locate(err["loc"], err["msg"], case_row, item_rows, inferred_lines)
             problems.add(format_loc(err["loc"]), at, name, _reason(err))
         return problems.errors
     return problems.errors or case
@@ -336,6 +336,7 @@ def _text(value: Any) -> str | None:
 
 def _locate(
     loc: tuple[int | str, ...],
+    message: str,
     case_row: Row,
     item_rows: Mapping[str, Sequence[Row]],
     inferred: Mapping[tuple[Any, ...], Sequence[Row]],
@@ -358,10 +359,10 @@ def _locate(
         if isinstance(part, int):
             break
         names.append(part)
-    if names and names[-1] == "inferred":
-        base = tuple(loc[: len(loc) - len(rest)]) + tuple(names[:-1])
+    # the model checks ``inferred`` on the object that holds it: name the inferred row
+    if names[-1:] == ["inferred"] or (not names and "inferred" in message):
+        base = tuple(loc[: len(loc) - len(rest)]) + tuple(names[:-1] if names else ())
         marked = inferred.get(base)
         if marked:
             return marked[0], "field"
-        return row, ""
     return row, ".".join(names)

@@ -128,7 +128,10 @@ def _csv_text_rows(text: IO[str], table: str, where: str) -> Iterator[Row]:
             yield Row(table, line, values, problem)
             line = reader.line_num + 1
     except UnicodeDecodeError as exc:
-        raise TableFileError(where, f"not UTF-8 text: {exc.reason}", reader.line_num) from None
+        # text is decoded in chunks: the line of the bad byte is not known, only that it is
+        # after the last line read
+        after = f" (after line {reader.line_num})" if reader.line_num else ""
+        raise TableFileError(where, f"not UTF-8 text: {exc.reason}{after}") from None
     except csv.Error as exc:
         raise TableFileError(where, f"broken CSV: {exc}", reader.line_num) from None
 

@@ -1,0 +1,34 @@
+"""Case tables as input of ``fhir-ivc validate``: each case read from the tables is mapped and
+its bundles are validated; a case the tables cannot give is one error per problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fhir_ivc.exceptions import MappingError
+from fhir_ivc.io.tables import iter_table_cases
+
+__all__ = ["table_documents"]
+
+
+def table_documents(path: Path) -> Iterator[tuple[str, Any, str | None]]:
+    """``(where, bundle or None, problem or None)`` for the cases of a table input: the
+    transaction and the collection bundle of each case, or each problem of a rejected one."""
+    from fhir_ivc.cli._app import _bundle_builder  # late: _app imports the command modules
+
+    build = _bundle_builder()
+    for result in iter_table_cases(path):
+        if result.case is None:
+            for error in result.errors:
+                yield str(result.source), None, f"case table: {error}"
+            continue
+        where = f"{result.source} (case {result.case.case_id})"
+        try:
+            bundles = build(result.case)
+        except MappingError as exc:
+            yield where, None, f"cannot be mapped: {exc}"
+            continue
+        yield f"{where} transaction", bundles.transaction, None
+        yield f"{where} collection", bundles.collection, None
