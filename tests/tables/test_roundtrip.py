@@ -123,3 +123,25 @@ def test_any_case_survives_csv_tables(case):
         results = list(iter_table_cases(tmp))
     assert [r.errors for r in results] == [()]
     assert results[0].case == case
+
+
+def test_inferred_markers_find_items_whose_natural_key_uses_an_absent_field(
+    seed_cases, write_tables
+):
+    """``AssociatedResection.natural_key`` reads ``side``, which may be absent."""
+    case = seed_cases[0]
+    surgery = case.surgery
+    assert surgery is not None
+    resection = surgery.associated_resections[0].model_copy(
+        update={"side": None, "reason": "stated", "inferred": ["reason"]}
+    )
+    edited = case.model_copy(
+        update={"surgery": surgery.model_copy(update={"associated_resections": [resection]})}
+    )
+    edited = Case.model_validate(edited.model_dump())
+    folder = write_tables([edited])
+    rows = read_csv(folder / "inferred.csv")
+    assert {"table": "surgery_associated_resections", "item_key": "renal-vein-segment"}.items() <= (
+        next(r for r in rows if r["field"] == "reason").items()
+    )
+    assert _cases(folder) == [edited]

@@ -89,6 +89,11 @@ class Column:
     description: str = ""
 
     @property
+    def int_codes(self) -> bool:
+        """A code whose values are integers (``fnclcc_grade``: 1, 2, 3)."""
+        return self.kind == "code" and any(isinstance(a, int) for a in self.allowed)
+
+    @property
     def required_text(self) -> str:
         if self.required:
             return "yes"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pydantic import ValidationError
 
@@ -142,23 +142,19 @@ _INTEGER: Final = re.compile(r"^[+-]?\d+$")
 def _cell(column: Column, value: Any) -> Any:
     """A cell as the model reads it; ``None`` for an empty cell. Text is left to pydantic's
     conversions (numbers, booleans), except what pydantic would not read from text: lists
-    and integer codes."""
-    if value is None:
+    and integer codes. Typed values (Parquet) go to the model as they are."""
+    if not value or not isinstance(value, str):
+        return None if value is None or value == "" else value
+    value = value.strip()
+    if not value:
         return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-        if column.many:
-            return [_one(column, part.strip()) for part in value.split(LIST_SEPARATOR)]
-        return _one(column, value)
-    if isinstance(value, list) and not column.many:
-        return value  # pydantic names the wrong type
-    return value
+    if column.many:
+        return [_one(column, part.strip()) for part in value.split(LIST_SEPARATOR)]
+    return _one(column, value)
 
 
 def _one(column: Column, text: str) -> Any:
-    if column.kind == "code" and any(isinstance(a, int) for a in column.allowed):
+    if column.int_codes:
         return int(text) if _INTEGER.match(text) else text
     return text
 
@@ -271,9 +267,30 @@ def _keys(table: Table, records: Sequence[Any]) -> list[str] | None:
     if model is None or not issubclass(model, ListItem):
         return None
     try:
-        return item_keys([model.model_construct(**r) for r in records])
+        return item_keys([cast(ListItem, _Item(model, r)) for r in records])
     except (AttributeError, TypeError):  # a required field is missing: reported by the model
         return None
+
+
+class _Item:
+    """Just enough of a list item for its key: ``key`` and the model's ``natural_key()``
+    (which reads plain fields), without validating the whole item."""
+
+    def __init__(self, model: type[ListItem], record: Record) -> None:
+        self._model = model
+        self._record = record
+        self.key = record.get("key")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._record:
+            return self._record[name]
+        info = self._model.model_fields.get(name)
+        if info is None or info.is_required():
+            raise AttributeError(name)
+        return info.get_default(call_default_factory=True)
+
+    def natural_key(self) -> str:
+        return self._model.natural_key(cast(ListItem, self))
 
 
 def _apply_inferred(
