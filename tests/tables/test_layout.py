@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fhir_ivc.io import case_json_schema
@@ -78,3 +80,10 @@ def test_layout_text_and_readme_name_every_column():
         for column in table.columns:
             assert f"  {column.name}: " in text
             assert f"| `{column.name}` |" in readme
+
+
+def test_the_layout_excerpt_in_docs_tables_md_is_current():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tables.md").read_text("utf-8")
+    excerpt = docs.split("`fhir-ivc schema --tables` prints this for every table; its start:")[1]
+    block = excerpt.split("```")[1].strip("\n")
+    assert layout_text().startswith(block + "\n")

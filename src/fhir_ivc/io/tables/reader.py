@@ -264,7 +264,7 @@ def _leftovers(source: TableSource, index: _Index) -> Iterator[CaseRecordResult]
             if orphans.count > len(orphans.rows)
             else ""
         )
-        reason = f"orphan rows: {shown}{more} have this case_id, but no row of {CASES} has"
+        reason = f"orphan rows ({shown}{more}): no row of {CASES} has this case_id"
         table, line = orphans.rows[0]
         error = CaseInputError(case_id, "case_id", reason)
         yield CaseRecordResult(RecordSource(source.file(table), line), errors=(error,))
