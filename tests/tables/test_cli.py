@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
-from fhir_ivc.cli import _pull
 from fhir_ivc.cli._app import app
-from fhir_ivc.client import RetryPolicy
 from fhir_ivc.io.tables import layout
-from fhir_ivc.synth import synthetic_case
-from tests.client.test_pull import SYSTEM, FakeServer, server_resources
+from tests.cli.test_cli_pull import originals, server  # noqa: F401 - the fake server fixtures
+from tests.client.test_pull import SYSTEM
 from tests.tables.conftest import SEED_TABLES, SEED_YAML
 
 
@@ -108,18 +105,7 @@ def test_schema_template_writes_empty_tables_and_a_readme(runner, tmp_path):
     assert "mapped 0 cases" in mapped.stderr
 
 
-def test_pull_tables_writes_the_cases_as_tables(runner, tmp_path, monkeypatch):
-    originals = [synthetic_case(i, source_system=SYSTEM) for i in range(3)]
-    fake = FakeServer([r for c in originals for r in server_resources(c)])
-    monkeypatch.setattr(
-        _pull,
-        "client_options",
-        {
-            "transport": httpx.MockTransport(fake.handler),
-            "sleep": lambda _: None,
-            "retry": RetryPolicy(max_attempts=2, jitter=lambda: 0.0),
-        },
-    )
+def test_pull_tables_writes_the_cases_as_tables(runner, tmp_path, server, originals):  # noqa: F811
     out = tmp_path / "pulled"
     result = runner.invoke(
         app, ["pull", "--server", "http://fhir.test/fhir", "--system", SYSTEM, "--tables", str(out)]

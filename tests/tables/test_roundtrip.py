@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given, settings
 
 from fhir_ivc.bundle import build_bundles, case_from_bundle
@@ -145,3 +146,17 @@ def test_inferred_markers_find_items_whose_natural_key_uses_an_absent_field(
         next(r for r in rows if r["field"] == "reason").items()
     )
     assert _cases(folder) == [edited]
+
+
+def test_an_error_inside_the_writer_leaves_no_files(tmp_path, seed_cases):
+    folder = tmp_path / "tables"
+
+    def interrupted(fmt):
+        with TableWriter(folder, fmt) as writer:
+            writer.write(seed_cases[0])
+            raise RuntimeError("interrupted")
+
+    for fmt in ("csv", "parquet"):
+        with pytest.raises(RuntimeError, match="interrupted"):
+            interrupted(fmt)
+        assert list(folder.iterdir()) == []

@@ -2,23 +2,26 @@
 at a time (``fhir-ivc pull --tables``, the examples, the template).
 
 Every table of the layout is written, with its header even when it has no rows, so a folder
-written here is always a complete input. Files appear only when the writer closes without an
-error (each is written to a hidden temporary file in the folder, then moved into place).
+written here is always a complete input. Files appear only when the ``with`` block ends without
+an error (each is written to a hidden temporary file in the folder, then moved into place).
 CSV: UTF-8, comma, ``\\n`` line ends, quotes only where needed; cells as
 :func:`~fhir_ivc.io.tables.records.format_cell` writes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self
 
 from fhir_ivc.io.tables.layout import INFERRED, INFERRED_COLUMNS, layout
 from fhir_ivc.io.tables.records import case_rows, format_cell
 from fhir_ivc.io.tables.sources import CSV_SUFFIX, PARQUET_SUFFIX
+from fhir_ivc.io.writer import _atomic_file, _file_mode  # the io package's atomic files
 from fhir_ivc.model import Case
 
 __all__ = ["TableFormat", "TableWriter"]
@@ -32,35 +35,39 @@ def _header(table: str) -> tuple[str, ...]:
 
 
 class TableWriter:
-    """``folder/<table>.csv`` (or ``.parquet``) for every table of the layout."""
+    """``folder/<table>.csv`` (or ``.parquet``) for every table of the layout; a context
+    manager: the files are moved into place when the ``with`` block ends without an error."""
 
     def __init__(self, folder: str | os.PathLike[str], table_format: TableFormat = "csv") -> None:
         self.folder = Path(folder)
         self.format = table_format
         self.cases = 0
-        self.folder.mkdir(parents=True, exist_ok=True)
-        suffix = _SUFFIX[table_format]
-        self._final = {t: self.folder / f"{t}{suffix}" for t in layout().names}
-        self._tmp = {t: p.with_name(f".{p.name}.tmp") for t, p in self._final.items()}
-        self._files: dict[str, IO[str]] = {}
+        self._stack = contextlib.ExitStack()
         self._csv: dict[str, Any] = {}
         self._parquet: dict[str, Any] = {}
-        self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._final}
-        try:
-            for table, tmp in self._tmp.items():
-                if table_format == "csv":
-                    file = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
-                    self._files[table] = file
-                    self._csv[table] = csv.writer(file, lineterminator="\n")
+        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+
+    def __enter__(self) -> Self:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        mode = _file_mode()
+        with self._stack as stack:  # closes (and removes) what was opened if one open fails
+            for table in layout().names:
+                path = self.folder / f"{table}{_SUFFIX[self.format]}"
+                file = stack.enter_context(_atomic_file(path, mode))
+                if self.format == "csv":
+                    text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+                    stack.callback(text.detach)  # flushes, then leaves the file to _atomic_file
+                    self._csv[table] = csv.writer(text, lineterminator="\n")
                     self._csv[table].writerow(_header(table))
                 else:
                     from fhir_ivc.io.tables.parquet import arrow_schema, pyarrow
 
-                    pa = pyarrow()
-                    self._parquet[table] = pa.parquet.ParquetWriter(tmp, arrow_schema(table))
-        except BaseException:
-            self.close(ok=False)
-            raise
+                    writer = pyarrow().parquet.ParquetWriter(file, arrow_schema(table))
+                    stack.callback(writer.close)
+                    self._parquet[table] = writer
+                    self._pending[table] = []
+            self._stack = stack.pop_all()
+        return self
 
     def write(self, case: Case) -> None:
         """Append one case's rows to every table."""
@@ -89,33 +96,21 @@ class TableWriter:
         self._parquet[table].write_table(pa.Table.from_arrays(arrays, schema=schema))
         self._pending[table] = []
 
-    def close(self, ok: bool = True) -> None:
-        """Move the files into place (``ok``), or remove them."""
-        try:
-            if ok:
-                for table in self._parquet:
-                    self._flush(table)
-        finally:
-            for file in self._files.values():
-                file.close()
-            for writer in self._parquet.values():
-                writer.close()
-            for table, tmp in self._tmp.items():
-                if ok:
-                    os.replace(tmp, self._final[table])
-                else:
-                    tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(ok=exc_type is None)
+        if exc_type is None:
+            try:
+                for table in self._parquet:
+                    self._flush(table)
+            except BaseException as error:
+                self._stack.__exit__(type(error), error, error.__traceback__)
+                raise
+        # with an error, _atomic_file removes the temporary files instead of moving them
+        self._stack.__exit__(exc_type, exc, tb)
 
 
 def _parquet_batch() -> int:
