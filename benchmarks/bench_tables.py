@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_tables.py                # 100,000 synthetic cases
     .venv/bin/python benchmarks/bench_tables.py --n 5000 --rounds 1 --json out.json
 
-One run writes the same N cases (``fhir_ivc.synth.synthetic_case(i)``, series 0) four ways into
-a temporary folder (``--workdir`` to keep them):
+One run writes the same N cases (``fhir_ivc.testing.synth.synthetic_case(i)``, series 0) four
+ways into a temporary folder (``--workdir`` to keep them):
 
 * ``ndjson``: one case record per line -- the **baseline**, the streaming reader of today;
 * ``csv``: the case tables as ``fhir-ivc pull --tables`` writes them (every table grouped by
@@ -68,7 +68,7 @@ def read(path: str) -> dict[str, Any]:
 
 def generate(n: int, workdir: Path) -> dict[str, Path]:
     from fhir_ivc.io.tables import TableWriter
-    from fhir_ivc.synth import synthetic_case
+    from fhir_ivc.testing.synth import synthetic_case
 
     paths = {
         "ndjson": workdir / "cases.ndjson",

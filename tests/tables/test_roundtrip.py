@@ -18,7 +18,7 @@ from fhir_ivc.io.tables.parquet import NestedParquetWriter
 from fhir_ivc.io.tables.reader import _Index
 from fhir_ivc.io.tables.sources import open_source
 from fhir_ivc.model import Case
-from fhir_ivc.synth import synthetic_case
+from fhir_ivc.testing.synth import synthetic_case
 from tests.strategies import cases as case_strategy
 from tests.tables.conftest import SEED_TABLES, SEED_YAML, read_csv, write_csv
 

@@ -7,18 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fhir_ivc.bundle import build_bundles
+from fhir_ivc.cli._services import BuildBundles
 from fhir_ivc.exceptions import MappingError
 from fhir_ivc.io.tables import iter_table_cases
 
 __all__ = ["table_documents"]
 
 
-def table_documents(path: Path) -> Iterator[tuple[str, Any, str | None]]:
+def table_documents(
+    path: Path, build: BuildBundles = build_bundles
+) -> Iterator[tuple[str, Any, str | None]]:
     """``(where, bundle or None, problem or None)`` for the cases of a table input: the
     transaction and the collection bundle of each case, or each problem of a rejected one."""
-    from fhir_ivc.cli._app import _bundle_builder  # late: _app imports the command modules
-
-    build = _bundle_builder()
     for result in iter_table_cases(path):
         if result.case is None:
             for error in result.errors:

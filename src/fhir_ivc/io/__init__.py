@@ -1,16 +1,16 @@
-"""Case input and bundle output: streaming readers, atomic writers, a structural bundle check.
+"""Case input and bundle output: streaming readers (case files and case tables), atomic
+writers, a structural bundle check.
 
 See ``docs/cli.md`` for the formats. Nothing here imports rich or typer (that is ``fhir_ivc.cli``).
 """
 
+from fhir_ivc.io.inputs import iter_case_records, iter_inputs
 from fhir_ivc.io.reader import (
     EXTENSIONS,
     STDIN,
     CaseRecordResult,
     InputFormat,
     RecordSource,
-    iter_case_records,
-    iter_inputs,
 )
 from fhir_ivc.io.schema import SCHEMA_ID, case_json_schema
 from fhir_ivc.io.structural import structural_check

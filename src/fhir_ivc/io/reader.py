@@ -158,11 +158,6 @@ def iter_case_records(
         parser = _PARSERS[input_format or InputFormat.NDJSON]
         yield from _results(parser(stream, _STDIN_NAME))
         return
-    from fhir_ivc.io.tables import is_table_input, iter_table_cases  # late: they import this
-
-    if is_table_input(name):  # a folder or zip of case tables, a Parquet file: docs/tables.md
-        yield from iter_table_cases(name)
-        return
     fmt = input_format or EXTENSIONS.get(Path(name).suffix.lower())
     with open(name, "rb") as file:
         if fmt is None:

@@ -1,8 +1,8 @@
 """The layout for people: ``fhir-ivc schema --tables`` (text) and ``--template DIR`` (empty
 tables and a README of their columns: type, required, allowed values, unit, range, example).
 
-Examples are the first value of the column among synthetic cases (``fhir_ivc.synth``), so they
-follow the model too; nothing here lists a column by hand.
+Examples are the first value of the column among synthetic cases (``fhir_ivc.testing.synth``),
+so they follow the model too; nothing here lists a column by hand.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _purpose(table: Table) -> str:
 @cache
 def _examples() -> dict[tuple[str, str], str]:
     """``(table, column) -> the first non-empty cell among synthetic cases``."""
-    from fhir_ivc.synth import synthetic_case
+    from fhir_ivc.testing.synth import synthetic_case
 
     found: dict[tuple[str, str], str] = {}
     lay = layout()

@@ -9,19 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-from typer.testing import CliRunner
+from tests.cli.test_cli_pull import originals, server  # noqa: F401 - the fake server fixtures
+from tests.exchange.test_pull import SYSTEM
+from tests.tables.conftest import SEED_TABLES, SEED_YAML
+from tests.tables.test_roundtrip import _cases
 
 from fhir_ivc.cli._app import app
 from fhir_ivc.io.tables import layout
-from tests.cli.test_cli_pull import originals, server  # noqa: F401 - the fake server fixtures
-from tests.client.test_pull import SYSTEM
-from tests.tables.conftest import SEED_TABLES, SEED_YAML
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def _plain(text: str) -> str:
@@ -112,8 +106,6 @@ def test_pull_tables_writes_the_cases_as_tables(runner, tmp_path, server, origin
     )
     assert result.exit_code == 0, result.output
     assert f"cases in {out}" in result.stderr
-    from tests.tables.test_roundtrip import _cases
-
     assert sorted(_cases(out), key=lambda c: c.case_id) == originals
     assert not (out / "loss-report.ndjson").exists()  # only --out/--ndjson put it beside
 

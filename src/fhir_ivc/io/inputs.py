@@ -1,0 +1,41 @@
+"""Every kind of case input behind one call: case files (JSON, NDJSON, YAML, standard input:
+:mod:`fhir_ivc.io.reader`) and case tables (a folder or zip of CSV tables, Parquet:
+:mod:`fhir_ivc.io.tables`). ``fhir_ivc.io.iter_case_records`` and ``iter_inputs`` are these."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from fhir_ivc.io import reader
+from fhir_ivc.io.reader import STDIN, CaseRecordResult, InputFormat
+from fhir_ivc.io.tables import is_table_input, iter_table_cases
+
+__all__ = ["iter_case_records", "iter_inputs"]
+
+
+def iter_case_records(
+    path: str | os.PathLike[str],
+    *,
+    input_format: InputFormat | None = None,
+    stdin: BinaryIO | None = None,
+) -> Iterator[CaseRecordResult]:
+    """The records of one input: case tables (docs/tables.md) when ``path`` is a folder, a
+    ``.zip`` or a ``.parquet`` file, else a case file
+    (:func:`fhir_ivc.io.reader.iter_case_records`)."""
+    if os.fspath(path) != STDIN and is_table_input(path):
+        yield from iter_table_cases(path)
+        return
+    yield from reader.iter_case_records(path, input_format=input_format, stdin=stdin)
+
+
+def iter_inputs(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    input_format: InputFormat | None = None,
+    stdin: BinaryIO | None = None,
+) -> Iterator[CaseRecordResult]:
+    """The records of several inputs, one after the other (see :func:`iter_case_records`)."""
+    for path in paths:
+        yield from iter_case_records(path, input_format=input_format, stdin=stdin)
