@@ -42,6 +42,14 @@ FORMATS = ("ndjson", "csv", "csv-unsorted", "parquet")
 
 
 def peak_rss_mib() -> float:
+    """Peak RSS of this process image: VmHWM on Linux. (``ru_maxrss`` would not do: Linux keeps
+    it across fork and exec, so a child reports its parent's peak when that is higher.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
@@ -66,16 +74,20 @@ def read(path: str) -> dict[str, Any]:
     }
 
 
-def generate(n: int, workdir: Path) -> dict[str, Path]:
-    from fhir_ivc.io.tables import TableWriter
-    from fhir_ivc.testing.synth import synthetic_case
-
-    paths = {
+def _paths(workdir: Path) -> dict[str, Path]:
+    return {
         "ndjson": workdir / "cases.ndjson",
         "csv": workdir / "csv",
         "csv-unsorted": workdir / "csv-unsorted",
         "parquet": workdir / "parquet",
     }
+
+
+def generate(n: int, workdir: Path) -> dict[str, Path]:
+    from fhir_ivc.io.tables import TableWriter
+    from fhir_ivc.testing.synth import synthetic_case
+
+    paths = _paths(workdir)
     with (
         open(paths["ndjson"], "wb") as ndjson,
         TableWriter(paths["csv"]) as csv_tables,
@@ -102,6 +114,12 @@ def generate(n: int, workdir: Path) -> dict[str, Path]:
     return paths
 
 
+def reused(workdir: Path) -> dict[str, Path] | None:
+    """The inputs an earlier run left in ``workdir`` (``--reuse``), when they are all there."""
+    paths = _paths(workdir)
+    return paths if all(p.exists() for p in paths.values()) else None
+
+
 def size_mib(path: Path) -> float:
     files = [path] if path.is_file() else list(path.iterdir())
     return sum(f.stat().st_size for f in files) / (1024 * 1024)
@@ -113,6 +131,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="turns of every format")
     parser.add_argument("--workdir", type=Path, help="keep the inputs here (default: temporary)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument(
+        "--reuse", action="store_true", help="read the inputs already in --workdir (same --n)"
+    )
     parser.add_argument("--read", metavar="PATH", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.read:
@@ -123,8 +144,12 @@ def main() -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        paths = generate(args.n, workdir)
-        print(f"generated {args.n:,} cases in 4 forms in {time.perf_counter() - started:.0f} s")
+        paths = reused(workdir) if args.reuse else None
+        if paths is None:
+            paths = generate(args.n, workdir)
+            print(f"generated {args.n:,} cases in 4 forms in {time.perf_counter() - started:.0f} s")
+        else:
+            print(f"reusing the inputs in {workdir}")
         runs: dict[str, list[dict[str, Any]]] = {f: [] for f in FORMATS}
         for round_no in range(args.rounds):
             order = FORMATS if round_no % 2 == 0 else FORMATS[::-1]

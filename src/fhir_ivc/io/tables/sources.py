@@ -136,20 +136,26 @@ def _csv_text_rows(text: IO[str], table: str, where: str) -> Iterator[Row]:
         raise TableFileError(where, f"broken CSV: {exc}", reader.line_num) from None
 
 
-class CsvFolder:
-    """``DIR/cases.csv``, ``DIR/imaging.csv``...: absent tables have no rows."""
+class _Folder:
+    """``DIR/cases<suffix>``, ``DIR/imaging<suffix>``...: absent tables have no rows."""
+
+    suffix: str = CSV_SUFFIX
 
     def __init__(self, path: Path) -> None:
         self.name = os.fspath(path)
         self._path = path
         members = [p.name for p in path.iterdir() if p.is_file()]
-        self._files = _table_names(self.name, members, CSV_SUFFIX)
+        self._files = _table_names(self.name, members, self.suffix)
 
     def tables(self) -> list[str]:
         return list(self._files)
 
     def file(self, table: str) -> str:
         return os.fspath(self._path / self._files[table])
+
+
+class CsvFolder(_Folder):
+    """A folder of CSV tables."""
 
     def label(self, table: str, line: int) -> str:
         return f"{self._files[table]}:{line}"
@@ -192,20 +198,10 @@ class CsvZip:
             yield from _csv_rows(stream, table, self.file(table))
 
 
-class ParquetFolder:
-    """``DIR/cases.parquet``, ``DIR/imaging.parquet``...: typed columns, or text as in CSV."""
+class ParquetFolder(_Folder):
+    """A folder of Parquet tables: typed columns, or text read as CSV cells."""
 
-    def __init__(self, path: Path) -> None:
-        self.name = os.fspath(path)
-        self._path = path
-        members = [p.name for p in path.iterdir() if p.is_file()]
-        self._files = _table_names(self.name, members, PARQUET_SUFFIX)
-
-    def tables(self) -> list[str]:
-        return list(self._files)
-
-    def file(self, table: str) -> str:
-        return os.fspath(self._path / self._files[table])
+    suffix = PARQUET_SUFFIX
 
     def label(self, table: str, line: int) -> str:
         return f"{self._files[table]} row {line}"
