@@ -165,7 +165,7 @@ def test_broken_ndjson_line_among_good_lines(runner, seed_records, write_ndjson,
         {
             "case_id": None,
             "path": "",
-            "reason": "broken JSON: unexpected character, expected a string key",
+            "reason": "broken JSON: Expecting property name enclosed in double quotes",
             "source": f"{source}:2:2",
         },
         {
@@ -177,7 +177,7 @@ def test_broken_ndjson_line_among_good_lines(runner, seed_records, write_ndjson,
     ]
     lines = result.stderr.splitlines()
     assert lines[:2] == [
-        f"REJECT <no case_id>: broken JSON: unexpected character, expected a string key "
+        f"REJECT <no case_id>: broken JSON: Expecting property name enclosed in double quotes "
         f"({source}:2:2)",
         f"REJECT case-7 surgery.blood_loss_ml: Input should be greater than or equal to 0 "
         f"({source}:3)",

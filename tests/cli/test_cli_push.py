@@ -395,7 +395,7 @@ def test_rejected_records_are_listed_and_the_rest_is_pushed(
     assert rejects == [
         f"REJECT case-bad surgery.blood_loss_ml: Input should be greater than or equal to 0 "
         f"({path}:2)",
-        "REJECT <no case_id>: broken JSON: unexpected character, expected a string key "
+        "REJECT <no case_id>: broken JSON: Expecting property name enclosed in double quotes "
         f"({path}:3:2)",
         f"REJECT case-1 case_id: duplicate case_id: an earlier record has the same id ({path}:4)",
     ]

@@ -13,8 +13,17 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_ivc.io import CaseRecordResult, InputFormat, RecordSource, iter_case_records, iter_inputs
-from fhir_ivc.io.reader import _iter_json
+from fhir_ivc.io import (
+    CaseRecordResult,
+    InputFormat,
+    InputLimits,
+    RecordSource,
+    Unreadable,
+    iter_case_records,
+    iter_inputs,
+)
+from fhir_ivc.io._json import iter_json as _iter_json
+from fhir_ivc.io._json import iter_ndjson
 
 
 def read(path: Path, **kwargs: Any) -> list[CaseRecordResult]:
@@ -295,7 +304,8 @@ def test_ndjson_line_that_is_not_utf8(tmp_path, seed_records):
     file.write_bytes(b'{"case_id": "\xff"}\n' + json.dumps(seed_records[0]).encode() + b"\n")
     results = read(file)
     assert [r.ok for r in results] == [False, True]
-    assert only_error(results[0])[2].startswith("broken JSON")
+    assert only_error(results[0])[2] == "not UTF-8 text at byte 14 of the line"
+    assert str(results[0].source) == f"{file}:1:14"
 
 
 def test_yaml_document_with_an_unsafe_tag_is_rejected_alone(tmp_path, seed_records):
@@ -306,7 +316,7 @@ def test_yaml_document_with_an_unsafe_tag_is_rejected_alone(tmp_path, seed_recor
     assert [r.ok for r in results] == [False, True]
     assert only_error(results[0])[:2] == (None, "")
     reason = only_error(results[0])[2]
-    assert reason.startswith("YAML: could not determine a constructor")
+    assert reason == "the YAML tag !!python/object:os.system is not accepted (JSON-like YAML)"
 
 
 # --- whole-file problems ----------------------------------------------------------------------
@@ -427,20 +437,28 @@ def test_json_array_is_read_incrementally(seed_records):
 
 
 def test_ndjson_is_read_line_by_line(seed_records):
-    def lines():
-        yield (json.dumps(seed_records[0]) + "\n").encode()
-        raise AssertionError("read past the first record")
+    class OneLine(io.BytesIO):
+        def readline(self, size: int | None = -1) -> bytes:
+            if self.tell():
+                raise AssertionError("read past the first record")
+            return super().readline(size)
 
-    from fhir_ivc.io.reader import _iter_ndjson
-
-    first = next(_iter_ndjson(lines(), "gen"))  # type: ignore[arg-type]
+    stream = OneLine((json.dumps(seed_records[0]) + "\n").encode() * 2)
+    first = next(iter_ndjson(stream, "gen"))
     assert first[0] == RecordSource("gen", 1)
 
 
+# text without control characters and lone surrogates, which the readers refuse
+plain_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | plain_text,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+        st.lists(inner, max_size=4)
+        | st.dictionaries(plain_text.filter(lambda t: len(t) <= 5), inner, max_size=4)
     ),
     max_leaves=12,
 )
@@ -462,3 +480,21 @@ def test_streamed_array_equals_json_loads(values, indent, chunk):
             json.dumps(value, indent=indent, ensure_ascii=False).splitlines()[0]
             in lines[source.line - 1]
         )
+
+
+@given(
+    values=st.lists(json_values, min_size=1, max_size=6),
+    limit=st.integers(min_value=2, max_value=60),
+    chunk=st.integers(min_value=1, max_value=16),
+)
+def test_records_over_the_limit_are_skipped_and_the_others_kept(values, limit, chunk):
+    """The skipper follows strings, escapes and brackets exactly, across any chunk boundary."""
+    texts = [json.dumps(v, ensure_ascii=False) for v in values]
+    data = ("[" + ", ".join(texts) + "]").encode()
+    limits = InputLimits(max_record_bytes=limit)
+    parsed = [value for _, value in _iter_json(io.BytesIO(data), "x", limits, chunk_bytes=chunk)]
+    expected = [
+        Unreadable(f"a record over {limit} bytes (--max-record-bytes)") if len(t) > limit else v
+        for t, v in zip(texts, values, strict=True)
+    ]
+    assert parsed == expected

@@ -1,16 +1,19 @@
-"""Case input and bundle output: streaming readers (case files and case tables), atomic
+"""Case input and bundle output: bounded streaming readers (case files and case tables), atomic
 writers, a structural bundle check.
 
 See ``docs/cli.md`` for the formats. Nothing here imports rich or typer (that is ``fhir_ivc.cli``).
 """
 
 from fhir_ivc.io.inputs import iter_case_records, iter_inputs
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits
 from fhir_ivc.io.reader import (
     EXTENSIONS,
     STDIN,
     CaseRecordResult,
     InputFormat,
     RecordSource,
+    Unreadable,
+    iter_json_values,
 )
 from fhir_ivc.io.schema import SCHEMA_ID, case_json_schema
 from fhir_ivc.io.structural import structural_check
@@ -28,6 +31,7 @@ from fhir_ivc.io.writer import (
 )
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "EXTENSIONS",
     "SCHEMA_ID",
     "STDIN",
@@ -38,14 +42,17 @@ __all__ = [
     "BundleWriter",
     "CaseRecordResult",
     "InputFormat",
+    "InputLimits",
     "NdjsonBundleWriter",
     "RecordSource",
     "RejectsWriter",
+    "Unreadable",
     "atomic_write_bytes",
     "bundle_of",
     "case_json_schema",
     "dump_json",
     "iter_case_records",
     "iter_inputs",
+    "iter_json_values",
     "structural_check",
 ]

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from fhir_ivc.io import reader
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits
 from fhir_ivc.io.reader import STDIN, CaseRecordResult, InputFormat
 from fhir_ivc.io.tables import is_table_input, iter_table_cases
 
@@ -20,6 +21,7 @@ def iter_case_records(
     *,
     input_format: InputFormat | None = None,
     stdin: BinaryIO | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Iterator[CaseRecordResult]:
     """The records of one input: case tables (docs/tables.md) when ``path`` is a folder, a
     ``.zip`` or a ``.parquet`` file, else a case file
@@ -27,7 +29,7 @@ def iter_case_records(
     if os.fspath(path) != STDIN and is_table_input(path):
         yield from iter_table_cases(path)
         return
-    yield from reader.iter_case_records(path, input_format=input_format, stdin=stdin)
+    yield from reader.iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)
 
 
 def iter_inputs(
@@ -35,7 +37,8 @@ def iter_inputs(
     *,
     input_format: InputFormat | None = None,
     stdin: BinaryIO | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Iterator[CaseRecordResult]:
     """The records of several inputs, one after the other (see :func:`iter_case_records`)."""
     for path in paths:
-        yield from iter_case_records(path, input_format=input_format, stdin=stdin)
+        yield from iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)

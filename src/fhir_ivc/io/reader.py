@@ -9,16 +9,23 @@ Formats, chosen by extension or, for other names, sniffed from the first bytes:
 
 ``.ndjson`` / ``.jsonl``
     one case object per line, read line by line (truly streaming). Broken JSON on one line
-    rejects that line only. ``-`` (standard input) is read as NDJSON.
+    rejects that line only; so does a line over the record limit, dropped without being held.
+    ``-`` (standard input) is read as NDJSON.
 ``.json``
     one case object, or an array of case objects. The array is streamed element by element
     (each element is decoded on its own), so memory holds one case at a time. Broken JSON
     cannot be resynchronised inside an array: the elements before it are yielded, then one
-    file-level reject at the exact line and column.
+    file-level reject at the exact line and column. An element the limits refuse (too large,
+    too deep, duplicate keys...) is skipped and rejected alone.
 ``.yaml`` / ``.yml``
     one case, a list of cases, or a multi-document stream (``---``). Documents are read one
-    at a time; a single document (for instance one list of cases) is loaded whole. Dates stay
-    strings (``date: 2019-03-14`` is the FHIR date ``"2019-03-14"``, not a ``datetime.date``).
+    at a time; a single document (for instance one list of cases) is loaded whole, and each of
+    its items is checked and built on its own. Dates stay strings (``date: 2019-03-14`` is the
+    FHIR date ``"2019-03-14"``, not a ``datetime.date``).
+
+Every record is bounded by :class:`~fhir_ivc.io.limits.InputLimits` (size, depth, YAML
+aliases and tags, duplicate keys, numbers, control characters): see :mod:`fhir_ivc.io._json`,
+:mod:`fhir_ivc.io._yaml` and docs/security.md.
 
 A problem with the file as a whole (empty file, JSON or YAML syntax error, not UTF-8) is
 yielded as one reject with ``case_id=None`` and ``path=""`` at the position of the problem.
@@ -31,24 +38,25 @@ Error reasons never quote the input, except the offending value of an enum/liter
 from __future__ import annotations
 
 import codecs
-import json
 import logging
 import os
-import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final
 
 import orjson
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from fhir_ivc.exceptions import CaseInputError
+from fhir_ivc.io._json import iter_json, iter_ndjson
 from fhir_ivc.io._paths import format_loc
+from fhir_ivc.io._records import FileProblemError, RecordSource, Unreadable
+from fhir_ivc.io._yaml import iter_yaml
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits
 from fhir_ivc.model import Case
 
 __all__ = [
@@ -57,8 +65,10 @@ __all__ = [
     "CaseRecordResult",
     "InputFormat",
     "RecordSource",
+    "Unreadable",
     "iter_case_records",
     "iter_inputs",
+    "iter_json_values",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,24 +94,6 @@ EXTENSIONS: Final[dict[str, InputFormat]] = {
     ".yaml": InputFormat.YAML,
     ".yml": InputFormat.YAML,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RecordSource:
-    """Where a record (or a file-level problem) is: ``file:line`` or ``file:line:column``.
-
-    ``line`` and ``column`` count from 1. ``index`` is the record's 0-based position among the
-    records of a JSON array or a YAML file, ``None`` for NDJSON lines (the line says it all).
-    """
-
-    file: str
-    line: int
-    column: int | None = None
-    index: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        return f"{where}:{self.column}" if self.column is not None else where
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +126,11 @@ def iter_inputs(
     *,
     input_format: InputFormat | None = None,
     stdin: BinaryIO | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Iterator[CaseRecordResult]:
     """The records of several input files, file after file (see :func:`iter_case_records`)."""
     for path in paths:
-        yield from iter_case_records(path, input_format=input_format, stdin=stdin)
+        yield from iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)
 
 
 def iter_case_records(
@@ -145,59 +138,76 @@ def iter_case_records(
     *,
     input_format: InputFormat | None = None,
     stdin: BinaryIO | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Iterator[CaseRecordResult]:
     """Stream the case records of one input file (``-`` is standard input).
 
     ``input_format`` overrides the extension and sniffing; ``stdin`` replaces
-    ``sys.stdin.buffer`` (for tests and embedding). Raises :class:`OSError` when the file cannot
-    be opened; everything else, including whole-file problems, is yielded as a result.
+    ``sys.stdin.buffer`` (for tests and embedding); ``limits`` bound every record
+    (:mod:`fhir_ivc.io.limits`). Raises :class:`OSError` when the file cannot be opened;
+    everything else, including whole-file problems, is yielded as a result.
     """
+    for source, raw in _values(path, input_format, stdin, limits, _PARSERS):
+        yield _to_result(raw, source)
+
+
+def iter_json_values(
+    path: str | os.PathLike[str],
+    *,
+    input_format: InputFormat | None = None,
+    stdin: BinaryIO | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Iterator[tuple[RecordSource, Any]]:
+    """The JSON values of one file (bundles, resources): ``(source, value)``, streamed.
+
+    ``.json`` is one value or an array of values (streamed element by element),
+    ``.ndjson``/``.jsonl`` and ``-`` one value per line; other names are sniffed (JSON or
+    NDJSON; YAML is not read here). ``value`` is an :class:`Unreadable` for a record that cannot
+    be decoded or is refused by ``limits``, and for a whole-file problem (``whole_file``).
+    Raises :class:`OSError` when the file cannot be opened.
+    """
+    if input_format is InputFormat.YAML:
+        raise ValueError("iter_json_values reads JSON and NDJSON only")
+    yield from _values(path, input_format, stdin, limits, _JSON_PARSERS)
+
+
+_Parser = Callable[[IO[bytes], str, InputLimits], Iterator[tuple[RecordSource, Any]]]
+
+
+def _values(
+    path: str | os.PathLike[str],
+    input_format: InputFormat | None,
+    stdin: BinaryIO | None,
+    limits: InputLimits,
+    parsers: dict[InputFormat, _Parser],
+) -> Iterator[tuple[RecordSource, Any]]:
     name = os.fspath(path)
-    if name == STDIN:
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        parser = _PARSERS[input_format or InputFormat.NDJSON]
-        yield from _results(parser(stream, _STDIN_NAME))
-        return
-    fmt = input_format or EXTENSIONS.get(Path(name).suffix.lower())
-    with open(name, "rb") as file:
-        if fmt is None:
-            fmt = _sniff(file.peek(_SNIFF_BYTES)[:_SNIFF_BYTES])
-            logger.debug("%s: sniffed format %s", name, fmt)
-        yield from _results(_PARSERS[fmt](file, name))
+    try:
+        if name == STDIN:
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            yield from parsers[input_format or InputFormat.NDJSON](stream, _STDIN_NAME, limits)
+            return
+        fmt = input_format or EXTENSIONS.get(Path(name).suffix.lower())
+        with open(name, "rb") as file:
+            if fmt is None or fmt not in parsers:
+                fmt = _sniff(file.peek(_SNIFF_BYTES)[:_SNIFF_BYTES])
+                if fmt not in parsers:
+                    fmt = InputFormat.JSON
+                logger.debug("%s: sniffed format %s", name, fmt)
+            yield from parsers[fmt](file, name, limits)
+    except FileProblemError as problem:
+        logger.debug("%s: file-level problem", problem.source)
+        yield problem.source, Unreadable(problem.reason, whole_file=True)
 
 
 # --- records to results -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Unreadable:
-    """A record (NDJSON line, YAML document) that cannot be parsed; the file goes on."""
-
-    reason: str
-
-
-class _FileProblemError(Exception):
-    """The file cannot be read any further: reported as one file-level reject."""
-
-    def __init__(self, source: RecordSource, reason: str) -> None:
-        super().__init__(reason)
-        self.source = source
-        self.reason = reason
-
-
-def _results(parsed: Iterator[tuple[RecordSource, Any]]) -> Iterator[CaseRecordResult]:
-    try:
-        for source, raw in parsed:
-            yield _to_result(raw, source)
-    except _FileProblemError as problem:
-        logger.debug("%s: file-level problem", problem.source)
-        error = CaseInputError(None, "", problem.reason)
-        yield CaseRecordResult(problem.source, errors=(error,))
-
-
 def _to_result(raw: Any, source: RecordSource) -> CaseRecordResult:
-    if isinstance(raw, _Unreadable):
-        return CaseRecordResult(source, errors=(CaseInputError(None, "", raw.reason),))
+    if isinstance(raw, Unreadable):
+        case_id = _raw_case_id(raw.value) if isinstance(raw.value, dict) else None
+        error = CaseInputError(case_id, raw.path, raw.reason)
+        return CaseRecordResult(source, errors=(error,))
     if not isinstance(raw, dict):
         reason = f"a case record must be an object (a mapping), not {_kind(raw)}"
         return CaseRecordResult(source, errors=(CaseInputError(None, "", reason),))
@@ -277,253 +287,12 @@ def _sniff(head: bytes) -> InputFormat:
     return InputFormat.YAML
 
 
-# --- NDJSON -----------------------------------------------------------------------------------
-
-
-def _iter_ndjson(stream: BinaryIO, name: str) -> Iterator[tuple[RecordSource, Any]]:
-    records = 0
-    for lineno, line in enumerate(stream, start=1):
-        if lineno == 1:
-            line = line.removeprefix(codecs.BOM_UTF8)
-        if not line.strip():
-            continue
-        records += 1
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield RecordSource(name, lineno, exc.colno), _Unreadable(f"broken JSON: {exc.msg}")
-        else:
-            yield RecordSource(name, lineno), value
-    if not records:
-        raise _FileProblemError(RecordSource(name, 1), "empty file: no case records")
-
-
-# --- JSON (one document, arrays streamed) -----------------------------------------------------
-
-_CHUNK_BYTES: Final = 64 * 1024
-#: A single record larger than this is refused (it is broken JSON or not a case record).
-_MAX_RECORD_CHARS: Final = 64 * 1024 * 1024
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_NUMBER_CHARS = re.compile(r"[-+0-9.eE]+")
-_DECODER = json.JSONDecoder()
-
-
-class _JsonText:
-    """A JSON text read in chunks, decoded one value at a time with exact line/column."""
-
-    def __init__(self, stream: IO[bytes], name: str, chunk_bytes: int) -> None:
-        self._stream = stream
-        self._name = name
-        self._chunk = chunk_bytes
-        self._decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
-        self._buf = ""
-        self._pos = 0
-        self._line = 1  # line of _buf[0]
-        self._col0 = 0  # 0-based column of _buf[0]
-        self._eof = False
-
-    def _read(self, size: int) -> bool:
-        """Append about ``size`` more bytes to the buffer; False at end of file."""
-        if self._eof:
-            return False
-        data = self._stream.read(size)
-        try:
-            text = self._decoder.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
-            raise self.problem(len(self._buf), f"not UTF-8 text: {exc.reason}") from None
-        if not data:
-            self._eof = True
-            return False
-        dropped = self._buf[: self._pos]
-        newlines = dropped.count("\n")
-        if newlines:
-            self._line += newlines
-            self._col0 = len(dropped) - dropped.rfind("\n") - 1
-        else:
-            self._col0 += len(dropped)
-        self._buf = self._buf[self._pos :] + text
-        self._pos = 0
-        return True
-
-    def where(self, pos: int) -> RecordSource:
-        newlines = self._buf.count("\n", 0, pos)
-        if newlines:
-            column = pos - self._buf.rfind("\n", 0, pos)
-            return RecordSource(self._name, self._line + newlines, column)
-        return RecordSource(self._name, self._line, self._col0 + pos + 1)
-
-    def problem(self, pos: int, reason: str) -> _FileProblemError:
-        return _FileProblemError(self.where(pos), reason)
-
-    def problem_here(self, reason: str) -> _FileProblemError:
-        return self.problem(self._pos, reason)
-
-    def peek(self) -> str | None:
-        """The next character that is not white space (not consumed), None at end of file."""
-        while True:
-            match = _WHITESPACE.match(self._buf, self._pos)
-            self._pos = match.end() if match else self._pos
-            if self._pos < len(self._buf):
-                return self._buf[self._pos]
-            if not self._read(self._chunk):
-                return None
-
-    def expect(self, char: str, what: str) -> None:
-        found = self.peek()
-        if found != char:
-            got = "end of file" if found is None else repr(found)
-            raise self.problem_here(f"broken JSON: expected {what}, found {got}")
-        self._pos += 1
-
-    def value(self) -> tuple[Any, RecordSource]:
-        """Decode the next value; reads more text until it is complete."""
-        self.peek()
-        while True:
-            try:
-                value, end = _DECODER.raw_decode(self._buf, self._pos)
-            except json.JSONDecodeError as exc:
-                if self._eof or not self._maybe_truncated(exc):
-                    msg = exc.msg.removesuffix(" starting at")
-                    raise self.problem(exc.pos, f"broken JSON: {msg}") from None
-            else:
-                # a number whose characters run to the end of the buffer ("1", "0.", "1e")
-                # may go on in the next chunk
-                number = _NUMBER_CHARS.match(self._buf, self._pos)
-                complete = number is None or number.end() < len(self._buf)
-                if complete or self._eof:
-                    source = self.where(self._pos)
-                    self._pos = end
-                    return value, RecordSource(source.file, source.line)
-            if len(self._buf) - self._pos > _MAX_RECORD_CHARS:
-                raise self.problem(
-                    self._pos, f"broken JSON or a record over {_MAX_RECORD_CHARS} characters"
-                )
-            self._read(max(self._chunk, len(self._buf) - self._pos))  # grows geometrically
-
-    def _maybe_truncated(self, exc: json.JSONDecodeError) -> bool:
-        """Could the error be the end of the buffer rather than broken JSON?"""
-        return exc.msg.startswith("Unterminated string") or len(self._buf) - exc.pos <= 16
-
-
-def _iter_json(
-    stream: IO[bytes], name: str, chunk_bytes: int = _CHUNK_BYTES
-) -> Iterator[tuple[RecordSource, Any]]:
-    text = _JsonText(stream, name, chunk_bytes)
-    first = text.peek()
-    if first is None:
-        raise text.problem_here("empty file: no case records")
-    if first != "[":
-        value, source = text.value()
-        if text.peek() is not None:
-            raise text.problem_here(
-                "broken JSON: more data after the first JSON value "
-                "(one case per line is NDJSON: name the file .ndjson)",
-            )
-        yield source, value
-        return
-    text.expect("[", "'['")
-    if text.peek() == "]":
-        text.expect("]", "']'")
-    else:
-        index = 0
-        while True:
-            value, source = text.value()
-            yield RecordSource(source.file, source.line, index=index), value
-            index += 1
-            if text.peek() == ",":
-                text.expect(",", "','")
-                continue
-            text.expect("]", "',' or ']' after an array element")
-            break
-    if text.peek() is not None:
-        raise text.problem_here("broken JSON: more data after the array")
-
-
-# --- YAML -------------------------------------------------------------------------------------
-
-try:
-    from yaml import CSafeLoader as _SafeLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
-
-_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
-
-
-class _CaseLoader(_SafeLoader):
-    """Safe loader (libyaml when available) that keeps dates as strings (FHIR dates)."""
-
-    # PyYAML reads this class attribute (the stubs call it an instance variable, hence no ClassVar)
-    yaml_implicit_resolvers = {  # noqa: RUF012
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
-        for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-def _yaml_source(name: str, exc: yaml.YAMLError) -> RecordSource:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is None:
-        return RecordSource(name, 1)
-    return RecordSource(name, mark.line + 1, mark.column + 1)
-
-
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    """The problem without the source snippet that ``str(exc)`` would quote."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        reason = exc.problem or "invalid YAML"
-        return f"{reason} ({exc.context})" if exc.context else reason
-    if isinstance(exc, yaml.reader.ReaderError):
-        return f"not valid text at byte {exc.position}: {exc.reason}"
-    return type(exc).__name__  # pragma: no cover - every PyYAML error is one of the above
-
-
-def _iter_yaml(stream: IO[bytes], name: str) -> Iterator[tuple[RecordSource, Any]]:
-    loader = _CaseLoader(stream)
-    index = 0
-    content = False
-    try:
-        while True:
-            try:
-                if not loader.check_node():
-                    break
-                node = loader.get_node()
-                if node is None:  # pragma: no cover - check_node() said there is one
-                    break
-            except yaml.YAMLError as exc:
-                reason = f"YAML syntax error: {_yaml_reason(exc)}"
-                raise _FileProblemError(_yaml_source(name, exc), reason) from None
-            try:
-                data = loader.construct_document(node)
-            except yaml.YAMLError as exc:  # e.g. an unknown tag: this document only
-                _reset_constructor(loader)
-                yield _yaml_source(name, exc), _Unreadable(f"YAML: {_yaml_reason(exc)}")
-                index += 1
-                continue
-            if data is None:  # an empty document ('---' alone, comments only)
-                continue
-            content = True
-            if isinstance(node, yaml.SequenceNode) and isinstance(data, list):
-                for item_node, item in zip(node.value, data, strict=True):
-                    yield RecordSource(name, item_node.start_mark.line + 1, index=index), item
-                    index += 1
-            else:
-                yield RecordSource(name, node.start_mark.line + 1, index=index), data
-                index += 1
-    finally:
-        loader.dispose()
-    if not content and not index:
-        raise _FileProblemError(RecordSource(name, 1), "empty file: no case records")
-
-
-def _reset_constructor(loader: _CaseLoader) -> None:
-    """Forget a half-constructed document so that the next one starts clean."""
-    loader.constructed_objects = {}
-    loader.recursive_objects = {}
-    loader.state_generators = []
-    loader.deep_construct = False
-
-
-_PARSERS: Final = {
-    InputFormat.JSON: _iter_json,
-    InputFormat.NDJSON: _iter_ndjson,
-    InputFormat.YAML: _iter_yaml,
+_JSON_PARSERS: Final[dict[InputFormat, _Parser]] = {
+    InputFormat.JSON: iter_json,
+    InputFormat.NDJSON: iter_ndjson,
+}
+_PARSERS: Final[dict[InputFormat, _Parser]] = {
+    InputFormat.JSON: iter_json,
+    InputFormat.NDJSON: iter_ndjson,
+    InputFormat.YAML: iter_yaml,
 }
