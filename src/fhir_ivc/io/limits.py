@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "MAX_DEPTH_CEILING",
     "InputLimits",
+    "json_kind",
     "short_path",
     "show_key",
     "value_problem",
@@ -137,7 +138,7 @@ def value_problem(value: Any, limits: InputLimits = DEFAULT_LIMITS) -> tuple[str
             children = []
             for key, item in current.items():
                 if not isinstance(key, str):
-                    return path, f"a key that is not a string but {_kind(key)}"
+                    return path, f"a key that is not a string but {json_kind(key)}"
                 if (problem := _string_problem(key)) is not None:
                     return path, f"a key: {problem}"
                 children.append((item, _join(path, show_key(key)), depth + 1))
@@ -151,9 +152,16 @@ def value_problem(value: Any, limits: InputLimits = DEFAULT_LIMITS) -> tuple[str
     return None
 
 
-def _kind(value: object) -> str:
+def json_kind(value: Any) -> str:
+    """JSON name of a value's type, for messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    return "a number" if isinstance(value, int | float) else type(value).__name__
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__

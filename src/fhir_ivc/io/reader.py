@@ -56,7 +56,7 @@ from fhir_ivc.io._json import iter_json, iter_ndjson
 from fhir_ivc.io._paths import format_loc
 from fhir_ivc.io._records import FileProblemError, RecordSource, Unreadable
 from fhir_ivc.io._yaml import iter_yaml
-from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits, json_kind
 from fhir_ivc.model import Case
 
 __all__ = [
@@ -209,7 +209,7 @@ def _to_result(raw: Any, source: RecordSource) -> CaseRecordResult:
         error = CaseInputError(case_id, raw.path, raw.reason)
         return CaseRecordResult(source, errors=(error,))
     if not isinstance(raw, dict):
-        reason = f"a case record must be an object (a mapping), not {_kind(raw)}"
+        reason = f"a case record must be an object (a mapping), not {json_kind(raw)}"
         return CaseRecordResult(source, errors=(CaseInputError(None, "", reason),))
     case_id = _raw_case_id(raw)
     try:
@@ -248,21 +248,6 @@ def _reason(err: ErrorDetails) -> str:
         if len(shown) <= 40:
             reason += f" (got {shown})"
     return reason
-
-
-def _kind(value: Any) -> str:
-    """JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
 
 
 # --- sniffing ---------------------------------------------------------------------------------
