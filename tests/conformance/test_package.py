@@ -1,9 +1,10 @@
 """Issue 5, "Done when": profiles/ loads as a package in the HL7 engine, its snapshots generate
-without errors, and the chain holds the pinned mCODE 4.0.0 package."""
+without errors; issue 8: the chain is exactly the packages pinned in scripts/fhir-packages."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,6 @@ import pytest
 from .conftest import ROOT, ConformanceRun
 
 PROFILES = ROOT / "profiles"
-#: sha256 of hl7.fhir.us.mcode-4.0.0.tgz (the npm tarball; scripts/fetch-fhir-packages pins its
-#: npm integrity sha512-HJogFi9r... and sha1 b1d877a4...)
-MCODE_SHA256 = "6bdb93934e2c0a859198e8c1c21eccb28915c73535d18c75c515c03bba9c45de"
 
 
 def _urls(kind: str) -> list[str]:
@@ -51,10 +49,8 @@ def test_every_project_snapshot_generates_without_errors(conformance: Conformanc
     assert sorted(s["url"] for s in pkg["snapshots"]) == _urls("StructureDefinition")
     for snapshot in pkg["snapshots"]:
         assert snapshot["elements"] > 1, snapshot["url"]
-        assert _errors(snapshot["issues"]) == [], snapshot["url"]
-        # the only warnings: target profiles of US Core the generator cannot compare (Known gap)
-        for issue in snapshot["issues"]:
-            assert "http://hl7.org/fhir/us/core/StructureDefinition/" in issue["message"], issue
+        # with US Core 6.1.0 in the chain, every target profile compares: no issue at all
+        assert snapshot["issues"] == [], snapshot["url"]
 
 
 def test_project_code_systems_and_value_sets_are_valid_resources(
@@ -80,15 +76,44 @@ def test_the_tarball_of_build_profiles_loads_the_same_package(conformance: Confo
     assert all(_errors(s["issues"]) == [] for s in tgz["snapshots"])
 
 
-def test_the_chain_holds_the_pinned_mcode_package(conformance: ConformanceRun) -> None:
-    mcode = [p for p in conformance.report["packages"] if p["name"] == "hl7.fhir.us.mcode"]
-    assert len(mcode) == 1
-    assert mcode[0]["version"] == "4.0.0"
-    assert mcode[0]["sha256"] == MCODE_SHA256
+def _pins() -> list[tuple[str, str, str, str]]:
+    """(name, version, source, sha256) of every package pinned in scripts/fhir-packages."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "fhir-packages"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    pins = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    return [(n, v, source, sha) for n, v, source, sha in pins]
+
+
+def test_the_chain_is_the_pinned_one(conformance: ConformanceRun) -> None:
+    pins = _pins()
+    loaded = [
+        (p["name"], p["version"], p.get("sha256", "")) for p in conformance.report["packages"]
+    ]
+    # the pinned tarballs first, in the resolver's order, each verified by its sha256
+    assert loaded[: len(pins)] == [(n, v, sha) for n, v, _, sha in pins]
+    names = {(n, v) for n, v, _, _ in pins}
+    assert {("hl7.fhir.us.mcode", "4.0.0"), ("hl7.fhir.us.core", "6.1.0")} <= names
+    by_name = {(p["name"], p["version"]): p for p in conformance.report["packages"]}
     assert (
         "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-primary-cancer-condition"
-        in mcode[0]["StructureDefinition"]
+        in by_name["hl7.fhir.us.mcode", "4.0.0"]["StructureDefinition"]
     )
+    assert (
+        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+        in by_name["hl7.fhir.us.core", "6.1.0"]["StructureDefinition"]
+    )
+
+
+def test_every_pin_is_documented() -> None:
+    doc = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
+    for name, version, _, sha256 in _pins():
+        assert f"`{name}#{version}`" in doc, name
+        assert sha256 in doc, name
 
 
 @pytest.mark.parametrize(
