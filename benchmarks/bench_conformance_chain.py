@@ -49,7 +49,7 @@ def _packages() -> list[str]:
 
 def _map(n: int, work: Path) -> Path:
     sys.path.insert(0, str(ROOT / "src"))
-    from fhir_ivc.synth import synthetic_cases
+    from fhir_ivc.testing.synth import synthetic_cases
 
     cases = work / "cases.ndjson"
     with cases.open("w", encoding="utf-8") as fh:
