@@ -40,10 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
-from fhir_ivc.mappers import ELEMENTS, observation
+from fhir_ivc.mappers import ELEMENTS, measures
 from fhir_ivc.mappers.condition import CLAVIEN_DINDO_EXT, PRIMARY
+from fhir_ivc.mappers.measures import MEASURES, OPERATIVE_MEASURE
 from fhir_ivc.mappers.medication import LINE_EXT
-from fhir_ivc.mappers.observation import FOLLOW_UP_FINDING, MARGIN, OPERATIVE_MEASURE, RESIDUAL
+from fhir_ivc.mappers.observation import FOLLOW_UP_FINDING, MARGIN, RESIDUAL
 from fhir_ivc.mappers.patient import PROFILE as CANCER_PATIENT
 from fhir_ivc.mappers.procedure import (
     CONTRAST_EXT,
@@ -59,7 +60,7 @@ from fhir_ivc.mappers.tumor import SPECIMEN as HUMAN_SPECIMEN
 from fhir_ivc.terminology import codes as C  # noqa: N812
 from fhir_ivc.terminology import local as L  # noqa: N812
 from fhir_ivc.terminology._tables import Code, LocalCodeSystem
-from fhir_ivc.terminology.systems import CANONICAL, OBSERVATION_CATEGORY, UCUM, project_url
+from fhir_ivc.terminology.systems import CANONICAL, OBSERVATION_CATEGORY, project_url
 
 Json = dict[str, Any]
 
@@ -147,11 +148,23 @@ def enumerated_value_set(
     return out
 
 
-#: Operative measures: local observation code -> UCUM unit, from the mappers' own table.
-OPERATIVE_MEASURES: Mapping[str, str] = {
-    code: unit for _, code, _, unit in observation.OPERATIVE_MEASURES
-}
-UCUM_DISPLAY = {"min": "minute", "mL": "milliliter", "d": "day"}
+#: Operative measures: observation code -> UCUM unit, from the measure rows (mappers/measures.py).
+OPERATIVE_MEASURES: Mapping[str, str] = {m.code.code: m.unit.code for m in MEASURES}
+
+
+def _measures_by_unit() -> str:
+    """``min (operative time, IVC clamping time), mL (estimated blood loss), …`` from the rows."""
+    by_unit: dict[str, list[str]] = {}
+    for m in MEASURES:
+        by_unit.setdefault(m.unit.code, []).append(m.label)
+    return ", ".join(f"{unit} ({', '.join(labels)})" for unit, labels in by_unit.items())
+
+
+def _units() -> str:
+    units = list(dict.fromkeys(m.unit.code for m in MEASURES))
+    return ", ".join(units[:-1]) + f" or {units[-1]}" if len(units) > 1 else units[0]
+
+
 FOLLOW_UP_FINDINGS: Mapping[str, str] = {
     "local-recurrence": "boolean",
     "vital-status": "CodeableConcept",
@@ -168,21 +181,17 @@ def subset_value_sets() -> list[Json]:
         enumerated_value_set(
             OPERATIVE_MEASURE_CODE_VS,
             "IVC operative measure codes",
-            "The local observation codes of intra- and perioperative measures of the index "
+            "The observation codes of intra- and perioperative measures of the index "
             "surgery (profile ivc-operative-measure).",
-            [C.OBS[code] for code in OPERATIVE_MEASURES],
-            "No verified LOINC or SNOMED CT code exists for operative time, IVC clamping time or "
-            "a quantitative estimated blood loss (MAPPING.md §5).",
+            [m.code for m in MEASURES],
+            "; ".join(f"{m.label}: {m.note}" for m in MEASURES if m.note)
+            + " (docs/terminology-verification.md).",
         ),
         enumerated_value_set(
             OPERATIVE_MEASURE_UNIT_VS,
             "IVC operative measure units",
-            "UCUM units of the operative measures: min (operative and clamping time), mL (blood "
-            "loss), d (postoperative stay).",
-            [
-                Code(UCUM, unit, UCUM_DISPLAY[unit])
-                for unit in dict.fromkeys(OPERATIVE_MEASURES.values())
-            ],
+            f"UCUM units of the operative measures: {_measures_by_unit()}.",
+            list(dict.fromkeys(m.unit.coding() for m in MEASURES)),
         ),
         enumerated_value_set(
             FOLLOW_UP_FINDING_CODE_VS,
@@ -602,29 +611,16 @@ def ivc_management_procedure() -> Json:
 
 def ivc_operative_measure() -> Json:
     url = OPERATIVE_MEASURE
-    system = L.OBSERVATION_CODE.url
-    by_unit: dict[str, list[str]] = {}
-    for code, unit in OPERATIVE_MEASURES.items():
-        by_unit.setdefault(unit, []).append(code)
     constraints = [
-        invariant(
-            f"ivc-om-{i}",
-            f"{' and '.join(codes)} {'is' if len(codes) == 1 else 'are'} measured in {unit}",
-            f"code.coding.where(system = '{system}' and "
-            f"({' or '.join(_local_code(c) for c in codes)})).exists() implies "
-            f"value.ofType(Quantity).code = '{unit}'",
-            url,
-        )
-        for i, (unit, codes) in enumerate(by_unit.items(), start=1)
+        invariant(c.key, c.human, c.expression, url) for c in measures.unit_constraints()
     ]
     return structure_definition(
         url,
         "IVC operative measure",
-        "A measure of the index IVC surgery that has no standard code: operative time, IVC "
-        "clamping time (min), estimated blood loss (mL), postoperative length of stay (d), as "
-        "an Observation partOf the surgery.",
-        purpose="No verified LOINC/SNOMED CT code exists for operative duration or clamp time; "
-        "LOINC 59770-8 (estimated blood loss) is narrative, not a quantity (MAPPING.md §5).",
+        f"A measure of the index IVC surgery: {_measures_by_unit()}, as an Observation partOf "
+        "the surgery.",
+        purpose="; ".join(f"{m.label}: {m.note}" for m in MEASURES if m.note)
+        + " (docs/terminology-verification.md).",
         kind="resource",
         type_="Observation",
         base=f"{CORE}/Observation",
@@ -657,7 +653,7 @@ def ivc_operative_measure() -> Json:
             _subject("Observation"),
             el(
                 "Observation.value[x]",
-                short="The measured quantity (UCUM min, mL or d)",
+                short=f"The measured quantity (UCUM {_units()})",
                 min=1,
                 type=[{"code": "Quantity"}],
                 ms=True,
@@ -957,10 +953,7 @@ CODE_SYSTEM_SOURCES: Mapping[str, tuple[str, ...]] = {
     "management-decision": ("surgery.ivc_management[].decided",),
     "margin-status": ("pathology.margin_status",),
     "observation-code": (
-        "surgery.operative_time_min",
-        "surgery.ivc_clamp_time_min",
-        "surgery.blood_loss_ml",
-        "surgery.postoperative_stay_days",
+        *(m.source for m in MEASURES if m.code.system == L.OBSERVATION_CODE.url),
         "diagnosis.organ_contact[].organ",
         "pathology.organ_infiltration[]",
         "pathology.r_classification",
@@ -1125,7 +1118,7 @@ def render_doc(items: Sequence[Json]) -> str:
                     f" ({value['binding']['strength']}: `{_tail(value['binding']['valueSet'])}`)"
                 )
         context = ", ".join(c["expression"] for c in sd["context"])
-        rows = [r for r in ELEMENTS if f"extension[{sd['id']}]" in r.target]
+        rows = [r for r in ELEMENTS if f"extension[{sd['id']}]" in str(r.target)]
         cases = (
             "every emitted resource: its case-model path and inferred facts"
             if sd["url"] == CASE_ELEMENT_URL

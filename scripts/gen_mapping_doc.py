@@ -3,39 +3,58 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from fhir_ivc.mappers import ELEMENTS
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "mapping.md"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "mapping.md"
+
+#: the hand-written parts of docs/mapping.md, before and after the generated table
+HEAD = """# Case element → FHIR mapping
+
+Audience: integrators and reviewers. Type: reference. **Generated** by
+`scripts/gen_mapping_doc.py` from the `ELEMENTS` rows in `src/fhir_ivc/mappers/`;
+edit the rows, not this file.
+"""
+TAIL = ""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _function(fn: Callable[..., object] | None) -> str:
+    """``module.function`` of a row's callable (``-``: not read back)."""
+    if fn is None:
+        return "-"
+    return f"`{fn.__module__.removeprefix('fhir_ivc.mappers.')}.{fn.__qualname__}`"
 
 
 def render() -> str:
-    lines = [
-        "# Case element → FHIR mapping",
-        "",
-        "Audience: integrators and reviewers. Type: reference. **Generated** by",
-        "`scripts/gen_mapping_doc.py` from the `ELEMENTS` rows in `src/fhir_ivc/mappers/`;",
-        "edit the rows, not this file. Each row names the function that writes the element",
-        "(`to_fhir_*`) and the one that reads it back (`from_fhir_*`), in the same module.",
-        "Equivalence `derived` rows are written for receivers but not read back.",
-        "",
-        "| case element | FHIR element | profile | to_fhir | from_fhir | equivalence | note |",
-        "|---|---|---|---|---|---|---|",
+    lines = [*HEAD.splitlines(), ""]
+    lines += [
+        "| case element | FHIR element | profile | code | unit | to_fhir | from_fhir | "
+        "equivalence | note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in ELEMENTS:
         profile = row.profile.rsplit("/", 1)[-1]
+        code = f"`{row.code.system.rsplit('/', 1)[-1]}\\|{row.code.code}`" if row.code else ""
         cells = [
             f"`{row.source}`",
-            row.target.replace("|", "\\|"),
+            _cell(str(row.target)),
             profile,
-            f"`{row.to_fhir}`",
-            f"`{row.from_fhir}`",
+            code,
+            f"`{row.unit.code}`" if row.unit else "",
+            _function(row.to_fhir),
+            _function(row.from_fhir),
             row.equivalence,
-            row.note.replace("|", "\\|"),
+            _cell(row.note),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + TAIL
 
 
 def main() -> int:

@@ -15,14 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from fhir_ivc.fhir.datetimes import read_time
 from fhir_ivc.fhir.elements import find_ext, has_code
 from fhir_ivc.mappers import condition as cond
+from fhir_ivc.mappers import measures, report, tumor
 from fhir_ivc.mappers import medication as med
 from fhir_ivc.mappers import observation as obs
 from fhir_ivc.mappers import patient as patient_mapper
 from fhir_ivc.mappers import procedure as proc
-from fhir_ivc.mappers import report, tumor
 from fhir_ivc.mappers._context import mcode
 from fhir_ivc.mappers._read import Loss, ReadContext, ReadShape, profiles_of, show_code
 from fhir_ivc.mappers.patient import from_fhir_patient
@@ -110,6 +109,7 @@ READ_SHAPES: dict[str, ReadShape] = {
     **tumor.READ_SHAPES,
     **proc.READ_SHAPES,
     **obs.READ_SHAPES,
+    **measures.READ_SHAPES,
     **report.READ_SHAPES,
     **med.READ_SHAPES,
 }
@@ -217,14 +217,9 @@ def read_case(
         s for s in (tumor.from_fhir_tumor_extension(rc, r) for r in take("tumor-extension")) if s
     ]
     diagnosis["intraluminal_extension"] = extensions
-    diagnosis["organ_contact"] = []
-    for res in take("organ-contact"):
-        organ = C.ORGAN.lookup(res.get("bodySite"))
-        if organ is None:
-            rc.lose(res, "Observation.bodySite", "organ not in the case model")
-            continue
-        rc.use(res)
-        diagnosis["organ_contact"].append(rc.item(res, {"organ": organ}, ("organ",)))
+    diagnosis["organ_contact"] = [
+        c for c in (obs.from_fhir_organ_contact(rc, r) for r in take("organ-contact")) if c
+    ]
     data["diagnosis"] = diagnosis
 
     # presentation, imaging, markers, biopsy -----------------------------------------------------
@@ -238,13 +233,7 @@ def read_case(
     imaging = []
     for res in take("imaging"):
         study = proc.from_fhir_imaging(rc, res)
-        for size in sizes:
-            if any(rc.refers_to(p, res) for p in size.get("partOf", [])):
-                rc.use(size)
-                study["dimensions_cm"] = obs.size_dimensions(rc, size)
-                focus = rc.resolve(next(iter(size.get("focus", [])), None))
-                if focus is not None and not tumor.is_primary_tumor(focus):
-                    study["target"] = "intraluminal-extension"
+        obs.from_fhir_imaging_sizes(rc, study, res, sizes)
         if study.get("modality") is None:
             rc.lose(res, "Procedure.code", "imaging modality not in the case model")
             continue
@@ -255,21 +244,9 @@ def read_case(
             if measured is not None:
                 imaging.append(measured)
     data["imaging"] = imaging
-    markers = []
-    for res in take("tumor-markers"):
-        value = C.FINDING.lookup(res.get("valueCodeableConcept"))
-        if value is None:
-            rc.lose(res, "Observation.value[x]", "tumor marker result not negative/positive")
-            continue
-        rc.use(res)
-        marker: dict[str, Any] = {"result": value}
-        if res.get("code", {}).get("text"):
-            marker["name"] = res["code"]["text"]
-        when = read_time(res, "effectiveDateTime")
-        if when:
-            marker["when"] = when
-        markers.append(rc.item(res, marker, ("name", "result", "when")))
-    data["tumor_markers"] = markers
+    data["tumor_markers"] = [
+        m for m in (obs.from_fhir_tumor_marker(rc, r) for r in take("tumor-markers")) if m
+    ]
     biopsies = take("biopsy")
     if biopsies:
         data["biopsy"] = proc.from_fhir_biopsy(rc, biopsies[0])
@@ -290,13 +267,11 @@ def read_case(
             if any(rc.refers_to(p, index) for p in r.get("partOf", []))
         ]
         surgery = proc.from_fhir_surgery(rc, index, subs)
-        for res in take("operative-measure"):
-            measure = obs.from_fhir_operative_measure(rc, res)
+        for res in take(measures.KIND):
+            measure = measures.from_fhir_operative_measure(rc, res)
             if measure:
                 field_name, amount = measure
-                surgery[field_name] = (
-                    int(amount) if field_name == "postoperative_stay_days" else amount
-                )
+                surgery[field_name] = amount
         surgery["complications"] = [
             cond.from_fhir_complication(rc, r) for r in take("complication")
         ]
@@ -314,18 +289,9 @@ def read_case(
     )
     if reports or any(groups.get(k) for k in pathology_kinds):
         pathology: dict[str, Any] = {}
-        for res in reports[:1]:
-            rc.use(res)
-            if res.get("conclusion"):
-                pathology["conclusion"] = res["conclusion"]
-        for extra in reports[1:]:
-            rc.lose(extra, "DiagnosticReport", "conflicting values: a second pathology report")
-            rc.use(extra)
+        report.from_fhir_pathology_report(rc, reports, pathology)
         for res in take("specimen"):
-            rc.use(res)
-            site = (res.get("collection") or {}).get("bodySite")
-            if site is not None and not has_code(site, C.IVC_STRUCTURE):
-                rc.lose(res, "Specimen.collection.bodySite", "the specimen is not from the IVC")
+            tumor.from_fhir_specimen(rc, res)
         for kind in pathology_kinds:
             for res in take(kind):
                 obs.from_fhir_pathology_observation(rc, kind, res, pathology)

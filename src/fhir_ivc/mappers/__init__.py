@@ -6,7 +6,16 @@
 
 from collections.abc import Callable
 
-from fhir_ivc.mappers import condition, medication, observation, patient, procedure, report, tumor
+from fhir_ivc.mappers import (
+    condition,
+    measures,
+    medication,
+    observation,
+    patient,
+    procedure,
+    report,
+    tumor,
+)
 from fhir_ivc.mappers._context import MapContext
 from fhir_ivc.mappers._rows import ElementMap
 
@@ -23,7 +32,7 @@ MAPPERS: tuple[Callable[[MapContext], None], ...] = (
     procedure.to_fhir_biopsy,
     observation.to_fhir_organ_contact,
     procedure.to_fhir_surgery,
-    observation.to_fhir_operative_measures,
+    measures.to_fhir_operative_measures,
     condition.to_fhir_complications,
     tumor.to_fhir_specimen,
     observation.to_fhir_pathology_observations,
@@ -39,6 +48,7 @@ ELEMENTS: tuple[ElementMap, ...] = (
     *condition.ELEMENTS,
     *tumor.ELEMENTS,
     *procedure.ELEMENTS,
+    *measures.ELEMENTS,
     *observation.ELEMENTS,
     *report.ELEMENTS,
     *medication.ELEMENTS,

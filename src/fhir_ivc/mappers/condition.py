@@ -12,7 +12,7 @@ from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, find_ext, find_exts, has_code, quantity
 from fhir_ivc.mappers._context import MapContext, core, mcode
 from fhir_ivc.mappers._read import ICDO3_MORPHOLOGY, ReadContext, ReadShape, show_code
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._rows import ElementMap, Target
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology._tables import Code
@@ -46,109 +46,6 @@ _CONFIRMED = Code(CONDITION_VER_STATUS, "confirmed", "Confirmed")
 _ONSETS = ("onsetDateTime", "onsetPeriod", "onsetRange", "onsetString")
 #: The codes ``to_fhir_primary_condition`` writes into Condition.code (mCODE style A)
 _PRIMARY_CODES = frozenset((c.system, c.code) for c in (C.MALIGNANT_NEOPLASM, C.ICD10CM_PRIMARY))
-
-ELEMENTS = (
-    ElementMap(
-        "diagnosis.icdo3_morphology",
-        "Condition.extension[histologyMorphologyBehavior]",
-        PRIMARY,
-        "to_fhir_primary_condition",
-        "from_fhir_primary_condition",
-        note="ICD-O-3; SNOMED 1163022006 added for 8890/3",
-    ),
-    ElementMap(
-        "diagnosis.histology",
-        "Condition.extension[histologyMorphologyBehavior].text",
-        PRIMARY,
-        "to_fhir_primary_condition",
-        "from_fhir_primary_condition",
-    ),
-    ElementMap(
-        "diagnosis.ivc_segments",
-        "Condition.bodySite (IVC 64131007).extension[locationQualifier]",
-        PRIMARY,
-        "to_fhir_primary_condition",
-        "from_fhir_primary_condition",
-        note="SNOMED upper/middle/lower qualifier + local ivc-segment coding",
-    ),
-    ElementMap(
-        "diagnosis.basis",
-        "Condition.evidence.code",
-        PRIMARY,
-        "to_fhir_primary_condition",
-        "from_fhir_primary_condition",
-    ),
-    ElementMap(
-        "diagnosis.when",
-        "Condition.extension[condition-assertedDate]",
-        PRIMARY,
-        "to_fhir_primary_condition",
-        "from_fhir_primary_condition",
-    ),
-    ElementMap(
-        "patient.age_at_diagnosis_years",
-        "Condition.onsetAge (a)",
-        PRIMARY,
-        "to_fhir_primary_condition",
-        "from_fhir_primary_condition",
-    ),
-    ElementMap(
-        "presentation.symptoms[].kind",
-        "Condition.code",
-        core("Condition"),
-        "to_fhir_symptoms",
-        "from_fhir_symptom",
-    ),
-    ElementMap(
-        "presentation.symptoms[].text",
-        "Condition.code.text",
-        core("Condition"),
-        "to_fhir_symptoms",
-        "from_fhir_symptom",
-    ),
-    ElementMap(
-        "metastases[].site",
-        "Condition.code + bodySite",
-        SECONDARY,
-        "to_fhir_metastases",
-        "from_fhir_metastasis",
-    ),
-    ElementMap(
-        "metastases[].detected",
-        "Condition.onsetDateTime (or relative)",
-        SECONDARY,
-        "to_fhir_metastases",
-        "from_fhir_metastasis",
-    ),
-    ElementMap(
-        "surgery.complications[].kind",
-        "Condition.code",
-        core("Condition"),
-        "to_fhir_complications",
-        "from_fhir_complication",
-    ),
-    ElementMap(
-        "surgery.complications[].text",
-        "Condition.code.text",
-        core("Condition"),
-        "to_fhir_complications",
-        "from_fhir_complication",
-    ),
-    ElementMap(
-        "surgery.complications[].clavien_dindo",
-        "Condition.extension[clavien-dindo-grade]",
-        core("Condition"),
-        "to_fhir_complications",
-        "from_fhir_complication",
-    ),
-    ElementMap(
-        "surgery.complications[].management",
-        "Condition.note",
-        core("Condition"),
-        "to_fhir_complications",
-        "from_fhir_complication",
-    ),
-)
 
 
 def _status(category: str) -> dict[str, Any]:
@@ -539,3 +436,95 @@ def _show(cc: Any) -> str:
         return str(cc["text"])
     first: dict[str, Any] = next(iter(cc.get("coding", [])), {})
     return f"{first.get('system', '')}|{first.get('code', '')} {first.get('display', '')}".strip()
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "diagnosis.icdo3_morphology",
+        Target("Condition", "extension[histologyMorphologyBehavior]", PRIMARY),
+        to_fhir_primary_condition,
+        from_fhir_primary_condition,
+        note="ICD-O-3; SNOMED 1163022006 added for 8890/3",
+    ),
+    ElementMap(
+        "diagnosis.histology",
+        Target("Condition", "extension[histologyMorphologyBehavior].text", PRIMARY),
+        to_fhir_primary_condition,
+        from_fhir_primary_condition,
+    ),
+    ElementMap(
+        "diagnosis.ivc_segments",
+        Target("Condition", "bodySite (IVC 64131007).extension[locationQualifier]", PRIMARY),
+        to_fhir_primary_condition,
+        from_fhir_primary_condition,
+        note="SNOMED upper/middle/lower qualifier + local ivc-segment coding",
+    ),
+    ElementMap(
+        "diagnosis.basis",
+        Target("Condition", "evidence.code", PRIMARY),
+        to_fhir_primary_condition,
+        from_fhir_primary_condition,
+    ),
+    ElementMap(
+        "diagnosis.when",
+        Target("Condition", "extension[condition-assertedDate]", PRIMARY),
+        to_fhir_primary_condition,
+        from_fhir_primary_condition,
+    ),
+    ElementMap(
+        "patient.age_at_diagnosis_years",
+        Target("Condition", "onsetAge (a)", PRIMARY),
+        to_fhir_primary_condition,
+        from_fhir_primary_condition,
+    ),
+    ElementMap(
+        "presentation.symptoms[].kind",
+        Target("Condition", "code", core("Condition")),
+        to_fhir_symptoms,
+        from_fhir_symptom,
+    ),
+    ElementMap(
+        "presentation.symptoms[].text",
+        Target("Condition", "code.text", core("Condition")),
+        to_fhir_symptoms,
+        from_fhir_symptom,
+    ),
+    ElementMap(
+        "metastases[].site",
+        Target("Condition", "code + bodySite", SECONDARY),
+        to_fhir_metastases,
+        from_fhir_metastasis,
+    ),
+    ElementMap(
+        "metastases[].detected",
+        Target("Condition", "onsetDateTime (or relative)", SECONDARY),
+        to_fhir_metastases,
+        from_fhir_metastasis,
+    ),
+    ElementMap(
+        "surgery.complications[].kind",
+        Target("Condition", "code", core("Condition")),
+        to_fhir_complications,
+        from_fhir_complication,
+    ),
+    ElementMap(
+        "surgery.complications[].text",
+        Target("Condition", "code.text", core("Condition")),
+        to_fhir_complications,
+        from_fhir_complication,
+    ),
+    ElementMap(
+        "surgery.complications[].clavien_dindo",
+        Target("Condition", "extension[clavien-dindo-grade]", core("Condition")),
+        to_fhir_complications,
+        from_fhir_complication,
+    ),
+    ElementMap(
+        "surgery.complications[].management",
+        Target("Condition", "note", core("Condition")),
+        to_fhir_complications,
+        from_fhir_complication,
+    ),
+)

@@ -14,7 +14,7 @@ from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, data_absent, ext
 from fhir_ivc.mappers._context import MapContext, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._rows import ElementMap, Target
 from fhir_ivc.mappers.procedure import INTENT_EXT, SETTING_EXT
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
@@ -24,66 +24,6 @@ __all__ = ["ELEMENTS", "LINE_EXT", "to_fhir_systemic_therapy"]
 
 PROFILE = mcode("mcode-cancer-related-medication-administration")
 LINE_EXT = project_url("StructureDefinition", "therapy-line")
-
-ELEMENTS = (
-    ElementMap(
-        "systemic_therapy[].agents[]",
-        "MedicationAdministration.medicationCodeableConcept",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-        note="RxNorm ingredient + local agent code; one resource per agent",
-    ),
-    ElementMap(
-        "systemic_therapy[].setting",
-        "MedicationAdministration.extension[therapy-setting]",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-    ElementMap(
-        "systemic_therapy[].intent",
-        "MedicationAdministration.extension[treatmentIntent]",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-    ElementMap(
-        "systemic_therapy[].line",
-        "MedicationAdministration.extension[therapy-line]",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-    ElementMap(
-        "systemic_therapy[].start",
-        "MedicationAdministration.effectivePeriod.start",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-    ElementMap(
-        "systemic_therapy[].end",
-        "MedicationAdministration.effectivePeriod.end",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-    ElementMap(
-        "systemic_therapy[].status",
-        "MedicationAdministration.status",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-    ElementMap(
-        "systemic_therapy[].note",
-        "MedicationAdministration.note",
-        PROFILE,
-        "to_fhir_systemic_therapy",
-        "from_fhir_systemic_therapy",
-    ),
-)
 
 
 def to_fhir_systemic_therapy(ctx: MapContext) -> None:
@@ -265,3 +205,58 @@ def _agent(rc: ReadContext, res: dict[str, Any]) -> str | None:
         return agent
     rc.lose(res, element, f"agent {show_code(medication)} not in the case model")
     return None
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "systemic_therapy[].agents[]",
+        Target("MedicationAdministration", "medicationCodeableConcept", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+        note="RxNorm ingredient + local agent code; one resource per agent",
+    ),
+    ElementMap(
+        "systemic_therapy[].setting",
+        Target("MedicationAdministration", "extension[therapy-setting]", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+    ElementMap(
+        "systemic_therapy[].intent",
+        Target("MedicationAdministration", "extension[treatmentIntent]", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+    ElementMap(
+        "systemic_therapy[].line",
+        Target("MedicationAdministration", "extension[therapy-line]", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+    ElementMap(
+        "systemic_therapy[].start",
+        Target("MedicationAdministration", "effectivePeriod.start", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+    ElementMap(
+        "systemic_therapy[].end",
+        Target("MedicationAdministration", "effectivePeriod.end", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+    ElementMap(
+        "systemic_therapy[].status",
+        Target("MedicationAdministration", "status", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+    ElementMap(
+        "systemic_therapy[].note",
+        Target("MedicationAdministration", "note", PROFILE),
+        to_fhir_systemic_therapy,
+        from_fhir_systemic_therapy,
+    ),
+)

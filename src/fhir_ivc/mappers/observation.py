@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_ivc.fhir.datetimes import read_time, time_fields
+from fhir_ivc.fhir.datetimes import read_time
 from fhir_ivc.fhir.elements import codings, concept, ext, has_code, quantity
-from fhir_ivc.mappers._context import Facts, MapContext, core, mcode
+from fhir_ivc.mappers import measures
+from fhir_ivc.mappers._context import MapContext, core, mcode
+from fhir_ivc.mappers._observation import add_observation
 from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._rows import ElementMap, Target
 from fhir_ivc.mappers.condition import icdo3_of
-from fhir_ivc.model import TimePoint, item_keys
+from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
-from fhir_ivc.terminology.systems import OBSERVATION_CATEGORY, project_url
+from fhir_ivc.terminology.systems import project_url
 
 __all__ = [
     "ELEMENTS",
     "to_fhir_follow_up",
     "to_fhir_imaging_sizes",
-    "to_fhir_operative_measures",
     "to_fhir_organ_contact",
     "to_fhir_pathology_observations",
     "to_fhir_tumor_markers",
@@ -34,182 +35,11 @@ HISTOLOGY = mcode("mcode-histologic-behavior-and-type")
 GRADE = mcode("mcode-histologic-grade")
 DISEASE_STATUS = mcode("mcode-cancer-disease-status")
 RELATED_CONDITION_EXT = mcode("mcode-related-condition")
-OPERATIVE_MEASURE = project_url("StructureDefinition", "ivc-operative-measure")
 MARGIN = project_url("StructureDefinition", "ivc-surgical-margin")
 RESIDUAL = project_url("StructureDefinition", "ivc-residual-tumor")
 FOLLOW_UP_FINDING = project_url("StructureDefinition", "ivc-follow-up-finding")
 
 _O = core("Observation")
-ELEMENTS = (
-    ElementMap(
-        "imaging[].dimensions_cm",
-        "Observation.component[tumorLongestDimension|tumorOtherDimension] (cm), focus = Tumor",
-        TUMOR_SIZE,
-        "to_fhir_imaging_sizes",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "imaging[].target",
-        "TumorSize.focus (primary Tumor | extension Tumor)",
-        TUMOR_SIZE,
-        "to_fhir_imaging_sizes",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "tumor_markers[].name",
-        "Observation.code.text",
-        _O,
-        "to_fhir_tumor_markers",
-        "read_case",
-    ),
-    ElementMap(
-        "tumor_markers[].result",
-        "Observation.valueCodeableConcept",
-        _O,
-        "to_fhir_tumor_markers",
-        "read_case",
-    ),
-    ElementMap(
-        "tumor_markers[].when",
-        "Observation.effectiveDateTime",
-        _O,
-        "to_fhir_tumor_markers",
-        "read_case",
-    ),
-    ElementMap(
-        "diagnosis.organ_contact[].organ",
-        "Observation(organ-contact).bodySite",
-        _O,
-        "to_fhir_organ_contact",
-        "read_case",
-    ),
-    ElementMap(
-        "surgery.operative_time_min",
-        "Observation(operative-duration).valueQuantity min",
-        OPERATIVE_MEASURE,
-        "to_fhir_operative_measures",
-        "from_fhir_operative_measure",
-    ),
-    ElementMap(
-        "surgery.ivc_clamp_time_min",
-        "Observation(ivc-clamp-time).valueQuantity min",
-        OPERATIVE_MEASURE,
-        "to_fhir_operative_measures",
-        "from_fhir_operative_measure",
-    ),
-    ElementMap(
-        "surgery.blood_loss_ml",
-        "Observation(estimated-blood-loss).valueQuantity mL",
-        OPERATIVE_MEASURE,
-        "to_fhir_operative_measures",
-        "from_fhir_operative_measure",
-    ),
-    ElementMap(
-        "surgery.postoperative_stay_days",
-        "Observation(postoperative-stay).valueQuantity d",
-        OPERATIVE_MEASURE,
-        "to_fhir_operative_measures",
-        "from_fhir_operative_measure",
-    ),
-    ElementMap(
-        "pathology.histologic_type",
-        "Observation.valueCodeableConcept.text",
-        HISTOLOGY,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.icdo3_morphology",
-        "Observation.valueCodeableConcept (ICD-O-3)",
-        HISTOLOGY,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.grade",
-        "Observation.valueCodeableConcept (SNOMED)",
-        GRADE,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.fnclcc_grade",
-        "Observation.valueCodeableConcept (local fnclcc-grade) + method 426757001",
-        GRADE,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.size_cm",
-        "Observation.component (cm), specimen = Specimen",
-        TUMOR_SIZE,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.margin_status",
-        "Observation(396631001).valueCodeableConcept",
-        MARGIN,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.r_classification",
-        "Observation(residual-tumor).valueCodeableConcept",
-        RESIDUAL,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "pathology.organ_infiltration[]",
-        "Observation(organ-infiltration) bodySite + value negative/positive",
-        _O,
-        "to_fhir_pathology_observations",
-        "from_fhir_pathology_observation",
-    ),
-    ElementMap(
-        "follow_up[].when",
-        "Observation.effectiveDateTime (each finding)",
-        DISEASE_STATUS,
-        "to_fhir_follow_up",
-        "from_fhir_follow_up",
-    ),
-    ElementMap(
-        "follow_up[].disease_status",
-        "CancerDiseaseStatus.valueCodeableConcept",
-        DISEASE_STATUS,
-        "to_fhir_follow_up",
-        "from_fhir_follow_up",
-    ),
-    ElementMap(
-        "follow_up[].local_recurrence",
-        "Observation(local-recurrence).valueBoolean",
-        FOLLOW_UP_FINDING,
-        "to_fhir_follow_up",
-        "from_fhir_follow_up",
-    ),
-    ElementMap(
-        "follow_up[].vital_status",
-        "Observation(vital-status).valueCodeableConcept",
-        FOLLOW_UP_FINDING,
-        "to_fhir_follow_up",
-        "from_fhir_follow_up",
-    ),
-)
-
-
-#: Operative measures, one row each: element key, local observation code, Surgery field, UCUM
-#: unit. Both directions and the ivc-operative-measure profile (scripts/build_profiles.py) use it.
-OPERATIVE_MEASURES: tuple[tuple[str, str, str, str], ...] = (
-    ("operative-time", "operative-duration", "operative_time_min", "min"),
-    ("clamp-time", "ivc-clamp-time", "ivc_clamp_time_min", "min"),
-    ("blood-loss", "estimated-blood-loss", "blood_loss_ml", "mL"),
-    ("stay", "postoperative-stay", "postoperative_stay_days", "d"),
-)
-
-
-def _category(code: str) -> list[dict[str, Any]]:
-    return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code}]}]
 
 
 def _size_components(dimensions: list[float]) -> list[dict[str, Any]]:
@@ -222,29 +52,6 @@ def _size_components(dimensions: list[float]) -> list[dict[str, Any]]:
         }
         for i, value in enumerate(ordered)
     ]
-
-
-def _observation(
-    ctx: MapContext,
-    key: str,
-    path: str,
-    code: dict[str, Any],
-    value: dict[str, Any],
-    *,
-    category: str | None = None,
-    profile: str | None = None,
-    facts: list[Facts] = (),  # type: ignore[assignment]
-    when: TimePoint | None = None,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    body: dict[str, Any] = {"status": "final"}
-    if category:
-        body["category"] = _category(category)
-    body |= {"code": code, "subject": ctx.ref("patient")}
-    body |= time_fields("effectiveDateTime", when, ctx.surgery_ref)
-    body |= extra or {}
-    body |= value
-    ctx.add(key, path, "Observation", body, profile=profile, facts=facts)
 
 
 def _local(name: str) -> dict[str, Any]:
@@ -262,7 +69,7 @@ def to_fhir_imaging_sizes(ctx: MapContext) -> None:
         if study.target == "intraluminal-extension":
             focus = f"tumor.extension.{ctx.case.diagnosis.intraluminal_extension[0]}"
         method = C.IMAGING_MODALITY.concept(study.modality)
-        _observation(
+        add_observation(
             ctx,
             f"imaging.{key}.size",
             path,
@@ -284,7 +91,7 @@ def to_fhir_tumor_markers(ctx: MapContext) -> None:
     markers = ctx.case.tumor_markers
     for i, (key, marker) in enumerate(zip(item_keys(markers), markers, strict=True)):
         path = f"tumor_markers[{i}]"
-        _observation(
+        add_observation(
             ctx,
             f"tumor-markers.{key}",
             path,
@@ -300,7 +107,7 @@ def to_fhir_organ_contact(ctx: MapContext) -> None:
     contacts = ctx.case.diagnosis.organ_contact
     for i, (key, contact) in enumerate(zip(item_keys(contacts), contacts, strict=True)):
         path = f"diagnosis.organ_contact[{i}]"
-        _observation(
+        add_observation(
             ctx,
             f"organ-contact.{key}",
             path,
@@ -309,27 +116,6 @@ def to_fhir_organ_contact(ctx: MapContext) -> None:
             category="imaging",
             facts=[(contact, path)],
             extra={"focus": [ctx.ref("tumor")], "bodySite": C.ORGAN.concept(contact.organ)},
-        )
-
-
-def to_fhir_operative_measures(ctx: MapContext) -> None:
-    surgery = ctx.case.surgery
-    if surgery is None:
-        return
-    for key, code, field_name, unit in OPERATIVE_MEASURES:
-        value = getattr(surgery, field_name)
-        if value is None:
-            continue
-        _observation(
-            ctx,
-            f"surgery.{key}",
-            "surgery",
-            _local(code),
-            {"valueQuantity": quantity(value, unit)},
-            category="procedure",
-            profile=OPERATIVE_MEASURE,
-            facts=[(surgery, "surgery")],
-            extra={"partOf": [ctx.ref("surgery")]},
         )
 
 
@@ -343,7 +129,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
     }
     specimen = {"specimen": ctx.ref("specimen")}
     value = C.icdo3_morphology(path_.icdo3_morphology, path_.histologic_type)
-    _observation(
+    add_observation(
         ctx,
         "pathology.histology",
         p,
@@ -363,7 +149,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
         extra: dict[str, Any] = {**related, **specimen}
         if path_.fnclcc_grade:
             extra["method"] = concept(C.FNCLCC_SYSTEM)
-        _observation(
+        add_observation(
             ctx,
             "pathology.grade",
             p,
@@ -375,7 +161,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             facts=[(path_, p)],
         )
     if path_.size_cm:
-        _observation(
+        add_observation(
             ctx,
             "pathology.size",
             p,
@@ -388,7 +174,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
         )
     part_of = {"partOf": [ctx.ref("surgery")]} if ctx.case.surgery else {}
     if path_.margin_status:
-        _observation(
+        add_observation(
             ctx,
             "pathology.margin",
             p,
@@ -400,7 +186,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             extra={**part_of, **specimen},
         )
     if path_.r_classification:
-        _observation(
+        add_observation(
             ctx,
             "pathology.residual-tumor",
             p,
@@ -414,7 +200,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
     items = path_.organ_infiltration
     for i, (key, item) in enumerate(zip(item_keys(items), items, strict=True)):
         ipath = f"pathology.organ_infiltration[{i}]"
-        _observation(
+        add_observation(
             ctx,
             f"pathology.infiltration.{key}",
             ipath,
@@ -438,7 +224,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
     for i, (key, fu) in enumerate(zip(item_keys(case.follow_up), case.follow_up, strict=True)):
         path = f"follow_up[{i}]"
         if fu.disease_status:
-            _observation(
+            add_observation(
                 ctx,
                 f"follow-up.{key}.status",
                 path,
@@ -450,7 +236,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
                 extra={"focus": status_focus},
             )
         if fu.local_recurrence is not None:
-            _observation(
+            add_observation(
                 ctx,
                 f"follow-up.{key}.local-recurrence",
                 path,
@@ -462,7 +248,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
                 extra={"focus": [ctx.ref("condition.primary")]},
             )
         if fu.vital_status:
-            _observation(
+            add_observation(
                 ctx,
                 f"follow-up.{key}.vital-status",
                 path,
@@ -486,7 +272,6 @@ READ_SHAPES = {
     "size-pathology": ReadShape.of((*_OBS, "component", "specimen", "method", "focus")),
     "tumor-markers": ReadShape.of((*_OBS, "effectiveDateTime", "valueCodeableConcept")),
     "organ-contact": ReadShape.of((*_OBS, "focus", "bodySite", "valueBoolean")),
-    "operative-measure": ReadShape.of((*_OBS, "partOf", "valueQuantity")),
     "histology": ReadShape.of((*_OBS, "specimen", "valueCodeableConcept"), _RELATED),
     "grade": ReadShape.of((*_OBS, "specimen", "method", "valueCodeableConcept"), _RELATED),
     "margin": ReadShape.of((*_OBS, "partOf", "specimen", "valueCodeableConcept")),
@@ -496,9 +281,6 @@ READ_SHAPES = {
     "local-recurrence": ReadShape.of((*_OBS, "effectiveDateTime", "focus", "valueBoolean")),
     "vital-status": ReadShape.of((*_OBS, "effectiveDateTime", "valueCodeableConcept")),
 }
-
-_LOCAL_KINDS = {code: field_name for _, code, field_name, _ in OPERATIVE_MEASURES}
-_UNITS = {field_name: unit for _, _, field_name, unit in OPERATIVE_MEASURES}
 
 
 def classify_observation(res: dict[str, Any]) -> str | None:
@@ -510,6 +292,8 @@ def classify_observation(res: dict[str, Any]) -> str | None:
         # examination with focus = Tumor (the IG's own pathology example does)
         pathology = res.get("specimen") or has_code(res.get("method"), C.GROSS_EXAMINATION)
         return "size-pathology" if pathology else "size-imaging"
+    if measures.measure_of(res) is not None:
+        return measures.KIND
     for fixed, kind in (
         (C.HISTOLOGIC_BEHAVIOR_AND_TYPE, "histology"),
         (C.HISTOLOGIC_GRADE, "grade"),
@@ -521,7 +305,7 @@ def classify_observation(res: dict[str, Any]) -> str | None:
     for coding in codings(code):
         if coding.get("system") == C.OBS.url and coding.get("code") in C.OBS.concepts:
             name: str = coding["code"]
-            return "operative-measure" if name in _LOCAL_KINDS else name
+            return name
     return None
 
 
@@ -571,19 +355,47 @@ def from_fhir_imaging_size(rc: ReadContext, res: dict[str, Any]) -> dict[str, An
     return rc.item(res, study, ("modality", "dimensions_cm", "when"))
 
 
-def tumor_is_ivc(body_structure: dict[str, Any]) -> bool:
-    return has_code(body_structure.get("location"), C.IVC_STRUCTURE)
+def from_fhir_imaging_sizes(
+    rc: ReadContext, study: dict[str, Any], procedure: dict[str, Any], sizes: list[dict[str, Any]]
+) -> None:
+    """Fold the TumorSize Observations that are ``partOf`` an imaging Procedure into its study."""
+    for size in sizes:
+        if any(rc.refers_to(p, procedure) for p in size.get("partOf", [])):
+            rc.use(size)
+            study["dimensions_cm"] = size_dimensions(rc, size)
+            focus = rc.resolve(next(iter(size.get("focus", [])), None))
+            if focus is not None and not has_code(focus.get("location"), C.IVC_STRUCTURE):
+                study["target"] = "intraluminal-extension"
 
 
-def from_fhir_operative_measure(rc: ReadContext, res: dict[str, Any]) -> tuple[str, float] | None:
-    name = next((c["code"] for c in codings(res.get("code")) if c.get("system") == C.OBS.url), "")
-    field_name = _LOCAL_KINDS[name]
-    q = res.get("valueQuantity") or {}
-    if q.get("code") != _UNITS[field_name] or "value" not in q:
-        rc.lose(res, "Observation.valueQuantity", f"expected UCUM {_UNITS[field_name]!r}")
+def from_fhir_tumor_marker(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
+    """A tumor marker from its Observation; None (a Loss) unless the result is negative/positive."""
+    value = C.FINDING.lookup(res.get("valueCodeableConcept"))
+    if value is None:
+        rc.lose(res, "Observation.value[x]", "tumor marker result not negative/positive")
         return None
     rc.use(res)
-    return field_name, float(q["value"])
+    marker: dict[str, Any] = {"result": value}
+    if res.get("code", {}).get("text"):
+        marker["name"] = res["code"]["text"]
+    when = read_time(res, "effectiveDateTime")
+    if when:
+        marker["when"] = when
+    return rc.item(res, marker, ("name", "result", "when"))
+
+
+def from_fhir_organ_contact(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
+    """An organ the tumor touches on imaging; None (a Loss) for an organ the model lacks."""
+    organ = C.ORGAN.lookup(res.get("bodySite"))
+    if organ is None:
+        rc.lose(res, "Observation.bodySite", "organ not in the case model")
+        return None
+    rc.use(res)
+    return rc.item(res, {"organ": organ}, ("organ",))
+
+
+def tumor_is_ivc(body_structure: dict[str, Any]) -> bool:
+    return has_code(body_structure.get("location"), C.IVC_STRUCTURE)
 
 
 def from_fhir_pathology_observation(
@@ -669,3 +481,123 @@ def from_fhir_follow_up(rc: ReadContext, group: list[dict[str, Any]]) -> dict[st
     if len(out) < 2:
         return None
     return rc.item(group[0], out, ("when", "disease_status", "local_recurrence", "vital_status"))
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "imaging[].dimensions_cm",
+        Target(
+            "Observation",
+            "component[tumorLongestDimension|tumorOtherDimension] (cm), focus = Tumor",
+            TUMOR_SIZE,
+        ),
+        to_fhir_imaging_sizes,
+        from_fhir_imaging_sizes,
+    ),
+    ElementMap(
+        "imaging[].target",
+        Target("Observation", "focus (primary Tumor | extension Tumor)", TUMOR_SIZE),
+        to_fhir_imaging_sizes,
+        from_fhir_imaging_sizes,
+    ),
+    ElementMap(
+        "tumor_markers[].name",
+        Target("Observation", "code.text", _O),
+        to_fhir_tumor_markers,
+        from_fhir_tumor_marker,
+    ),
+    ElementMap(
+        "tumor_markers[].result",
+        Target("Observation", "valueCodeableConcept", _O),
+        to_fhir_tumor_markers,
+        from_fhir_tumor_marker,
+    ),
+    ElementMap(
+        "tumor_markers[].when",
+        Target("Observation", "effectiveDateTime", _O),
+        to_fhir_tumor_markers,
+        from_fhir_tumor_marker,
+    ),
+    ElementMap(
+        "diagnosis.organ_contact[].organ",
+        Target("Observation", "(organ-contact).bodySite", _O),
+        to_fhir_organ_contact,
+        from_fhir_organ_contact,
+    ),
+    ElementMap(
+        "pathology.histologic_type",
+        Target("Observation", "valueCodeableConcept.text", HISTOLOGY),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.icdo3_morphology",
+        Target("Observation", "valueCodeableConcept (ICD-O-3)", HISTOLOGY),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.grade",
+        Target("Observation", "valueCodeableConcept (SNOMED)", GRADE),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.fnclcc_grade",
+        Target(
+            "Observation", "valueCodeableConcept (local fnclcc-grade) + method 426757001", GRADE
+        ),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.size_cm",
+        Target("Observation", "component (cm), specimen = Specimen", TUMOR_SIZE),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.margin_status",
+        Target("Observation", "(396631001).valueCodeableConcept", MARGIN),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.r_classification",
+        Target("Observation", "(residual-tumor).valueCodeableConcept", RESIDUAL),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "pathology.organ_infiltration[]",
+        Target("Observation", "(organ-infiltration) bodySite + value negative/positive", _O),
+        to_fhir_pathology_observations,
+        from_fhir_pathology_observation,
+    ),
+    ElementMap(
+        "follow_up[].when",
+        Target("Observation", "effectiveDateTime (each finding)", DISEASE_STATUS),
+        to_fhir_follow_up,
+        from_fhir_follow_up,
+    ),
+    ElementMap(
+        "follow_up[].disease_status",
+        Target("Observation", "valueCodeableConcept", DISEASE_STATUS),
+        to_fhir_follow_up,
+        from_fhir_follow_up,
+    ),
+    ElementMap(
+        "follow_up[].local_recurrence",
+        Target("Observation", "(local-recurrence).valueBoolean", FOLLOW_UP_FINDING),
+        to_fhir_follow_up,
+        from_fhir_follow_up,
+    ),
+    ElementMap(
+        "follow_up[].vital_status",
+        Target("Observation", "(vital-status).valueCodeableConcept", FOLLOW_UP_FINDING),
+        to_fhir_follow_up,
+        from_fhir_follow_up,
+    ),
+)

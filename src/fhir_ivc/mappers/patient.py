@@ -7,61 +7,13 @@ from typing import Any
 from fhir_ivc.fhir.elements import data_absent
 from fhir_ivc.mappers._context import Facts, MapContext, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._rows import ElementMap, Target
 from fhir_ivc.model import PatientIdentifier
 from fhir_ivc.terminology.systems import IDENTIFIER_TYPE
 
 __all__ = ["ELEMENTS", "from_fhir_patient", "to_fhir_patient"]
 
 PROFILE = mcode("mcode-cancer-patient")
-
-ELEMENTS = (
-    ElementMap(
-        "case_id",
-        "Patient.identifier[0] (system = source_system)",
-        PROFILE,
-        "to_fhir_patient",
-        "from_fhir_patient",
-        note="with source_system, the conditional-update key of the Patient",
-    ),
-    ElementMap(
-        "source_system",
-        "Patient.identifier[0].system",
-        PROFILE,
-        "to_fhir_patient",
-        "from_fhir_patient",
-    ),
-    ElementMap(
-        "patient.identifiers",
-        "Patient.identifier[1..]",
-        PROFILE,
-        "to_fhir_patient",
-        "from_fhir_patient",
-    ),
-    ElementMap("patient.sex", "Patient.gender", PROFILE, "to_fhir_patient", "from_fhir_patient"),
-    ElementMap(
-        "patient.birth_date", "Patient.birthDate", PROFILE, "to_fhir_patient", "from_fhir_patient"
-    ),
-    ElementMap(
-        "follow_up[-1].vital_status",
-        "Patient.deceasedBoolean",
-        PROFILE,
-        "to_fhir_patient",
-        "-",
-        "derived",
-        note="from the last follow-up that states a vital status; read from the "
-        "vital-status Observations instead",
-    ),
-    ElementMap(
-        "(no name in the source)",
-        "Patient.name.extension[data-absent-reason]=masked",
-        PROFILE,
-        "to_fhir_patient",
-        "-",
-        "derived",
-        note="mCODE/US Core require a name; the adapter never carries names",
-    ),
-)
 
 
 def to_fhir_patient(ctx: MapContext) -> None:
@@ -166,3 +118,57 @@ def from_fhir_patient(
     if resource.get("birthDate"):
         fields["birth_date"] = resource["birthDate"]
     return main.get("system", ""), main.get("value", ""), fields
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "case_id",
+        Target("Patient", "identifier[0] (system = source_system)", PROFILE),
+        to_fhir_patient,
+        from_fhir_patient,
+        note="with source_system, the conditional-update key of the Patient",
+    ),
+    ElementMap(
+        "source_system",
+        Target("Patient", "identifier[0].system", PROFILE),
+        to_fhir_patient,
+        from_fhir_patient,
+    ),
+    ElementMap(
+        "patient.identifiers",
+        Target("Patient", "identifier[1..]", PROFILE),
+        to_fhir_patient,
+        from_fhir_patient,
+    ),
+    ElementMap(
+        "patient.sex",
+        Target("Patient", "gender", PROFILE),
+        to_fhir_patient,
+        from_fhir_patient,
+    ),
+    ElementMap(
+        "patient.birth_date",
+        Target("Patient", "birthDate", PROFILE),
+        to_fhir_patient,
+        from_fhir_patient,
+    ),
+    ElementMap(
+        "follow_up[-1].vital_status",
+        Target("Patient", "deceasedBoolean", PROFILE),
+        to_fhir_patient,
+        None,
+        "derived",
+        note="from the last follow-up that states a vital status; read from the "
+        "vital-status Observations instead",
+    ),
+    ElementMap(
+        "(no name in the source)",
+        Target("Patient", "name.extension[data-absent-reason]=masked", PROFILE),
+        to_fhir_patient,
+        None,
+        "derived",
+        note="mCODE/US Core require a name; the adapter never carries names",
+    ),
+)

@@ -13,7 +13,7 @@ from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import concept, data_absent, ext, find_ext, find_exts, has_code
 from fhir_ivc.mappers._context import MapContext, core, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._rows import ElementMap, Target
 from fhir_ivc.mappers.condition import LOCATION_QUALIFIER_EXT, ivc_body_site
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
@@ -38,191 +38,6 @@ SETTING_EXT = project_url("StructureDefinition", "therapy-setting")
 IVC_MANAGEMENT_PROFILE = project_url("StructureDefinition", "ivc-management-procedure")
 
 _P = SURGICAL
-ELEMENTS = (
-    ElementMap(
-        "imaging[].modality",
-        "Procedure.code",
-        core("Procedure"),
-        "to_fhir_imaging_procedures",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "imaging[].contrast",
-        "Procedure.extension[imaging-contrast]",
-        core("Procedure"),
-        "to_fhir_imaging_procedures",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "imaging[].region",
-        "Procedure.bodySite.text",
-        core("Procedure"),
-        "to_fhir_imaging_procedures",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "imaging[].findings",
-        "Procedure.note",
-        core("Procedure"),
-        "to_fhir_imaging_procedures",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "imaging[].when",
-        "Procedure.performedDateTime",
-        core("Procedure"),
-        "to_fhir_imaging_procedures",
-        "from_fhir_imaging",
-    ),
-    ElementMap(
-        "biopsy.method",
-        "Procedure.extension[procedure-method]",
-        core("Procedure"),
-        "to_fhir_biopsy",
-        "from_fhir_biopsy",
-    ),
-    ElementMap(
-        "biopsy.result",
-        "Procedure.outcome.text",
-        core("Procedure"),
-        "to_fhir_biopsy",
-        "from_fhir_biopsy",
-    ),
-    ElementMap(
-        "biopsy.when",
-        "Procedure.performedDateTime",
-        core("Procedure"),
-        "to_fhir_biopsy",
-        "from_fhir_biopsy",
-    ),
-    ElementMap(
-        "surgery.date",
-        "Procedure.performedDateTime (else data-absent-reason)",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.intent",
-        "Procedure.extension[treatmentIntent]",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.en_bloc",
-        "Procedure.code (en-bloc-ivc-resection | ivc-resection)",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.resected_segments",
-        "Procedure.bodySite.extension[locationQualifier]",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.resection_extent",
-        "Procedure.extension[ivc-resection-extent]",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap("surgery.notes", "Procedure.note", _P, "to_fhir_surgery", "from_fhir_surgery"),
-    ElementMap(
-        "surgery.approach[].kind",
-        "Procedure(partOf index).code",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.approach[].detail",
-        "Procedure(partOf index).note",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.associated_resections[].kind",
-        "Procedure(partOf index).code",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.associated_resections[].side",
-        "Procedure.bodySite.extension[lateralityQualifier]",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.associated_resections[].detail",
-        "Procedure.note",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.associated_resections[].reason",
-        "Procedure.reasonCode.text",
-        _P,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.ivc_management[].method",
-        "Procedure(partOf index).code",
-        IVC_MANAGEMENT_PROFILE,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.ivc_management[].graft_material",
-        "Procedure.usedCode",
-        IVC_MANAGEMENT_PROFILE,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.ivc_management[].detail",
-        "Procedure.note",
-        IVC_MANAGEMENT_PROFILE,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "surgery.ivc_management[].decided",
-        "Procedure.extension[ivc-management-decision]",
-        IVC_MANAGEMENT_PROFILE,
-        "to_fhir_surgery",
-        "from_fhir_surgery",
-    ),
-    ElementMap(
-        "therapy_not_given[].therapy",
-        "Procedure(status not-done).code",
-        core("Procedure"),
-        "to_fhir_therapy_not_given",
-        "from_fhir_therapy_not_given",
-    ),
-    ElementMap(
-        "therapy_not_given[].setting",
-        "Procedure.extension[therapy-setting]",
-        core("Procedure"),
-        "to_fhir_therapy_not_given",
-        "from_fhir_therapy_not_given",
-    ),
-    ElementMap(
-        "therapy_not_given[].reason",
-        "Procedure.statusReason.text",
-        core("Procedure"),
-        "to_fhir_therapy_not_given",
-        "from_fhir_therapy_not_given",
-    ),
-)
 
 
 def _performed(ctx: MapContext, when: Any) -> dict[str, Any]:
@@ -611,3 +426,171 @@ def from_fhir_therapy_not_given(rc: ReadContext, res: dict[str, Any]) -> dict[st
     if reason:
         out["reason"] = reason
     return rc.item(res, out, ("therapy", "setting", "reason"))
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "imaging[].modality",
+        Target("Procedure", "code", core("Procedure")),
+        to_fhir_imaging_procedures,
+        from_fhir_imaging,
+    ),
+    ElementMap(
+        "imaging[].contrast",
+        Target("Procedure", "extension[imaging-contrast]", core("Procedure")),
+        to_fhir_imaging_procedures,
+        from_fhir_imaging,
+    ),
+    ElementMap(
+        "imaging[].region",
+        Target("Procedure", "bodySite.text", core("Procedure")),
+        to_fhir_imaging_procedures,
+        from_fhir_imaging,
+    ),
+    ElementMap(
+        "imaging[].findings",
+        Target("Procedure", "note", core("Procedure")),
+        to_fhir_imaging_procedures,
+        from_fhir_imaging,
+    ),
+    ElementMap(
+        "imaging[].when",
+        Target("Procedure", "performedDateTime", core("Procedure")),
+        to_fhir_imaging_procedures,
+        from_fhir_imaging,
+    ),
+    ElementMap(
+        "biopsy.method",
+        Target("Procedure", "extension[procedure-method]", core("Procedure")),
+        to_fhir_biopsy,
+        from_fhir_biopsy,
+    ),
+    ElementMap(
+        "biopsy.result",
+        Target("Procedure", "outcome.text", core("Procedure")),
+        to_fhir_biopsy,
+        from_fhir_biopsy,
+    ),
+    ElementMap(
+        "biopsy.when",
+        Target("Procedure", "performedDateTime", core("Procedure")),
+        to_fhir_biopsy,
+        from_fhir_biopsy,
+    ),
+    ElementMap(
+        "surgery.date",
+        Target("Procedure", "performedDateTime (else data-absent-reason)", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.intent",
+        Target("Procedure", "extension[treatmentIntent]", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.en_bloc",
+        Target("Procedure", "code (en-bloc-ivc-resection | ivc-resection)", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.resected_segments",
+        Target("Procedure", "bodySite.extension[locationQualifier]", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.resection_extent",
+        Target("Procedure", "extension[ivc-resection-extent]", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.notes",
+        Target("Procedure", "note", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.approach[].kind",
+        Target("Procedure", "(partOf index).code", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.approach[].detail",
+        Target("Procedure", "(partOf index).note", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.associated_resections[].kind",
+        Target("Procedure", "(partOf index).code", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.associated_resections[].side",
+        Target("Procedure", "bodySite.extension[lateralityQualifier]", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.associated_resections[].detail",
+        Target("Procedure", "note", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.associated_resections[].reason",
+        Target("Procedure", "reasonCode.text", _P),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.ivc_management[].method",
+        Target("Procedure", "(partOf index).code", IVC_MANAGEMENT_PROFILE),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.ivc_management[].graft_material",
+        Target("Procedure", "usedCode", IVC_MANAGEMENT_PROFILE),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.ivc_management[].detail",
+        Target("Procedure", "note", IVC_MANAGEMENT_PROFILE),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "surgery.ivc_management[].decided",
+        Target("Procedure", "extension[ivc-management-decision]", IVC_MANAGEMENT_PROFILE),
+        to_fhir_surgery,
+        from_fhir_surgery,
+    ),
+    ElementMap(
+        "therapy_not_given[].therapy",
+        Target("Procedure", "(status not-done).code", core("Procedure")),
+        to_fhir_therapy_not_given,
+        from_fhir_therapy_not_given,
+    ),
+    ElementMap(
+        "therapy_not_given[].setting",
+        Target("Procedure", "extension[therapy-setting]", core("Procedure")),
+        to_fhir_therapy_not_given,
+        from_fhir_therapy_not_given,
+    ),
+    ElementMap(
+        "therapy_not_given[].reason",
+        Target("Procedure", "statusReason.text", core("Procedure")),
+        to_fhir_therapy_not_given,
+        from_fhir_therapy_not_given,
+    ),
+)

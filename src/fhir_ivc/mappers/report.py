@@ -6,23 +6,13 @@ from typing import Any
 
 from fhir_ivc.fhir.elements import concept
 from fhir_ivc.mappers._context import MapContext, core
-from fhir_ivc.mappers._read import ReadShape
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._read import ReadContext, ReadShape
+from fhir_ivc.mappers._rows import ElementMap, Target
 from fhir_ivc.terminology import codes as C
 
-__all__ = ["ELEMENTS", "to_fhir_pathology_report"]
+__all__ = ["ELEMENTS", "from_fhir_pathology_report", "to_fhir_pathology_report"]
 
 _RESULTS = ("histology", "grade", "size", "margin", "residual-tumor")
-
-ELEMENTS = (
-    ElementMap(
-        "pathology.conclusion",
-        "DiagnosticReport.conclusion",
-        core("DiagnosticReport"),
-        "to_fhir_pathology_report",
-        "read_case",
-    ),
-)
 
 
 def to_fhir_pathology_report(ctx: MapContext) -> None:
@@ -53,9 +43,34 @@ def to_fhir_pathology_report(ctx: MapContext) -> None:
     )
 
 
+def from_fhir_pathology_report(
+    rc: ReadContext, reports: list[dict[str, Any]], pathology: dict[str, Any]
+) -> None:
+    """The conclusion of the (first) pathology report; a second report is a conflict (Loss)."""
+    for res in reports[:1]:
+        rc.use(res)
+        if res.get("conclusion"):
+            pathology["conclusion"] = res["conclusion"]
+    for extra in reports[1:]:
+        rc.lose(extra, "DiagnosticReport", "conflicting values: a second pathology report")
+        rc.use(extra)
+
+
 #: What ``read_case`` takes from the pathology report (the rest is reported as Losses).
 READ_SHAPES = {
     "pathology-report": ReadShape.of(
         ("status", "code", "subject", "effectiveDateTime", "specimen", "result", "conclusion")
     ),
 }
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "pathology.conclusion",
+        Target("DiagnosticReport", "conclusion", core("DiagnosticReport")),
+        to_fhir_pathology_report,
+        from_fhir_pathology_report,
+    ),
+)

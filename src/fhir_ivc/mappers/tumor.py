@@ -11,7 +11,8 @@ from typing import Any
 from fhir_ivc.fhir.elements import concept, ext, has_code
 from fhir_ivc.mappers._context import MapContext, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap
+from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers.condition import from_fhir_primary_condition
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import CANONICAL, RESOURCE_TYPES
 
@@ -22,42 +23,6 @@ SPECIMEN = mcode("mcode-human-specimen")
 RELATED_CONDITION_EXT = mcode("mcode-related-condition")
 #: system of the identifier a Tumor shares with the Specimen taken from it
 TUMOR_ID_SYSTEM = f"{CANONICAL}/sid/tumor"
-
-ELEMENTS = (
-    ElementMap(
-        "diagnosis.ivc_segments",
-        "BodyStructure.locationQualifier",
-        TUMOR,
-        "to_fhir_tumors",
-        "from_fhir_primary_condition",
-        "equivalent",
-        note="repeats the segments of Condition.bodySite on the Tumor",
-    ),
-    ElementMap(
-        "diagnosis.icdo3_morphology",
-        "BodyStructure.morphology",
-        TUMOR,
-        "to_fhir_tumors",
-        "from_fhir_primary_condition",
-        "equivalent",
-    ),
-    ElementMap(
-        "diagnosis.intraluminal_extension[]",
-        "BodyStructure (second Tumor).location",
-        TUMOR,
-        "to_fhir_tumors",
-        "from_fhir_tumor_extension",
-        note="right atrium 73829009, renal vein 56400007, hepatic vein local",
-    ),
-    ElementMap(
-        "pathology (presence)",
-        "Specimen type TUMOR, identifier = Tumor identifier",
-        SPECIMEN,
-        "to_fhir_specimen",
-        "read_case",
-        "derived",
-    ),
-)
 
 
 def _tumor_identifier(ctx: MapContext, key: str) -> dict[str, Any]:
@@ -158,6 +123,14 @@ def is_primary_tumor(res: dict[str, Any]) -> bool:
     return has_code(res.get("location"), C.IVC_STRUCTURE)
 
 
+def from_fhir_specimen(rc: ReadContext, res: dict[str, Any]) -> None:
+    """The resection specimen: read for its presence; a specimen not from the IVC is a Loss."""
+    rc.use(res)
+    site = (res.get("collection") or {}).get("bodySite")
+    if site is not None and not has_code(site, C.IVC_STRUCTURE):
+        rc.lose(res, "Specimen.collection.bodySite", "the specimen is not from the IVC")
+
+
 def from_fhir_tumor_extension(rc: ReadContext, res: dict[str, Any]) -> str | None:
     """The intraluminal site of an extension Tumor, or None (reported as a loss)."""
     site = C.INTRALUMINAL_SITE.lookup(res.get("location"))
@@ -170,3 +143,38 @@ def from_fhir_tumor_extension(rc: ReadContext, res: dict[str, Any]) -> str | Non
         return None
     rc.use(res)
     return site
+
+
+# --- the mapping rows (docs/mapping.md is generated from them) --------------------
+
+ELEMENTS: tuple[ElementMap, ...] = (
+    ElementMap(
+        "diagnosis.ivc_segments",
+        Target("BodyStructure", "locationQualifier", TUMOR),
+        to_fhir_tumors,
+        from_fhir_primary_condition,
+        "equivalent",
+        note="repeats the segments of Condition.bodySite on the Tumor",
+    ),
+    ElementMap(
+        "diagnosis.icdo3_morphology",
+        Target("BodyStructure", "morphology", TUMOR),
+        to_fhir_tumors,
+        from_fhir_primary_condition,
+        "equivalent",
+    ),
+    ElementMap(
+        "diagnosis.intraluminal_extension[]",
+        Target("BodyStructure", " (second Tumor).location", TUMOR),
+        to_fhir_tumors,
+        from_fhir_tumor_extension,
+        note="right atrium 73829009, renal vein 56400007, hepatic vein local",
+    ),
+    ElementMap(
+        "pathology (presence)",
+        Target("Specimen", " type TUMOR, identifier = Tumor identifier", SPECIMEN),
+        to_fhir_specimen,
+        from_fhir_specimen,
+        "derived",
+    ),
+)

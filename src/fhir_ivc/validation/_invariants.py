@@ -15,6 +15,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from fhir_ivc.mappers.measures import unit_constraints
+
 __all__ = ["INVARIANTS", "Invariant", "normalise"]
 
 _LOCAL: Final = "https://fhir-ivc.example.org/fhir/CodeSystem/"
@@ -50,11 +52,13 @@ def _has_code(concept: Any, system: str, codes: Collection[str]) -> bool:
     )
 
 
-def _unit_rule(codes: Collection[str], unit: str) -> Callable[[Mapping[str, Any]], bool]:
+def _unit_rule(
+    system: str, codes: Collection[str], unit: str
+) -> Callable[[Mapping[str, Any]], bool]:
     """``code has one of codes implies value.ofType(Quantity).code = unit``."""
 
     def holds(resource: Mapping[str, Any]) -> bool:
-        if not _has_code(resource.get("code"), _OBSERVATION_CODE, codes):
+        if not _has_code(resource.get("code"), system, codes):
             return True
         quantity = resource.get("valueQuantity")
         return isinstance(quantity, Mapping) and quantity.get("code") == unit
@@ -117,24 +121,10 @@ INVARIANTS: Final[dict[str, Invariant]] = {
             ".exists()",
             _graft_only_with_graft,
         ),
-        # project: IVC operative measure units
-        Invariant(
-            "ivc-om-1",
-            f"{_OM}(code = 'operative-duration' or code = 'ivc-clamp-time')).exists() "
-            "implies value.ofType(Quantity).code = 'min'",
-            _unit_rule(("operative-duration", "ivc-clamp-time"), "min"),
-        ),
-        Invariant(
-            "ivc-om-2",
-            f"{_OM}(code = 'estimated-blood-loss')).exists() "
-            "implies value.ofType(Quantity).code = 'mL'",
-            _unit_rule(("estimated-blood-loss",), "mL"),
-        ),
-        Invariant(
-            "ivc-om-3",
-            f"{_OM}(code = 'postoperative-stay')).exists() "
-            "implies value.ofType(Quantity).code = 'd'",
-            _unit_rule(("postoperative-stay",), "d"),
+        # project: IVC operative measure units, one per unit, from the measure rows
+        *(
+            Invariant(c.key, c.expression, _unit_rule(c.system, c.codes, c.unit.code))
+            for c in unit_constraints()
         ),
         # project: IVC follow-up finding value types
         Invariant(
