@@ -718,7 +718,7 @@ def test_prebuilt_rejects_what_is_not_a_transaction(runner, server, tmp_path):
     assert result.stderr.splitlines() == [
         f"REJECT <no case_id>: expected a transaction Bundle, got a searchset Bundle ({path}:1)",
         f"REJECT <no case_id>: expected a transaction Bundle, got not a Bundle ({path}:2)",
-        f"REJECT <no case_id>: broken JSON: unexpected end of data ({path}:3:1)",
+        f"REJECT <no case_id>: broken JSON: Expecting ',' delimiter ({path}:3:1)",
         f"REJECT <no case_id>: expected a transaction Bundle, got not a Bundle ({path}:4)",
     ]
     assert server.posts == []

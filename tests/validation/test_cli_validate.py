@@ -103,7 +103,7 @@ def test_ndjson_lines_and_stdin(runner, tmp_path) -> None:
     assert result.exit_code == 1
     out = result.stdout.splitlines()
     assert out[0].startswith(f"{source}:3: error: Observation.component[0].valueQuantity.code: ")
-    assert out[1].startswith(f"{source}:4: error: not JSON (")
+    assert out[1].startswith(f"{source}:4: error: cannot be read: broken JSON: ")
     assert out[2] == f"{source}:5: error: not a FHIR resource (no resourceType)"
     assert "validated 4 resource(s) in 1 file(s)" in result.stderr
 
@@ -123,7 +123,7 @@ def test_a_json_file_that_is_not_json(runner, tmp_path) -> None:
     source.write_text('{"resourceType": "Observation",\n')
     result = run(runner, source)
     assert result.exit_code == 1
-    assert result.stdout.startswith(f"{source}: error: not JSON (")
+    assert result.stdout.startswith(f"{source}: error: cannot be read: broken JSON: ")
 
 
 def test_exit_2_when_a_file_is_missing(runner, tmp_path) -> None:

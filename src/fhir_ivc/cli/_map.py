@@ -21,6 +21,13 @@ import typer
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
+from fhir_ivc.cli._limits import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_RECORD_BYTES,
+    MaxDepth,
+    MaxRecordBytes,
+    limits_from,
+)
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem, services
 from fhir_ivc.exceptions import MappingError
@@ -107,6 +114,8 @@ def map_command(
         ),
     ] = True,
     ids: IdsOption = Ids.CONDITIONAL,
+    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (REJECT lines stay)."),
@@ -141,7 +150,7 @@ def map_command(
             )
             reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
             run = _MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
-            run.consume(iter_inputs(inputs))
+            run.consume(iter_inputs(inputs, limits=limits_from(max_record_bytes, max_depth)))
         elapsed = time.perf_counter() - started
         summary = (
             f"mapped {plural(run.mapped, 'case')}, rejected {run.rejected}, "

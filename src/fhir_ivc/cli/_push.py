@@ -44,6 +44,13 @@ from fhir_ivc.cli._connection import (
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
+from fhir_ivc.cli._limits import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_RECORD_BYTES,
+    MaxDepth,
+    MaxRecordBytes,
+    limits_from,
+)
 from fhir_ivc.cli._output import Reporter, reject_line
 from fhir_ivc.cli._push_input import Item, Reject, Work, Works, mapped_works, prebuilt_works
 from fhir_ivc.cli._services import services
@@ -370,6 +377,8 @@ def push_command(
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
     ids: IdsOption = Ids.CONDITIONAL,
+    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
     validate: Annotated[
         bool,
         typer.Option(
@@ -420,10 +429,11 @@ def push_command(
             output.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never the value
         use = services(ctx)
         works = Works(use.check_bundle if validate else None)
+        limits = limits_from(max_record_bytes, max_depth)
         stream = (
-            prebuilt_works(inputs, works)
+            prebuilt_works(inputs, works, limits)
             if prebuilt
-            else mapped_works(inputs, works, use.builder(ids))
+            else mapped_works(inputs, works, use.builder(ids), limits)
         )
         header: dict[str, Any] = {
             "tool": f"fhir-ivc {__version__}",

@@ -7,19 +7,23 @@ Both produce a stream of units of work, one case at a time: an :class:`Item` to 
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import orjson
+from typing import Any
 
 from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem
 from fhir_ivc.exceptions import MappingError
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
-from fhir_ivc.io import EXTENSIONS, STDIN, InputFormat, iter_inputs
+from fhir_ivc.io import (
+    DEFAULT_LIMITS,
+    STDIN,
+    InputFormat,
+    InputLimits,
+    Unreadable,
+    iter_inputs,
+    iter_json_values,
+)
 
 __all__ = ["Item", "Reject", "Skip", "Work", "Works", "mapped_works", "prebuilt_works"]
 
@@ -86,9 +90,11 @@ class Works:
         return Item(self._next(), case_id, source, bundle, sources)
 
 
-def mapped_works(inputs: Sequence[Path], works: Works, build: BuildBundles) -> Iterator[Work]:
+def mapped_works(
+    inputs: Sequence[Path], works: Works, build: BuildBundles, limits: InputLimits = DEFAULT_LIMITS
+) -> Iterator[Work]:
     """Case records → transaction bundles (``Services.build_bundles``), one at a time."""
-    for result in iter_inputs(inputs):
+    for result in iter_inputs(inputs, limits=limits):
         source = str(result.source)
         if result.case is None:
             yield works.reject(
@@ -111,62 +117,6 @@ def mapped_works(inputs: Sequence[Path], works: Works, build: BuildBundles) -> I
 
 
 # --- prebuilt bundles -------------------------------------------------------------------------
-
-
-class _Broken:
-    """An NDJSON line or file that does not parse."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-_SNIFF_BYTES: Final = 64 * 1024
-
-
-def _bundle_values(path: Path) -> Iterator[tuple[str, Any]]:
-    """``(source, JSON value)`` of each bundle in one file: NDJSON line by line, JSON whole.
-
-    ``.ndjson``/``.jsonl`` and ``-`` are NDJSON; ``.json`` is one Bundle or an array of Bundles
-    (read whole: use NDJSON for large inputs); other names are sniffed like case files.
-    """
-    name = str(path)
-    if name == STDIN:
-        yield from _ndjson_values(sys.stdin.buffer, "<stdin>")
-        return
-    fmt = EXTENSIONS.get(path.suffix.lower())
-    with open(path, "rb") as file:
-        if fmt is None or fmt is InputFormat.YAML:
-            head = file.peek(_SNIFF_BYTES)[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-            first, newline, _ = head.partition(b"\n")
-            fmt = InputFormat.JSON
-            if head.startswith(b"{") and newline:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    orjson.loads(first)
-                    fmt = InputFormat.NDJSON
-        if fmt is InputFormat.NDJSON:
-            yield from _ndjson_values(file, name)
-            return
-        data = file.read().removeprefix(b"\xef\xbb\xbf")
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        yield f"{name}:{exc.lineno}:{exc.colno}", _Broken(f"broken JSON: {exc.msg}")
-        return
-    if isinstance(value, list):
-        for i, element in enumerate(value):
-            yield f"{name}[{i}]", element
-    else:
-        yield f"{name}:1", value
-
-
-def _ndjson_values(stream: Iterable[bytes], name: str) -> Iterator[tuple[str, Any]]:
-    for lineno, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield f"{name}:{lineno}", orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
-        except orjson.JSONDecodeError as exc:
-            yield f"{name}:{lineno}:{exc.colno}", _Broken(f"broken JSON: {exc.msg}")
 
 
 def _case_element_sources(bundle: Mapping[str, Any]) -> dict[str, str]:
@@ -201,12 +151,22 @@ def _bundle_case_id(bundle: Mapping[str, Any], source: str) -> str:
     return source
 
 
-def prebuilt_works(inputs: Sequence[Path], works: Works) -> Iterator[Work]:
-    """Transaction bundles from files (``fhir-ivc map --ndjson`` / ``--out`` output)."""
+def prebuilt_works(
+    inputs: Sequence[Path], works: Works, limits: InputLimits = DEFAULT_LIMITS
+) -> Iterator[Work]:
+    """Transaction bundles from files (``fhir-ivc map --ndjson`` / ``--out`` output).
+
+    ``.ndjson``/``.jsonl`` and ``-`` hold one Bundle per line, ``.json`` one Bundle or an array
+    of Bundles (streamed); other names are sniffed. Read by :func:`fhir_ivc.io.iter_json_values`
+    within ``limits``: a record it cannot read or refuses is a reject, the others go on.
+    """
     for path in inputs:
-        for source, value in _bundle_values(path):
-            if isinstance(value, _Broken):
-                yield works.reject(None, source, [("", value.reason)])
+        piped = InputFormat.NDJSON if str(path) == STDIN else None  # as for case records
+        for where, value in iter_json_values(path, input_format=piped, limits=limits):
+            # an array's elements are often on one line: named by their index
+            source = str(where) if where.index is None else f"{where.file}[{where.index}]"
+            if isinstance(value, Unreadable):
+                yield works.reject(None, source, [(value.path, value.reason)])
                 continue
             kind = value.get("type") if isinstance(value, dict) else None
             if isinstance(value, dict) and value.get("resourceType") == "Bundle":

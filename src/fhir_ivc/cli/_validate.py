@@ -10,8 +10,8 @@ could not be done (missing file, bad option, server unreachable or refusing the 
 
 from __future__ import annotations
 
+import itertools
 import re
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,9 +23,17 @@ import typer
 
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._inputs import check_inputs
+from fhir_ivc.cli._limits import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_RECORD_BYTES,
+    MaxDepth,
+    MaxRecordBytes,
+    limits_from,
+)
 from fhir_ivc.cli._tables import table_documents
 from fhir_ivc.client import FhirClient
 from fhir_ivc.exceptions import FhirHttpError
+from fhir_ivc.io import InputLimits, Unreadable, iter_json_values
 from fhir_ivc.io.tables import is_table_input
 from fhir_ivc.validation import (
     SEVERITIES,
@@ -66,7 +74,7 @@ class SeverityChoice(StrEnum):
 
 @dataclass(frozen=True)
 class _Document:
-    """One resource read from a file: ``line`` for NDJSON, ``error`` when it is not JSON."""
+    """One resource read from a file, at ``line``; ``error`` when it cannot be read."""
 
     source: str
     line: int | None
@@ -84,7 +92,7 @@ def validate_command(
         typer.Argument(
             show_default=False,
             metavar="FILE...",
-            help="Resources or bundles: .json (one resource), .ndjson/.jsonl (one per line); "
+            help="Resources or bundles: .json (one, or an array), .ndjson/.jsonl (one per line); "
             "other names are sniffed. '-' reads standard input. A folder or zip of case "
             "tables: the bundles of its cases.",
         ),
@@ -116,12 +124,15 @@ def validate_command(
             "checked offline).",
         ),
     ] = SeverityChoice.WARNING,
+    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Validate FHIR resources and bundles against the profiles they claim.
 
     Exit codes: 0 no errors, 1 errors found, 2 the run could not be done.
     """
     check_inputs(files, param_hint="'FILE...'")
+    limits = limits_from(max_record_bytes, max_depth)
     level: Severity = severity.value
     counts = dict.fromkeys(SEVERITIES, 0)
     outcomes: list[tuple[str, dict[str, Any]]] = []
@@ -131,7 +142,7 @@ def validate_command(
         try:
             for path in files:
                 file_issues: list[tuple[_Document, Issue]] = []
-                for document in _documents(path):
+                for document in _documents(path, limits):
                     resources += 1
                     found = check(document) if check else _local(document)
                     for issue in _at_least(found, level):
@@ -160,32 +171,26 @@ def validate_command(
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _documents(path: Path) -> Iterator[_Document]:
-    """The resources of one file: a JSON document, or one per non-blank NDJSON line; for a
-    folder or zip of case tables, the bundles of its cases (``fhir_ivc.cli._tables``)."""
+def _documents(path: Path, limits: InputLimits) -> Iterator[_Document]:
+    """The resources of one file: a JSON document (an array: each element), or one per
+    non-blank NDJSON line, read by :func:`fhir_ivc.io.iter_json_values` within ``limits``; for
+    a folder or zip of case tables, the bundles of its cases (``fhir_ivc.cli._tables``)."""
     if is_table_input(path):
         for where, bundle, problem in table_documents(path):
             yield _Document(where, None, bundle, problem)
         return
-    stdin = str(path) == _STDIN
-    source = "<stdin>" if stdin else str(path)
-    data = sys.stdin.buffer.read() if stdin else path.read_bytes()
-    ndjson = path.suffix.lower() in _NDJSON_SUFFIXES
-    if not ndjson:
-        try:
-            yield _Document(source, None, orjson.loads(data))
-            return
-        except orjson.JSONDecodeError as exc:
-            if path.suffix.lower() == ".json" or b"\n" not in data.strip():
-                yield _Document(source, None, None, f"not JSON ({exc})")
-                return
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield _Document(source, number, orjson.loads(raw))
-        except orjson.JSONDecodeError as exc:
-            yield _Document(source, number, None, f"not JSON ({exc})")
+    values = iter_json_values(path, limits=limits)
+    first = next(values, None)
+    second = next(values, None)
+    # a file that holds one resource is named by the file alone, as before NDJSON existed
+    alone = second is None and path.suffix.lower() not in _NDJSON_SUFFIXES
+    for source, value in itertools.chain(filter(None, (first, second)), values):
+        line = None if alone and source.index is None else source.line
+        if isinstance(value, Unreadable):
+            at = f" at {value.path}" if value.path else ""
+            yield _Document(source.file, line, None, f"cannot be read{at}: {value.reason}")
+        else:
+            yield _Document(source.file, line, value)
 
 
 def _file_uri(path: Path) -> str:

@@ -38,6 +38,7 @@ Error reasons never quote the input, except the offending value of an enum/liter
 from __future__ import annotations
 
 import codecs
+import io
 import logging
 import os
 import sys
@@ -161,7 +162,7 @@ def iter_json_values(
     """The JSON values of one file (bundles, resources): ``(source, value)``, streamed.
 
     ``.json`` is one value or an array of values (streamed element by element),
-    ``.ndjson``/``.jsonl`` and ``-`` one value per line; other names are sniffed (JSON or
+    ``.ndjson``/``.jsonl`` one value per line; other names and ``-`` are sniffed (JSON or
     NDJSON; YAML is not read here). ``value`` is an :class:`Unreadable` for a record that cannot
     be decoded or is refused by ``limits``, and for a whole-file problem (``whole_file``).
     Raises :class:`OSError` when the file cannot be opened.
@@ -185,7 +186,12 @@ def _values(
     try:
         if name == STDIN:
             stream = stdin if stdin is not None else sys.stdin.buffer
-            yield from parsers[input_format or InputFormat.NDJSON](stream, _STDIN_NAME, limits)
+            piped = input_format or InputFormat.NDJSON
+            if input_format is None and parsers is _JSON_PARSERS:  # values: sniffed
+                stream = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+                piped = _sniff(stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES])
+                piped = piped if piped in parsers else InputFormat.JSON
+            yield from parsers[piped](stream, _STDIN_NAME, limits)
             return
         fmt = input_format or EXTENSIONS.get(Path(name).suffix.lower())
         with open(name, "rb") as file:
