@@ -334,8 +334,8 @@ def test_failing_case_exits_1_and_the_other_case_is_pushed(
     fail = next(line for line in result.stderr.splitlines() if line.startswith("FAIL "))
     assert fail == (
         "FAIL case 'case-2': transaction rejected with HTTP 422 (validation failed): "
-        "surgery (Observation.valueQuantity): Observation.value[x]: value must be a Quantity "
-        f"with a UCUM unit ({seed_file}:{seed_lines(seed_file)[1]})"
+        "surgery.blood_loss_ml (Observation.valueQuantity): Observation.value[x]: value must be "
+        f"a Quantity with a UCUM unit ({seed_file}:{seed_lines(seed_file)[1]})"
     )
     assert "1 ok, 1 failed, 0 rejected" in last_line(result.stderr)
     data = report_of(report)
@@ -345,7 +345,11 @@ def test_failing_case_exits_1_and_the_other_case_is_pushed(
     assert (failed["status"], failed["status_code"]) == ("failed", 422)
     assert failed["error"].startswith("case 'case-2': transaction rejected with HTTP 422")
     blamed = failed["entries"][index]
-    assert (blamed["outcome"], blamed["source"], blamed["status"]) == ("failed", "surgery", 422)
+    assert (blamed["outcome"], blamed["source"], blamed["status"]) == (
+        "failed",
+        "surgery.blood_loss_ml",
+        422,
+    )
     assert blamed["message"].startswith("Observation.valueQuantity: ")
     other = failed["entries"][0]
     assert other["message"] == "not written: the transaction was rolled back (HTTP 422)"
@@ -679,7 +683,7 @@ def test_prebuilt_ndjson_from_map(runner, server, seed_file, seed_records, tmp_p
     assert by_case["case-1"]["source"] == f"{bundles}:1"
     assert by_case["case-1"]["counts"]["created"] == 30
     # the case element is read back from the case-element extension of each resource
-    assert "surgery (Observation.valueQuantity)" in by_case["case-2"]["error"]
+    assert "surgery.blood_loss_ml (Observation.valueQuantity)" in by_case["case-2"]["error"]
     assert data["summary"]["skipped"] == 2
 
 

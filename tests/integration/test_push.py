@@ -262,7 +262,11 @@ def test_edited_case_updates_exactly_the_changed_resource(fhir_base_url, fhir):
     updated = [e for e in case_1.entries if e.outcome == "updated"]
     assert len(updated) == 1
     (entry,) = updated
-    assert (entry.resource_type, entry.source, entry.version_id) == ("Observation", "surgery", "2")
+    assert (entry.resource_type, entry.source, entry.version_id) == (
+        "Observation",
+        "surgery.blood_loss_ml",
+        "2",
+    )
     assert _outcomes(case_1) == {"unchanged": 29, "updated": 1}
     assert _outcomes(case_2) == {"unchanged": 43}
 
@@ -297,7 +301,7 @@ def test_a_conditional_url_matching_two_resources_fails_that_case_only(fhir_base
     assert failed.status_code == 412
     assert failed.error is not None
     assert failed.error.startswith("case 'case-1': transaction rejected with HTTP 412")
-    assert "surgery (Observation)" in failed.error  # the case element of the entry
+    assert "surgery.blood_loss_ml (Observation)" in failed.error  # the case element of the entry
     assert "Multiple resources match" in failed.error
     message = failed.entries[index].message
     assert message is not None
@@ -453,7 +457,7 @@ def test_cli_push_reports_a_failed_case_by_element_and_exits_1(fhir_base_url, fh
 
     assert result.exit_code == 1, result.output
     assert "FAIL case 'case-2': transaction rejected with HTTP 412" in result.stderr
-    assert "surgery (Observation)" in result.stderr
+    assert "surgery.blood_loss_ml (Observation)" in result.stderr
     report = _report(report_path)
     by_case = {c["case_id"]: c for c in report["cases"]}
     assert by_case["case-1"]["status"] == "ok"

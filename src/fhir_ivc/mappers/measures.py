@@ -134,7 +134,7 @@ def to_fhir_operative_measures(ctx: MapContext) -> None:
         add_observation(
             ctx,
             f"surgery.{measure.key}",
-            "surgery",
+            measure.source,  # the case element, as failures and the case-element marker name it
             concept(measure.code),
             {"valueQuantity": quantity(measure.to_fhir(value), measure.unit.code)},
             category="procedure",
