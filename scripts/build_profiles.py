@@ -353,8 +353,8 @@ def case_element_extension() -> Json:
         "Case element",
         description,
         purpose="Provenance at element level: a FHIR consumer sees which case-record object a "
-        "resource represents and which of its values are inferences (MAPPING.md marks them "
-        "'inf.'), without a separate Provenance resource per fact.",
+        "resource represents and which of its values are inferences (marked 'inf.' in "
+        "docs/terminology.md), without a separate Provenance resource per fact.",
         kind="complex-type",
         type_="Extension",
         base=f"{CORE}/Extension",
@@ -398,7 +398,7 @@ def extensions() -> list[Json]:
             "Imaging contrast",
             "Whether the imaging study was contrast-enhanced (e.g. contrast-enhanced CT).",
             purpose="R4 Procedure has no element for contrast, and no verified precoordinated "
-            "SNOMED CT code for contrast-enhanced CT exists (MAPPING.md §3.3).",
+            "SNOMED CT code for contrast-enhanced CT exists (docs/terminology-verification.md).",
             context=["Procedure"],
             value_type="boolean",
         ),
@@ -430,8 +430,8 @@ def extensions() -> list[Json]:
             "When a systemic therapy is (or is not) given relative to surgery and disease "
             "course: neoadjuvant, adjuvant, metastatic, recurrence.",
             purpose="mCODE deliberately keeps adjuvant/neoadjuvant out of procedure intent "
-            "('relates to timing, not intent'; MAPPING.md §3.9), so the setting needs its own "
-            "element.",
+            "('relates to timing, not intent'; docs/terminology-verification.md), so the "
+            "setting needs its own element.",
             context=["Procedure", "MedicationAdministration", "MedicationRequest"],
             value_type="CodeableConcept",
             value_set=L.THERAPY_SETTING.name,
@@ -529,7 +529,8 @@ def ivc_management_procedure() -> Json:
         "as a sub-procedure partOf the index en bloc resection; the graft or patch material in "
         "usedCode.",
         purpose="No standard profile or value set covers IVC management or graft material; "
-        "ICD-10-PCS encodes the device character but not the allograft source (MAPPING.md §5).",
+        "ICD-10-PCS encodes the device character but not the allograft source "
+        "(docs/terminology-verification.md).",
         kind="resource",
         type_="Procedure",
         base=SURGICAL,
@@ -755,7 +756,7 @@ def ivc_surgical_margin() -> Json:
         "cannot be assessed). The value carries SNOMED CT findings where they exist and always "
         "the local margin-status code.",
         "mCODE has no margin profile; its breast example uses a breast-specific LOINC code "
-        "(MAPPING.md §5).",
+        "(docs/terminology-verification.md).",
         C.SURGICAL_MARGIN,
         L.MARGIN_STATUS,
     )
@@ -769,7 +770,7 @@ def ivc_residual_tumor() -> Json:
         "tumor. The value carries the SNOMED CT residual tumor finding and always the local "
         "r-classification code.",
         "The SNOMED CT codes for R stages conflict between sources and no verified "
-        "observable code exists for the question (MAPPING.md §3.6, §9.4).",
+        "observable code exists for the question (docs/terminology-verification.md).",
         C.OBS["residual-tumor"],
         L.R_CLASSIFICATION,
     )
@@ -795,7 +796,7 @@ def ivc_follow_up_finding() -> Json:
         "recurrence (boolean, focus = the primary cancer) or vital status (SNOMED CT alive / "
         "dead).",
         purpose="mCODE's condition-status-trend value set has no 'no local recurrence' value "
-        "while metastases persist (MAPPING.md §3.10, §5).",
+        "while metastases persist (docs/terminology-verification.md).",
         kind="resource",
         type_="Observation",
         base=f"{CORE}/Observation",

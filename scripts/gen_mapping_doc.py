@@ -1,4 +1,8 @@
-"""Generate docs/mapping.md from the mappers' ELEMENTS rows (``--check`` for CI)."""
+"""Generate docs/mapping.md (from the ELEMENTS rows) and docs/terminology.md (from the code tables).
+
+.venv/bin/python scripts/gen_mapping_doc.py            # (re)write both pages
+.venv/bin/python scripts/gen_mapping_doc.py --check    # exit 1 if one is stale (CI)
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,92 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fhir_ivc.mappers import ELEMENTS
+from fhir_ivc.terminology import codes, systems
+from fhir_ivc.terminology._tables import Code, CodeTable
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "mapping.md"
+TERMINOLOGY = ROOT / "docs" / "terminology.md"
 
 #: the hand-written parts of docs/mapping.md, before and after the generated table
 HEAD = """# Case element → FHIR mapping
 
-Audience: integrators and reviewers. Type: reference. **Generated** by
-`scripts/gen_mapping_doc.py` from the `ELEMENTS` rows in `src/fhir_ivc/mappers/`;
-edit the rows, not this file.
+Audience: developers who change the mapping, integrators and reviewers. Type: reference, with
+one how-to ("Changing one element", at the end). **Generated** by `scripts/gen_mapping_doc.py`
+from the `ELEMENTS` rows in `src/fhir_ivc/mappers/`; edit the rows, not this file.
+
+## How the mapping is built
+
+```
+src/fhir_ivc/mappers/
+  _rows.py         ElementMap(source, Target(resource, element, profile), to_fhir, from_fhir,
+                   equivalence, note, code, unit): one row per case element, holding the
+                   functions and the terminology objects themselves
+  measures.py      the operative measures, declared entirely by their rows (Measure: field,
+                   identifier key, code, unit, value transforms); one loop writes them, one
+                   reads them, and the profile, its invariants and the rows derive from them
+  patient.py, condition.py, tumor.py, procedure.py, observation.py, report.py, medication.py
+                   one module per resource family: to_fhir_* and from_fhir_* side by side,
+                   the module's ELEMENTS rows at its end
+  _context.py      MapContext: deterministic ids, references, the case-element marker
+  _read.py         ReadContext: the index of a patient's resources, the loss report
+  __init__.py      MAPPERS (the bundle order) and ELEMENTS (all rows)
+```
+
+`fhir_ivc.bundle.build_bundles` runs `MAPPERS`; `fhir_ivc.bundle.read_case` classifies each
+resource and calls the `from_fhir_*` reader a row names (tests/test_mapping_rows.py checks
+that every named writer runs and every named reader is really called when reading back).
+Codes come from `fhir_ivc.terminology` ([terminology.md](terminology.md)), never inlined.
+
+**Identifiers are a contract.** Every resource's identifier is `<uuid5 of source system and
+case id>/<element key>` (the Patient's is the case id), and a push is a transaction of
+conditional `PUT Type?identifier=system|value`. A changed element key creates the resource
+again on every server that holds the case. `tests/mapping/test_identifiers.py` pins the
+identifiers and conditional URLs of the seed cases; `--update-golden` does not rewrite them.
+An intended change needs a migration note here (how servers holding the old identifiers are
+brought over) and `pytest tests/mapping/test_identifiers.py --update-identifiers`. No
+migration has been needed so far.
+
+**Times.** A time is a real (partial) FHIR date or an offset from the index surgery; an offset
+is written as `data-absent-reason = unknown` plus `cqf-relativeDateTime` (target: the index
+surgery by identifier), never as an invented date (`fhir_ivc.fhir.datetimes`).
+
+**Changes to the emitted bundles.** The operative measure Observations carry their own case
+element in the `case-element` marker (`surgery.blood_loss_ml`, was `surgery`), so push
+failures and reports name the element; identifiers unchanged.
+
+Equivalence `derived`: written for receivers, not read back (`from_fhir` is `-`).
+
+## The rows
 """
-TAIL = ""
+TAIL = """
+## Changing one element: blood loss to another code and unit
+
+Everything about a measure is its row in `src/fhir_ivc/mappers/measures.py`. To send blood
+loss as LOINC 81661-1 "Blood loss [Volume] Measured" in litres instead of the local
+`estimated-blood-loss` in mL (tried on a scratch branch; the counts are from that trial):
+
+1. `src/fhir_ivc/terminology/codes.py`: the new code, because it is new:
+   `BLOOD_LOSS: Final = Code(LOINC, "81661-1", "Blood loss [Volume] Measured")`.
+2. `src/fhir_ivc/mappers/measures.py`, the blood loss row: `C.BLOOD_LOSS`, `U.LITER`,
+   `to_fhir=lambda ml: ml / 1000`, `from_fhir=lambda liters: liters * 1000` (the case field
+   stays `blood_loss_ml`, so the case model, the synthetic cases and the Hypothesis strategies
+   do not change).
+3. Regenerate and review: `python scripts/build_profiles.py` (the profile's code and unit
+   value sets, its `ivc-om-*` unit invariants, docs/profiles.md), `python
+   scripts/gen_mapping_doc.py` (this page), `python scripts/update_golden.py` (the seed
+   goldens) and `fhir-ivc map examples/cases/seed-cases.yaml --out examples/bundles`.
+
+The forward mapping, the reader, the validator's invariants (`validation/_invariants.py` reads
+`measures.unit_constraints()`), the profile and this page follow from the row. Measured in the
+trial: **2 files edited by hand** (the row and the terminology entry), 13 regenerated by the
+commands above (3 profiles, docs/profiles.md, docs/mapping.md, 4 goldens, 4 example bundles),
+and 4 test files that state blood loss's code and unit on purpose, reviewed like goldens:
+`tests/mapping/test_seed_facts.py` (the seed report's facts, typed from the report) and the
+validation suite's example of the profile (`tests/validation/valid/operative-measure.json`,
+`broken/operative-measure-wrong-unit.json` and its `.expected.json`). Before the redesign the
+same change touched about 17 files in 20 places.
+"""
 
 
 def _cell(text: str) -> str:
@@ -57,15 +135,94 @@ def render() -> str:
     return "\n".join(lines) + "\n" + TAIL
 
 
+TERMINOLOGY_HEAD = """# Terminology: where the codes come from
+
+Audience: developers and reviewers of the codes. Type: reference. **Generated** by
+`scripts/gen_mapping_doc.py` from `src/fhir_ivc/terminology/`; edit the code tables, not this
+file. The evidence behind each code is in
+[terminology-verification.md](terminology-verification.md).
+
+## Where codes live
+
+* `terminology/systems.py`: the code system URIs and the project's canonical base.
+* `terminology/codes.py`: every code the mappers emit: single `Code` objects
+  (`Code(system, code, display, verified)`) and two-way `CodeTable`s keyed by the case model's
+  values (standard codings first, the project's local coding last, so the exact value always
+  round-trips). Mappers never inline a code; an unknown code on reading raises
+  `UnmappedCodeError` or becomes a Loss, never a placeholder.
+* `terminology/local.py`: the project's own code systems, for elements no standard code
+  carries; each is published as a CodeSystem and a ValueSet in `profiles/`
+  ([profiles.md](profiles.md)).
+* `terminology/units.py`: the UCUM units as objects (code on the wire, name for value sets).
+
+## Confidence marks
+
+Comments next to codes carry one of these marks:
+
+| mark | meaning |
+|---|---|
+| V | checked in an authoritative artifact (mCODE 4.0.0 package, FHIR R4 core, HL7 IG sources) |
+| V2 | code and display found together in public FHIR IGs or code lists, not in the release |
+| M | from memory, not confirmed: the `Code` has `verified=False` (listed below) |
+| P | a proposal: a modelling choice or a local code, because no standard one was found |
+| inf. | (case records) a value the source implies but does not state: the `inferred` field |
+
+Open questions that need a terminology server or the target registry (whether ICD-O-3 indexes
+the IVC to C49.4 or C48.0, membership of 260528009 "Middle" in mCODE's required qualifier value
+set, the R-stage codes) are in the "Still open" list of
+[terminology-verification.md](terminology-verification.md#recommendations).
+
+## Code systems
+
+| system | URI |
+|---|---|
+"""
+
+
+def _unverified() -> list[tuple[str, Code]]:
+    found: list[tuple[str, Code]] = []
+    for name, value in vars(codes).items():
+        if isinstance(value, Code) and not value.verified:
+            found.append((f"`{name}`", value))
+        elif isinstance(value, CodeTable):
+            found += [
+                (f"`{name}[{key!r}]`", c)
+                for key, cs in value.entries.items()
+                for c in cs
+                if not c.verified
+            ]
+    return found
+
+
+def render_terminology() -> str:
+    lines = TERMINOLOGY_HEAD.splitlines()
+    for name, value in vars(systems).items():
+        if name.isupper() and isinstance(value, str) and value.startswith("http"):
+            lines.append(f"| `{name}` | `{value}` |")
+    lines += [
+        "",
+        "## Codes carried unverified (`verified=False`)",
+        "",
+        "They are emitted as they are, never silently replaced; check each before a release.",
+        "",
+        "| where | system | code | display |",
+        "|---|---|---|---|",
+    ]
+    for where, code in _unverified():
+        lines.append(f"| {where} | `{code.system}` | `{code.code}` | {_cell(code.display)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
-    text = render()
+    pages = {OUT: render(), TERMINOLOGY: render_terminology()}
     if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is stale: run python scripts/gen_mapping_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
+        stale = [p for p, text in pages.items() if not p.exists() or p.read_text("utf-8") != text]
+        for path in stale:
+            print(f"{path} is stale: run python scripts/gen_mapping_doc.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in pages.items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,9 +1,9 @@
 """Every fact the seed report states, found in the mapped bundle by a receiver's look-up.
 
 The human-readable spec of "every fact present": each test names the sentence of the report
-(/work/shared/seed, MAPPING.md §8) and finds the resource that carries it by its code, then
-checks the value, its standard code where one exists, its unit and its links. Values are typed
-here from the report, never copied from the mapper output.
+(as examples/cases/seed-cases.yaml records it) and finds the resource that carries it by its
+code, then checks the value, its standard code where one exists, its unit and its links.
+Values are typed here from the report, never copied from the mapper output.
 """
 
 from __future__ import annotations

@@ -155,11 +155,11 @@ def test_extension_definitions_apply_wherever_the_extension_is() -> None:
 
 
 def test_local_code_display_is_a_warning() -> None:
-    resource = load(VALID / "operative-measure.json")
-    resource["code"]["coding"][0]["display"] = "Blood loss (guessed)"
+    resource = load(VALID / "surgical-margin.json")  # its value's second coding is local
+    resource["valueCodeableConcept"]["coding"][1]["display"] = "Margins (guessed)"
     assert validate_resource(resource) == []
     [warning] = validate_resource(resource, min_severity="warning")
-    assert warning["expression"] == ["Observation.code.coding[0].display"]
+    assert warning["expression"] == ["Observation.valueCodeableConcept.coding[1].display"]
 
 
 def test_differential_profiles_inherit_their_base_rules() -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from fhir_ivc.fhir.elements import find_ext, has_code
 from fhir_ivc.mappers import condition as cond
-from fhir_ivc.mappers import measures, report, tumor
+from fhir_ivc.mappers import follow_up, measures, report, tumor
 from fhir_ivc.mappers import medication as med
 from fhir_ivc.mappers import observation as obs
 from fhir_ivc.mappers import patient as patient_mapper
@@ -318,7 +318,9 @@ def read_case(
         key = rc.path(res) or str(res.get("effectiveDateTime") or f"#{n}")
         visits.setdefault(key, []).append(res)
     ordered_visits = sorted(visits.values(), key=lambda g: min(rc.sort_key(r) for r in g))
-    data["follow_up"] = [f for f in (obs.from_fhir_follow_up(rc, g) for g in ordered_visits) if f]
+    data["follow_up"] = [
+        f for f in (follow_up.from_fhir_follow_up(rc, g) for g in ordered_visits) if f
+    ]
     if patient.get("deceasedBoolean") is not None and not any(
         "vital_status" in f for f in data["follow_up"]
     ):

@@ -3,7 +3,7 @@
 A relative time never becomes an invented date. It is written as the primitive's extensions:
 ``data-absent-reason = unknown`` (there is no date) plus the R4 core extension
 ``cqf-relativeDateTime`` (target = the index surgery Procedure, relationship after-end /
-before-start, offset = a UCUM Duration), MAPPING.md §0.
+before-start, offset = a UCUM Duration); docs/mapping.md, "Times".
 
 The target is a *logical* reference (``Reference.identifier`` = the surgery's identifier), not a
 ``urn:uuid`` one: servers do not rewrite references inside extensions on primitive elements when

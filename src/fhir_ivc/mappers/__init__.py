@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from fhir_ivc.mappers import (
     condition,
+    follow_up,
     measures,
     medication,
     observation,
@@ -40,7 +41,7 @@ MAPPERS: tuple[Callable[[MapContext], None], ...] = (
     condition.to_fhir_metastases,
     medication.to_fhir_systemic_therapy,
     procedure.to_fhir_therapy_not_given,
-    observation.to_fhir_follow_up,
+    follow_up.to_fhir_follow_up,
 )
 
 ELEMENTS: tuple[ElementMap, ...] = (
@@ -50,6 +51,7 @@ ELEMENTS: tuple[ElementMap, ...] = (
     *procedure.ELEMENTS,
     *measures.ELEMENTS,
     *observation.ELEMENTS,
+    *follow_up.ELEMENTS,
     *report.ELEMENTS,
     *medication.ELEMENTS,
 )

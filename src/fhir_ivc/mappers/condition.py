@@ -49,8 +49,8 @@ _PRIMARY_CODES = frozenset((c.system, c.code) for c in (C.MALIGNANT_NEOPLASM, C.
 
 
 def _status(category: str) -> dict[str, Any]:
-    """Status and category. Cancers are problem-list items, clinically ``active`` (MAPPING.md
-    §3.5: the case model has no clinical status, active is the documented default while disease
+    """Status and category. Cancers are problem-list items, clinically ``active`` (the
+    case model has no clinical status, active is the documented default while disease
     persists). Symptoms and complications are encounter diagnoses with no clinical status: the
     report does not say whether they resolved, and none is invented."""
     out: dict[str, Any] = {}

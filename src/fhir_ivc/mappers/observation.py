@@ -23,7 +23,6 @@ from fhir_ivc.terminology.systems import project_url
 
 __all__ = [
     "ELEMENTS",
-    "to_fhir_follow_up",
     "to_fhir_imaging_sizes",
     "to_fhir_organ_contact",
     "to_fhir_pathology_observations",
@@ -214,50 +213,6 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             facts=[(item, ipath)],
             extra={"bodySite": C.ORGAN.concept(item.organ), **specimen},
         )
-
-
-def to_fhir_follow_up(ctx: MapContext) -> None:
-    case = ctx.case
-    status_focus = [ctx.ref(f"metastasis.{k}") for k in item_keys(case.metastases)] or [
-        ctx.ref("condition.primary")
-    ]
-    for i, (key, fu) in enumerate(zip(item_keys(case.follow_up), case.follow_up, strict=True)):
-        path = f"follow_up[{i}]"
-        if fu.disease_status:
-            add_observation(
-                ctx,
-                f"follow-up.{key}.status",
-                path,
-                concept(C.CANCER_DISEASE_STATUS),
-                {"valueCodeableConcept": C.DISEASE_STATUS.concept(fu.disease_status)},
-                profile=DISEASE_STATUS,
-                when=fu.when,
-                facts=[(fu, path)],
-                extra={"focus": status_focus},
-            )
-        if fu.local_recurrence is not None:
-            add_observation(
-                ctx,
-                f"follow-up.{key}.local-recurrence",
-                path,
-                _local("local-recurrence"),
-                {"valueBoolean": fu.local_recurrence},
-                profile=FOLLOW_UP_FINDING,
-                when=fu.when,
-                facts=[(fu, path)],
-                extra={"focus": [ctx.ref("condition.primary")]},
-            )
-        if fu.vital_status:
-            add_observation(
-                ctx,
-                f"follow-up.{key}.vital-status",
-                path,
-                _local("vital-status"),
-                {"valueCodeableConcept": C.VITAL_STATUS.concept(fu.vital_status)},
-                profile=FOLLOW_UP_FINDING,
-                when=fu.when,
-                facts=[(fu, path)],
-            )
 
 
 # --- FHIR -> case ------------------------------------------------------------------------------
@@ -456,33 +411,6 @@ def from_fhir_pathology_observation(
         )
 
 
-def from_fhir_follow_up(rc: ReadContext, group: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """One follow-up from its findings (disease status, local recurrence, vital status)."""
-    out: dict[str, Any] = {}
-    for res in group:
-        kind = classify_observation(res)
-        when = read_time(res, "effectiveDateTime")
-        if when is None:
-            rc.lose(res, "Observation.effective[x]", "follow-up finding without a time")
-            continue
-        out.setdefault("when", when)
-        rc.use(res)
-        value = res.get("valueCodeableConcept")
-        if kind == "disease-status":
-            status = C.DISEASE_STATUS.lookup(value)
-            if status is None:
-                rc.lose(res, "Observation.valueCodeableConcept", "status not in mCODE trend VS")
-            else:
-                out["disease_status"] = status
-        elif kind == "local-recurrence":
-            out["local_recurrence"] = bool(res.get("valueBoolean"))
-        elif kind == "vital-status":
-            out["vital_status"] = C.VITAL_STATUS.lookup(value)
-    if len(out) < 2:
-        return None
-    return rc.item(group[0], out, ("when", "disease_status", "local_recurrence", "vital_status"))
-
-
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
 ELEMENTS: tuple[ElementMap, ...] = (
@@ -575,29 +503,5 @@ ELEMENTS: tuple[ElementMap, ...] = (
         Target("Observation", "(organ-infiltration) bodySite + value negative/positive", _O),
         to_fhir_pathology_observations,
         from_fhir_pathology_observation,
-    ),
-    ElementMap(
-        "follow_up[].when",
-        Target("Observation", "effectiveDateTime (each finding)", DISEASE_STATUS),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
-    ),
-    ElementMap(
-        "follow_up[].disease_status",
-        Target("Observation", "valueCodeableConcept", DISEASE_STATUS),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
-    ),
-    ElementMap(
-        "follow_up[].local_recurrence",
-        Target("Observation", "(local-recurrence).valueBoolean", FOLLOW_UP_FINDING),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
-    ),
-    ElementMap(
-        "follow_up[].vital_status",
-        Target("Observation", "(vital-status).valueCodeableConcept", FOLLOW_UP_FINDING),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
     ),
 )

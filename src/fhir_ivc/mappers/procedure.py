@@ -1,8 +1,8 @@
 """Procedures: imaging, biopsy, the index surgery and its sub-procedures, therapies not given.
 
 The index surgery is an mCODE CancerRelatedSurgicalProcedure; approach steps, associated
-resections and the IVC management are CancerRelatedSurgicalProcedures too, ``partOf`` the index
-(MAPPING.md §3.7). Imaging and biopsy are plain R4 Procedures.
+resections and the IVC management are CancerRelatedSurgicalProcedures too, ``partOf`` the index.
+Imaging and biopsy are plain R4 Procedures.
 """
 
 from __future__ import annotations

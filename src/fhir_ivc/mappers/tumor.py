@@ -1,7 +1,7 @@
 """Tumor body structures (mCODE Tumor) and the resection specimen (mCODE HumanSpecimen).
 
 The Tumor and the Specimen cut from it share one identifier (mCODE: unique within the patient),
-MAPPING.md §2. An intraluminal extension (e.g. to the right atrium) is a second Tumor.
+An intraluminal extension (e.g. to the right atrium) is a second Tumor.
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ class CaseModel(StrictModel):
     """Base of every case-model class that holds clinical facts.
 
     ``inferred`` names the fields of *this* object whose values were inferred from the source
-    text rather than stated in it (MAPPING.md "inf."). The mappers carry the marker onto the FHIR
-    element that holds the value and read it back, so the marker survives a round trip.
+    text rather than stated in it (mark "inf." in docs/terminology.md). The mappers carry the
+    marker onto the FHIR element that holds the value and read it back, so the marker survives
+    a round trip.
     """
 
     #: fields that may not be listed in ``inferred`` (bookkeeping, not clinical facts)

@@ -1,9 +1,9 @@
-"""Every code the mappers emit, in one place (MAPPING.md §3; confidence marks in comments).
+"""Every code the mappers emit, in one place (confidence marks in comments: docs/terminology.md).
 
 Tables are keyed by the case model's own values. Each row lists the standard codings first and
 the project's local coding last, so a reader can always round-trip the exact value while other
 systems find a standard code. ``Code(..., verified=False)`` marks codes that no public source
-read for this project confirmed (MAPPING.md "M"): they are carried, never guessed silently, and
+read for this project confirmed (mark "M"): they are carried, never guessed silently, and
 listed in docs/terminology.md. Verification notes: docs/terminology-verification.md.
 """
 
@@ -41,7 +41,8 @@ CANCER_DISEASE_STATUS: Final = Code(LOINC, "97509-4", "Cancer Disease Progressio
 #: mCODE style A: the generic disorder, with histology and topography in their own elements (V)
 MALIGNANT_NEOPLASM: Final = _sct("363346000", "Malignant neoplastic disease (disorder)")
 #: ICD-10-CM code of the IVC (soft tissue of abdomen). Code/display V (mCODE VS); that the IVC
-#: indexes to C49.4 is from memory (MAPPING.md §9.3, §9.7): ask the target registry.
+#: indexes to C49.4 is from memory (docs/terminology-verification.md, "Still open"): ask the
+#: target registry.
 ICD10CM_PRIMARY: Final = Code(
     ICD10CM, "C49.4", "Malignant neoplasm of connective and soft tissue of abdomen", verified=False
 )
@@ -68,7 +69,7 @@ IVC_SEGMENT: Final = CodeTable(
     "ivc-segment",
     {
         # SNOMED qualifiers in mCODE's required locationQualifier VS (V2; 260528009 membership
-        # to be confirmed: MAPPING.md §9.6)
+        # to be confirmed: docs/terminology-verification.md)
         "upper": (_sct("261183002", "Upper (qualifier value)"), L.IVC_SEGMENT["upper"]),
         "middle": (_sct("260528009", "Middle (qualifier value)"), L.IVC_SEGMENT["middle"]),
         "lower": (_sct("261122009", "Lower (qualifier value)"), L.IVC_SEGMENT["lower"]),
@@ -196,7 +197,7 @@ BIOPSY_METHOD: Final = CodeTable(
 IVC_PROCEDURE: Final = CodeTable(
     "ivc-procedure",
     {
-        # No verified SNOMED concept for resection of the IVC (MAPPING.md §3.7): local code +
+        # No verified SNOMED concept for resection of the IVC (verification notes): local code +
         # text; ICD-10-PCS 06B00ZZ "Excision of Inferior Vena Cava, Open Approach" from memory.
         True: (
             Code(

@@ -1,4 +1,5 @@
-"""The project's own code systems, for elements that have no standard code (MAPPING.md §5).
+"""The project's own code systems, for elements that have no standard code (docs/profiles.md
+says why each exists).
 
 Each one is published as a FHIR CodeSystem under ``profiles/`` (generated from this module by
 ``scripts/build_profiles.py``): this module is the single source of their codes and definitions.

@@ -1,4 +1,4 @@
-"""Code system URIs and the project's canonical base (MAPPING.md §0, all V)."""
+"""Code system URIs and the project's canonical base (all V; docs/terminology.md lists them)."""
 
 from __future__ import annotations
 
