@@ -17,13 +17,26 @@ only problems that make the resource non-conformant), ``"warning"`` or ``"inform
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from fhir_ivc.validation._issues import SEVERITIES, Issue, Severity, at_least, to_operation_outcome
+from fhir_ivc.validation._issues import (
+    SEVERITIES,
+    Issue,
+    Severity,
+    at_least,
+    make_issue,
+    to_operation_outcome,
+)
 from fhir_ivc.validation._package import registry
 from fhir_ivc.validation._validator import Validator
+
+logger = logging.getLogger(__name__)
+_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 __all__ = [
     "SEVERITIES",
@@ -55,7 +68,8 @@ def validate_resource(
     """
     if not isinstance(resource, Mapping):
         raise TypeError("a resource is a JSON object (a mapping)")
-    issues = validator().check_resource(resource, profiles, "")
+    with _contained(resource.get("resourceType")) as issues:
+        issues.extend(validator().check_resource(resource, profiles, ""))
     return at_least(issues, min_severity)
 
 
@@ -68,5 +82,32 @@ def validate_bundle(bundle: Mapping[str, Any], *, min_severity: Severity = "erro
     """
     if not isinstance(bundle, Mapping):
         raise TypeError("a bundle is a JSON object (a mapping)")
-    issues = validator().check_bundle(bundle)
+    with _contained("Bundle") as issues:
+        issues.extend(validator().check_bundle(bundle))
     return at_least(issues, min_severity)
+
+
+#: what a check may raise on a value of an unexpected shape (a list where a coding belongs...)
+_SHAPE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
+
+
+@contextlib.contextmanager
+def _contained(resource_type: object) -> Iterator[list[Issue]]:
+    """Turn a crash of a check on hostile input into an error issue: never "valid", never a
+    traceback (issue 12). The fuzz test in tests/validation/test_fuzz.py looks for them."""
+    issues: list[Issue] = []
+    try:
+        yield issues
+    except (*_SHAPE_ERRORS, RecursionError) as exc:
+        ok = isinstance(resource_type, str) and _TYPE.fullmatch(resource_type)
+        where = resource_type if ok and isinstance(resource_type, str) else "Resource"
+        logger.warning("validator failed on a %s: %s", where, type(exc).__name__)
+        issues[:] = [
+            make_issue(
+                "error",
+                "exception",
+                where,
+                f"the resource could not be checked: an element has an unexpected shape "
+                f"(the validator raised {type(exc).__name__})",
+            )
+        ]
