@@ -28,7 +28,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "fhir_ivc.client": ("fhir_ivc.mappers", "fhir_ivc.bundle", "fhir_ivc.exchange", "fhir_ivc.cli"),
     "fhir_ivc.model": ("fhir_ivc.mappers", "fhir_ivc.bundle", "fhir_ivc.client", "fhir_ivc.cli"),
     "fhir_ivc.terminology": ("fhir_ivc.mappers", "fhir_ivc.bundle", "fhir_ivc.client"),
-    "fhir_ivc.mappers": ("fhir_ivc.bundle", "fhir_ivc.client", "fhir_ivc.exchange", "fhir_ivc.cli"),
+    "fhir_ivc.mappers": (
+        "fhir_ivc.bundle",
+        "fhir_ivc.client",
+        "fhir_ivc.exchange",
+        "fhir_ivc.cli",
+        "fhir_ivc.authoring",
+    ),
     "fhir_ivc.exchange": ("fhir_ivc.cli",),
 }
 

@@ -34,6 +34,7 @@ from fhir.resources.R4B.structuredefinition import StructureDefinition
 from fhir.resources.R4B.valueset import ValueSet
 from pydantic import BaseModel
 
+from fhir_ivc import authoring
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.model import (
     ApproachStep,
@@ -511,13 +512,13 @@ class Differential:
 
 
 def _measure_unit(resource: Json) -> bool:
-    units = build_script().OPERATIVE_MEASURES
+    units = authoring.OPERATIVE_MEASURES
     codes = [c["code"] for c in resource["code"]["coding"] if c["code"] in units]
     return all(resource["valueQuantity"]["code"] == units[code] for code in codes)
 
 
 def _finding_value(resource: Json) -> bool:
-    kinds = build_script().FOLLOW_UP_FINDINGS
+    kinds = authoring.FOLLOW_UP_FINDINGS
     codes = [c["code"] for c in resource["code"]["coding"] if c["code"] in kinds]
     return all(f"value{kinds[code][:1].upper()}{kinds[code][1:]}" in resource for code in codes)
 
