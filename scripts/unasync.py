@@ -58,6 +58,7 @@ SUBS: list[tuple[str, str]] = [
     (r"\b__anext__\b", "__next__"),
     (r"\baclose\b", "close"),
     (r"\baread\b", "read"),
+    (r"\baiter_bytes\b", "iter_bytes"),
     # keywords
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),

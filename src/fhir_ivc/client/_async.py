@@ -19,11 +19,13 @@ import httpx
 
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
+    DEFAULT_RESPONSE_LIMITS,
     DEFAULT_RETRY,
     ClientCore,
     JsonDict,
     QueryParams,
     RequestSpec,
+    ResponseLimits,
     RetryPolicy,
 )
 from fhir_ivc.client._sleep import AsyncSleep, default_asleep
@@ -38,7 +40,9 @@ class AsyncFhirClient:
 
     ``auth`` is an ``httpx.Auth`` (see :mod:`fhir_ivc.client.auth`); ``retry`` decides how
     often repeatable requests are retried; ``verify`` stays ``True`` unless you pass an
-    ``ssl.SSLContext`` (custom CA) or, knowingly, ``False``. ``transport`` and ``sleep`` are
+    ``ssl.SSLContext`` (custom CA) or, knowingly, ``False``. ``limits`` bound the size, time
+    and pages of every answer (:class:`~fhir_ivc.client._core.ResponseLimits`: a hostile
+    server gets a clear error, not our memory or our time). ``transport`` and ``sleep`` are
     for tests: an ``httpx.MockTransport`` and a sleep that records instead of waiting.
     Use it as a context manager, or call ``aclose()``.
     """
@@ -54,8 +58,9 @@ class AsyncFhirClient:
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
         sleep: AsyncSleep | None = None,
+        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
     ) -> None:
-        self._core = ClientCore(base_url, retry=retry, headers=headers)
+        self._core = ClientCore(base_url, retry=retry, headers=headers, limits=limits)
         self._core.warn_if_insecure(has_auth=auth is not None, verify=verify)
         self._sleep = sleep or default_asleep
         self._http = httpx.AsyncClient(
@@ -101,8 +106,16 @@ class AsyncFhirClient:
                 headers=spec.headers,
                 content=spec.content,
             )
+            body = self._core.body_reader(spec)
             try:
-                response = await self._http.send(request)
+                response = await self._http.send(request, stream=True)
+                try:
+                    body.check_headers(response)
+                    async for chunk in response.aiter_bytes():
+                        body.feed(chunk)
+                finally:
+                    await response.aclose()
+                response = body.response(response)
             except httpx.HTTPError as exc:
                 delay = state.after_exception(exc)
             else:
@@ -174,6 +187,7 @@ class AsyncFhirClient:
         if next_url in seen:
             logger.warning("%s: next link points to a page already fetched; stopping", label)
             return None
+        self._core.check_pages(len(seen), next_url, label)
         return self._core.request("GET", next_url)
 
     async def transaction(self, bundle: Mapping[str, Any]) -> JsonDict:

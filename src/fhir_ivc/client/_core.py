@@ -23,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx
+import orjson
 
 from fhir_ivc._version import __version__
 from fhir_ivc.client._answers import first_issue_text
@@ -38,13 +39,16 @@ from fhir_ivc.exceptions import (
 )
 
 __all__ = [
+    "DEFAULT_RESPONSE_LIMITS",
     "DEFAULT_RETRY",
     "FHIR_JSON",
     "USER_AGENT",
+    "BodyReader",
     "ClientCore",
     "JsonDict",
     "QueryParams",
     "RequestSpec",
+    "ResponseLimits",
     "RetryPolicy",
     "RetryState",
     "error_for_status",
@@ -221,8 +225,8 @@ def is_repeatable(method: str, body: Any = None) -> bool:
 
 def _outcome_of(response: httpx.Response) -> JsonDict | None:
     try:
-        body = response.json()
-    except ValueError:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return None
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
         return body
@@ -270,6 +274,116 @@ def error_for_status(
     else:
         cls = FhirHttpError
     return cls(message, status_code=status, outcome=outcome, request=request, attempts=attempts)
+
+
+# --------------------------------------------------------------------------------------------
+# Bounds on answers: size, time, pages
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseLimits:
+    """What one answer of a server may cost; a hostile or broken server hits these.
+
+    ``max_body_bytes``
+        the body, after decompression (so a gzip bomb is cut too). A larger
+        ``Content-Length`` is refused before a byte of the body is read; a body that grows
+        past the limit while streaming is dropped there.
+    ``deadline``
+        seconds for one attempt, from sending the request to the last byte of the answer. The
+        ``timeout`` of the client bounds each read; this bounds a server that drips a byte at
+        a time and so never lets a read time out.
+    ``max_pages``
+        pages of one search or ``$everything`` (next links that never end).
+
+    ``clock`` is injectable for tests.
+    """
+
+    max_body_bytes: int = 64 * 1024 * 1024
+    deadline: float = 300.0
+    max_pages: int = 1000
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or self.max_pages < 1 or self.deadline <= 0:
+            raise ConfigError("ResponseLimits must be positive")
+
+
+DEFAULT_RESPONSE_LIMITS: Final = ResponseLimits()
+
+#: media types of FHIR JSON answers (R4 §3.1.0.1.10); "+json" suffixes are accepted as JSON
+_JSON_TYPES: Final = frozenset({"application/fhir+json", "application/json"})
+
+
+class BodyReader:
+    """Collects one streamed answer within :class:`ResponseLimits` (the shells feed it).
+
+    Use::
+
+        body = core.body_reader(spec)           # starts the deadline
+        response = send(request, stream=True)
+        body.check_headers(response)
+        for chunk in response.iter_bytes():
+            body.feed(chunk)
+        response = body.response(response)      # the answer with its body, read
+    """
+
+    def __init__(self, spec: RequestSpec, limits: ResponseLimits) -> None:
+        self._spec = spec
+        self._limits = limits
+        self._ends = limits.clock() + limits.deadline
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def _error(self, problem: str) -> RequestError:
+        where = redact_url(self._spec.url)
+        return RequestError(
+            f"{self._spec.method} {where}: {problem}", request=(self._spec.method, where)
+        )
+
+    def _check_time(self) -> None:
+        if self._limits.clock() > self._ends:
+            where = redact_url(self._spec.url)
+            raise TransportError(
+                f"{self._spec.method} {where}: no complete answer within "
+                f"{self._limits.deadline:g} s (the server is too slow or drips its answer)",
+                request=(self._spec.method, where),
+            )
+
+    def check_headers(self, response: httpx.Response) -> None:
+        """Refuse a declared body over the limit, and an answer past the deadline."""
+        self._check_time()
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._limits.max_body_bytes:
+            raise self._too_large()
+
+    def _too_large(self) -> RequestError:
+        return self._error(
+            f"the answer is larger than {self._limits.max_body_bytes} bytes; not read"
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limits.max_body_bytes:
+            self._chunks.clear()
+            raise self._too_large()
+        self._check_time()
+        self._chunks.append(chunk)
+
+    def response(self, streamed: httpx.Response) -> httpx.Response:
+        """The answer with its (decoded) body in memory, as a non-streaming response."""
+        headers = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=b"".join(self._chunks),
+            request=streamed.request,
+            extensions=streamed.extensions,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,6 +461,8 @@ class RetryState:
         )
         if 200 <= status < 300:
             return None
+        if 300 <= status < 400:
+            raise self._redirect(response)
         if _is_retryable_status(status) and self.spec.repeatable and self._can_retry():
             delay = self.policy.delay(
                 self.attempts, status=status, retry_after=response.headers.get("Retry-After")
@@ -374,6 +490,30 @@ class RetryState:
             method=self.spec.method,
             url=self.spec.url,
             reason=response.reason_phrase,
+            attempts=self.attempts,
+        )
+
+    def _redirect(self, response: httpx.Response) -> FhirHttpError:
+        """Redirects are never followed: credentials must not travel to where they point.
+
+        The message names the target's origin only (its path and query may carry data).
+        """
+        location = response.headers.get("Location", "")
+        try:
+            target = httpx.URL(self.spec.url).join(location) if location else None
+        except httpx.InvalidURL:
+            target = None
+        to = "an unreadable location"
+        if target is not None and target.host:
+            scheme, host, port = _origin(target)
+            same = _origin(target) == _origin(httpx.URL(self.spec.url))
+            to = f"{scheme}://{host}:{port}" + (" (same server)" if same else " (another host)")
+        return FhirHttpError(
+            f"{self.spec.method} {self._where}: HTTP {response.status_code} redirect to {to} "
+            "not followed: redirects are refused so that credentials never follow them "
+            "(give the final base URL)",
+            status_code=response.status_code,
+            request=(self.spec.method, self._where),
             attempts=self.attempts,
         )
 
@@ -436,6 +576,7 @@ class ClientCore:
         *,
         retry: RetryPolicy,
         headers: Mapping[str, str] | None = None,
+        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
     ) -> None:
         try:
             url = httpx.URL(base_url)
@@ -449,6 +590,7 @@ class ClientCore:
         self._base = httpx.URL(self.base_url + "/")
         self.origin = _origin(url)
         self.retry = retry
+        self.limits = limits
         self.headers: dict[str, str] = {"Accept": FHIR_JSON, "User-Agent": USER_AGENT}
         self.headers.update(headers or {})
         redact_httpx_logs()
@@ -495,6 +637,20 @@ class ClientCore:
     def start(self, spec: RequestSpec) -> RetryState:
         return RetryState(spec, self.retry)
 
+    def body_reader(self, spec: RequestSpec) -> BodyReader:
+        """A reader for the answer to one attempt of ``spec``: its deadline starts now."""
+        return BodyReader(spec, self.limits)
+
+    def check_pages(self, pages: int, next_url: str, label: str) -> None:
+        """Refuse to fetch page ``pages + 1`` when ``pages`` is already the limit."""
+        if pages >= self.limits.max_pages:
+            where = redact_url(next_url)
+            raise RequestError(
+                f"{label}: more than {self.limits.max_pages} pages, the server's next links "
+                f"do not end (next: GET {where})",
+                request=("GET", where),
+            )
+
     @staticmethod
     def check_type(resource_type: str) -> str:
         if not _RESOURCE_TYPE.fullmatch(resource_type):
@@ -527,13 +683,22 @@ class ClientCore:
         """The JSON object of a successful response (``{}`` when there is no body)."""
         if not response.content:
             return {}
-        try:
-            body = response.json()
-        except ValueError as exc:
-            content_type = response.headers.get("Content-Type", "?")
+        content_type = response.headers.get("Content-Type", "")
+        media = content_type.partition(";")[0].strip().lower()
+        if media and media not in _JSON_TYPES and not media.endswith("+json"):
             raise RequestError(
                 f"{spec.method} {redact_url(spec.url)}: HTTP {response.status_code} answer is "
-                f"not JSON (Content-Type {content_type})",
+                f"not JSON but {media[:60]!r} (expected application/fhir+json)",
+                request=(spec.method, redact_url(spec.url)),
+            )
+        try:
+            # orjson: a clean error, not a RecursionError, for a deeply nested answer, and
+            # refuses lone surrogates and NaN, which no FHIR resource may hold
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise RequestError(
+                f"{spec.method} {redact_url(spec.url)}: HTTP {response.status_code} answer is "
+                f"not JSON ({exc.msg}; Content-Type {content_type[:60] or 'none'})",
                 request=(spec.method, redact_url(spec.url)),
             ) from exc
         if not isinstance(body, dict):

@@ -19,11 +19,13 @@ import httpx
 
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
+    DEFAULT_RESPONSE_LIMITS,
     DEFAULT_RETRY,
     ClientCore,
     JsonDict,
     QueryParams,
     RequestSpec,
+    ResponseLimits,
     RetryPolicy,
 )
 from fhir_ivc.client._sleep import Sleep, default_sleep
@@ -38,7 +40,9 @@ class FhirClient:
 
     ``auth`` is an ``httpx.Auth`` (see :mod:`fhir_ivc.client.auth`); ``retry`` decides how
     often repeatable requests are retried; ``verify`` stays ``True`` unless you pass an
-    ``ssl.SSLContext`` (custom CA) or, knowingly, ``False``. ``transport`` and ``sleep`` are
+    ``ssl.SSLContext`` (custom CA) or, knowingly, ``False``. ``limits`` bound the size, time
+    and pages of every answer (:class:`~fhir_ivc.client._core.ResponseLimits`: a hostile
+    server gets a clear error, not our memory or our time). ``transport`` and ``sleep`` are
     for tests: an ``httpx.MockTransport`` and a sleep that records instead of waiting.
     Use it as a context manager, or call ``close()``.
     """
@@ -54,8 +58,9 @@ class FhirClient:
         transport: httpx.BaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
         sleep: Sleep | None = None,
+        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
     ) -> None:
-        self._core = ClientCore(base_url, retry=retry, headers=headers)
+        self._core = ClientCore(base_url, retry=retry, headers=headers, limits=limits)
         self._core.warn_if_insecure(has_auth=auth is not None, verify=verify)
         self._sleep = sleep or default_sleep
         self._http = httpx.Client(
@@ -101,8 +106,16 @@ class FhirClient:
                 headers=spec.headers,
                 content=spec.content,
             )
+            body = self._core.body_reader(spec)
             try:
-                response = self._http.send(request)
+                response = self._http.send(request, stream=True)
+                try:
+                    body.check_headers(response)
+                    for chunk in response.iter_bytes():
+                        body.feed(chunk)
+                finally:
+                    response.close()
+                response = body.response(response)
             except httpx.HTTPError as exc:
                 delay = state.after_exception(exc)
             else:
@@ -170,6 +183,7 @@ class FhirClient:
         if next_url in seen:
             logger.warning("%s: next link points to a page already fetched; stopping", label)
             return None
+        self._core.check_pages(len(seen), next_url, label)
         return self._core.request("GET", next_url)
 
     def transaction(self, bundle: Mapping[str, Any]) -> JsonDict:
