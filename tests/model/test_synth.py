@@ -167,3 +167,12 @@ def test_sizes_are_tenths(many: list[Case]) -> None:
         sizes = [s for i in case.imaging for s in i.dimensions_cm]
         sizes += case.pathology.size_cm if case.pathology else []
         assert all(float(repr(s)) == s and round(s, 1) == s for s in sizes)
+
+
+def test_every_measure_row_gets_synthetic_values():
+    """A new row in fhir_ivc.mappers.measures needs a generator here too (no silent gap)."""
+    from fhir_ivc.mappers.measures import MEASURES
+
+    surgeries = [c.surgery for c in synthetic_cases(60) if c.surgery is not None]
+    for measure in MEASURES:
+        assert any(getattr(s, measure.field) is not None for s in surgeries), measure.field

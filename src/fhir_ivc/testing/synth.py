@@ -21,23 +21,15 @@ from __future__ import annotations
 
 import datetime
 import random
-from collections.abc import Iterator, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Iterator
+from typing import Final
 
 from fhir_ivc.model import Case
+from fhir_ivc.testing._writer import MONTH_DAYS, CaseWriterBase, Record, tenth, weighted
 
 __all__ = ["DEFAULT_SOURCE_SYSTEM", "synthetic_case", "synthetic_cases"]
 
 DEFAULT_SOURCE_SYSTEM: Final = "https://fhir-ivc.example.org/fhir/sid/synthetic"
-
-T = TypeVar("T")
-Record = dict[str, Any]
-
-#: share of cases with calendar dates instead of times relative to the surgery
-_DATED_SHARE: Final = 0.2
-#: share of cases without surgery (unresectable or declined)
-_UNOPERATED_SHARE: Final = 0.04
-_MONTH_DAYS: Final = 30.44
 
 
 def synthetic_case(
@@ -61,115 +53,8 @@ def synthetic_cases(
         yield synthetic_case(index, seed=seed, source_system=source_system)
 
 
-def _weighted(rng: random.Random, options: Sequence[tuple[T, float]]) -> T:
-    values = [value for value, _ in options]
-    return rng.choices(values, weights=[weight for _, weight in options])[0]
-
-
-def _tenth(value: float) -> float:
-    """Round to one decimal: a value that JSON and FHIR decimals carry exactly."""
-    return round(value, 1)
-
-
-class _CaseWriter:
-    """Writes one case record (the YAML/JSON shape) from one random stream.
-
-    Every event is placed on a day relative to the index surgery (negative: before it). It is
-    then written as a relative time, or - in dated cases - as a calendar date at a realistic
-    precision (mostly a day, sometimes only a month or a year).
-    """
-
-    def __init__(self, rng: random.Random, *, index: int, seed: int, source_system: str) -> None:
-        self.rng = rng
-        self.index = index
-        self.seed = seed
-        self.source_system = source_system
-        self.operated = rng.random() >= _UNOPERATED_SHARE
-        self.dated = not self.operated or rng.random() < _DATED_SHARE
-        # Day 0: the surgery, or for unoperated patients the start of their treatment.
-        self.day0 = datetime.date(2005, 1, 1) + datetime.timedelta(days=rng.randrange(20 * 365))
-        self.explicit_keys = rng.random() < 0.15
-        self.marks_inferred = rng.random() < 0.25
-        self.segments: list[str] = _weighted(
-            rng,
-            [
-                (["middle"], 45),
-                (["lower"], 22),
-                (["upper"], 9),
-                (["middle", "lower"], 14),
-                (["upper", "middle"], 10),
-            ],
-        )
-        self.intraluminal: list[str] = []
-        if "upper" in self.segments and rng.random() < 0.4:
-            self.intraluminal.append("right-atrium")
-        if "upper" in self.segments and rng.random() < 0.2:
-            self.intraluminal.append("hepatic-vein")
-        if "middle" in self.segments and rng.random() < 0.15:
-            self.intraluminal.append("renal-vein")
-        largest = _tenth(rng.uniform(3.0, 20.0))
-        #: tumor dimensions in cm on imaging, largest first
-        self.size = [largest, _tenth(largest * rng.uniform(0.45, 0.95))]
-        if rng.random() < 0.4:
-            self.size.append(_tenth(largest * rng.uniform(0.3, 0.9)))
-        self.age = max(25, min(85, round(rng.gauss(57, 11))))
-        #: day the first metastasis is detected; None without metastases
-        self.first_metastasis: int | None = None
-        self.dies = False
-        self.margin_clear = False
-
-    # -------------------------------------------------------------------------------- helpers
-
-    def chance(self, p: float) -> bool:
-        return self.rng.random() < p
-
-    def time(self, day: int, *, precision: str | None = None) -> Record:
-        """A time point for ``day`` days after day 0 (before it when negative)."""
-        if self.dated:
-            return {"date": self.date(day, precision=precision)}
-        rng, span = self.rng, abs(day)
-        relative: Record
-        if span < 21:
-            relative = {"offset": span, "unit": "d"}
-        elif span < 91:
-            relative = {"offset": round(span / 7), "unit": "wk"}
-        else:
-            months = round(span / _MONTH_DAYS)
-            if months % 12 == 0 and rng.random() < 0.5:
-                relative = {"offset": months // 12, "unit": "a"}
-            elif months < 24 and rng.random() < 0.15:
-                relative = {"offset": _tenth(span / _MONTH_DAYS), "unit": "mo"}  # "4.5 months"
-            else:
-                relative = {"offset": months, "unit": "mo"}
-        if day < 0:
-            relative["relation"] = "before"
-        elif rng.random() < 0.3:
-            relative["relation"] = "after"  # stated although it is the default
-        return {"relative": relative}
-
-    def precision(self) -> str:
-        """A date precision; a period's start and end share one, so FHIR can order them."""
-        return _weighted(self.rng, [("day", 75), ("month", 20), ("year", 5)])
-
-    def date(self, day: int, *, precision: str | None = None) -> str:
-        when = self.day0 + datetime.timedelta(days=day)
-        precision = precision or self.precision()
-        if precision == "year":
-            return f"{when.year:04d}"
-        if precision == "month":
-            return when.isoformat()[:7]
-        return when.isoformat()
-
-    def key(self, prefix: str, number: int) -> Record:
-        return {"key": f"{prefix}-{number}"} if self.explicit_keys else {}
-
-    def infer(self, obj: Record, *names: str, p: float = 0.5) -> None:
-        """Mark some of ``names`` (fields present in ``obj``) as inferred, in some cases."""
-        if not self.marks_inferred:
-            return
-        chosen = [name for name in names if name in obj and self.rng.random() < p]
-        if chosen:
-            obj["inferred"] = chosen
+class _CaseWriter(CaseWriterBase):
+    """Writes one case record (the YAML/JSON shape), section by section, in a fixed order."""
 
     # ---------------------------------------------------------------------------------- case
 
@@ -187,7 +72,7 @@ class _CaseWriter:
         if self.chance(0.25):
             marker: Record = {"result": "negative", "when": self.time(-rng.randint(14, 40))}
             if self.chance(0.5):
-                marker["name"] = _weighted(rng, [("CEA, CA 19-9", 2), ("CA-125", 1)])
+                marker["name"] = weighted(rng, [("CEA, CA 19-9", 2), ("CA-125", 1)])
             record["tumor_markers"] = [marker]
         biopsy = self.biopsy()
         if biopsy:
@@ -211,7 +96,7 @@ class _CaseWriter:
     def patient(self) -> Record:
         rng = self.rng
         patient: Record = {
-            "sex": _weighted(rng, [("female", 72), ("male", 28)]),
+            "sex": weighted(rng, [("female", 72), ("male", 28)]),
             "age_at_diagnosis_years": self.age,
         }
         if self.dated and self.chance(0.6):
@@ -273,7 +158,7 @@ class _CaseWriter:
             {
                 "modality": "ct",
                 "contrast": not self.chance(0.05),
-                "region": _weighted(rng, [("abdomen", 3), ("chest and abdomen", 2)]),
+                "region": weighted(rng, [("abdomen", 3), ("chest and abdomen", 2)]),
                 "target": "primary",
                 "dimensions_cm": list(self.size),
                 "findings": f"solid mass arising from the {segments} segment of the IVC",
@@ -293,14 +178,14 @@ class _CaseWriter:
         if self.chance(0.15):
             studies.append({"modality": "pet-ct", "findings": "no distant disease"})
         if "right-atrium" in self.intraluminal:
-            extension = _tenth(rng.uniform(1.5, 5.0))
+            extension = tenth(rng.uniform(1.5, 5.0))
             studies.append(
                 {
-                    "modality": _weighted(
+                    "modality": weighted(
                         rng, [("echocardiography", 3), ("transesophageal-echocardiography", 1)]
                     ),
                     "target": "intraluminal-extension",
-                    "dimensions_cm": [extension, _tenth(extension * rng.uniform(0.5, 0.9))],
+                    "dimensions_cm": [extension, tenth(extension * rng.uniform(0.5, 0.9))],
                     "findings": "tumor thrombus extending into the right atrium",
                     "when": self.time(-rng.randint(7, 21)),
                 }
@@ -314,7 +199,7 @@ class _CaseWriter:
         if self.operated and not self.chance(0.55):
             return None
         return {
-            "method": _weighted(
+            "method": weighted(
                 rng,
                 [
                     ("ct-guided-core", 4),
@@ -361,7 +246,7 @@ class _CaseWriter:
         rng = self.rng
         upper = "upper" in self.segments
         atrium = "right-atrium" in self.intraluminal
-        extent = _weighted(rng, [("circumferential", 60), ("partial", 35), (None, 5)])
+        extent = weighted(rng, [("circumferential", 60), ("partial", 35), (None, 5)])
         surgery: Record = {
             "intent": "curative" if self.chance(0.95) else "palliative",
             "en_bloc": self.chance(0.95),
@@ -455,7 +340,7 @@ class _CaseWriter:
             if self.chance(0.55):
                 managements.append({"method": "primary-repair", "detail": "lateral cavorrhaphy"})
             else:
-                material = _weighted(
+                material = weighted(
                     rng,
                     [
                         ("bovine-pericardium", 50),
@@ -466,12 +351,12 @@ class _CaseWriter:
                 )
                 managements.append({"method": "patch-cavoplasty", "graft_material": material})
         else:
-            method = _weighted(
+            method = weighted(
                 rng, [("graft-replacement", 65), ("ligation", 25), ("anastomosis", 10)]
             )
             management: Record = {"method": method}
             if method == "graft-replacement":
-                management["graft_material"] = _weighted(
+                management["graft_material"] = weighted(
                     rng,
                     [
                         ("ptfe", 60),
@@ -493,7 +378,7 @@ class _CaseWriter:
             )
         for number, management in enumerate(managements, 1):
             if self.chance(0.5):
-                management["decided"] = _weighted(rng, [("preoperative", 2), ("intraoperative", 1)])
+                management["decided"] = weighted(rng, [("preoperative", 2), ("intraoperative", 1)])
             self.infer(management, "graft_material", "decided", p=0.3)
             management.update(self.key("ivc", number))
         return managements
@@ -512,14 +397,14 @@ class _CaseWriter:
                 "wound-infection",
                 "other",
             ],
-            k=_weighted(rng, [(1, 4), (2, 1)]),
+            k=weighted(rng, [(1, 4), (2, 1)]),
         )
         complications: list[Record] = []
         for kind in kinds:
             complication: Record = {"kind": kind}
             if kind == "other":
                 complication["text"] = rng.choice(["pneumonia", "prolonged ileus"])
-            complication["clavien_dindo"] = _weighted(
+            complication["clavien_dindo"] = weighted(
                 rng, [("I", 3), ("II", 4), ("IIIa", 2), ("IIIb", 1), ("IVa", 0.5)]
             )
             if self.chance(0.5):
@@ -531,8 +416,8 @@ class _CaseWriter:
 
     def pathology(self, surgery: Record) -> Record:
         rng = self.rng
-        grade = _weighted(rng, [("low", 20), ("intermediate", 35), ("high", 45)])
-        margin = _weighted(rng, [("uninvolved", 60), ("involved", 30), ("cannot-be-assessed", 10)])
+        grade = weighted(rng, [("low", 20), ("intermediate", 35), ("high", 45)])
+        margin = weighted(rng, [("uninvolved", 60), ("involved", 30), ("cannot-be-assessed", 10)])
         r_class = {"uninvolved": "R0", "involved": "R1", "cannot-be-assessed": "RX"}[margin]
         if margin == "involved" and surgery["intent"] == "palliative":
             r_class = "R2"
@@ -541,7 +426,7 @@ class _CaseWriter:
             "histologic_type": "Leiomyosarcoma",
             "icdo3_morphology": "8890/3",
             "grade": grade,
-            "size_cm": [_tenth(s * rng.uniform(0.85, 1.1)) for s in self.size[:2]],
+            "size_cm": [tenth(s * rng.uniform(0.85, 1.1)) for s in self.size[:2]],
             "margin_status": margin,
             "conclusion": (
                 f"{grade.capitalize()}-grade leiomyosarcoma arising from the wall of the IVC"
@@ -569,7 +454,7 @@ class _CaseWriter:
         if not self.chance(0.45 if self.operated else 0.7):
             return []
         first_day = 0 if not self.operated and self.chance(0.5) else rng.randint(90, 1460)
-        sites = [_weighted(rng, [("lung", 60), ("liver", 30), ("bone", 7), ("peritoneum", 3)])]
+        sites = [weighted(rng, [("lung", 60), ("liver", 30), ("bone", 7), ("peritoneum", 3)])]
         days = [first_day]
         if self.chance(0.3):
             other = rng.choice(
@@ -599,7 +484,7 @@ class _CaseWriter:
                 }
             )
         if self.operated and self.chance(0.25):
-            agents = _weighted(
+            agents = weighted(
                 rng,
                 [
                     (["doxorubicin", "ifosfamide"], 3),
@@ -614,7 +499,7 @@ class _CaseWriter:
                     "intent": "curative",
                     "start": self.time(rng.randint(30, 60), precision=(p := self.precision())),
                     "end": self.time(rng.randint(120, 180), precision=p),
-                    "status": _weighted(rng, [("completed", 4), ("stopped", 1)]),
+                    "status": weighted(rng, [("completed", 4), ("stopped", 1)]),
                 }
             )
         elif self.operated and self.chance(0.4):
@@ -648,7 +533,7 @@ class _CaseWriter:
         if self.first_metastasis is not None:
             start = self.first_metastasis + rng.randint(0, 45)
             regimens = [
-                _weighted(
+                weighted(
                     rng,
                     [
                         (["doxorubicin"], 6),
@@ -656,10 +541,10 @@ class _CaseWriter:
                         (["doxorubicin", "ifosfamide"], 2),
                     ],
                 ),
-                _weighted(rng, [(["gemcitabine", "docetaxel"], 3), (["trabectedin"], 2)]),
-                _weighted(rng, [(["pazopanib"], 1), (["eribulin"], 1)]),
+                weighted(rng, [(["gemcitabine", "docetaxel"], 3), (["trabectedin"], 2)]),
+                weighted(rng, [(["pazopanib"], 1), (["eribulin"], 1)]),
             ]
-            count = _weighted(rng, [(1, 5), (2, 3), (3, 2)])
+            count = weighted(rng, [(1, 5), (2, 3), (3, 2)])
             for line in range(1, count + 1):
                 therapy: Record = {
                     "agents": regimens[line - 1],
@@ -686,21 +571,21 @@ class _CaseWriter:
         metastatic_day = self.first_metastasis
         total_months = rng.randint(6, 96)
         if metastatic_day is not None:  # follow the patient past the metastasis
-            total_months = max(total_months, round(metastatic_day / _MONTH_DAYS) + 3)
+            total_months = max(total_months, round(metastatic_day / MONTH_DAYS) + 3)
         schedule = [m for m in (3, 6, 12, 18, 24, 36, 48, 60, 72, 84, 96) if m < total_months]
         visits = sorted(rng.sample(schedule, k=min(len(schedule), rng.randint(0, 3))))
         visits.append(total_months)
         recurrence_day = rng.randint(180, 1460) if self.chance(0.15) else None
         follow_ups: list[Record] = []
         for number, months in enumerate(visits, 1):
-            day = round(months * _MONTH_DAYS)
+            day = round(months * MONTH_DAYS)
             progressed = metastatic_day is not None and day >= metastatic_day
             visit: Record = {"when": self.time(day)}
             if self.chance(0.9):
                 visit["disease_status"] = (
-                    _weighted(rng, [("worsening", 2), ("stable", 2), ("improving", 1)])
+                    weighted(rng, [("worsening", 2), ("stable", 2), ("improving", 1)])
                     if progressed
-                    else _weighted(rng, [("stable", 8), ("undetermined", 1)])
+                    else weighted(rng, [("stable", 8), ("undetermined", 1)])
                 )
             if self.chance(0.7):
                 visit["local_recurrence"] = recurrence_day is not None and day >= recurrence_day
