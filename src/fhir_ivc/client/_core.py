@@ -14,27 +14,34 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx
 import orjson
 
 from fhir_ivc._version import __version__
-from fhir_ivc.client._answers import first_issue_text
+from fhir_ivc.client._errors import (
+    error_for_status,
+    origin_of,
+    outcome_of,
+    redact_httpx_logs,
+    redact_url,
+)
+from fhir_ivc.client._retry import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    is_repeatable,
+    is_repeatable_transaction,
+    is_retryable_status,
+)
 from fhir_ivc.exceptions import (
-    AuthFailedError,
     ConfigError,
-    ConflictError,
     FhirHttpError,
-    NotFoundError,
     RequestError,
-    RetryableHttpError,
     TransportError,
 )
 
@@ -71,211 +78,6 @@ USER_AGENT: Final = f"fhir-ivc/{__version__}"
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 # FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_RNG = random.Random()  # noqa: S311 - jitter only spreads retries out; no secrecy needed
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """``url`` without query string and fragment: safe for logs and exception messages."""
-    parsed = httpx.URL(str(url))
-    return str(parsed.copy_with(query=None, fragment=None))
-
-
-class _RedactQueryFilter(logging.Filter):
-    """Removes query strings from URLs in httpx's own ``HTTP Request: GET <url> …`` lines.
-
-    httpx logs every request URL at INFO on the ``httpx`` logger, query string included, and a
-    FHIR search query can carry a patient identifier. The filter rewrites the record's
-    arguments; it never drops a record.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, httpx.URL) for a in args):
-            record.args = tuple(redact_url(a) if isinstance(a, httpx.URL) else a for a in args)
-        return True
-
-
-def redact_httpx_logs() -> None:
-    """Install :class:`_RedactQueryFilter` on the ``httpx`` logger (idempotent)."""
-    httpx_logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactQueryFilter) for f in httpx_logger.filters):
-        httpx_logger.addFilter(_RedactQueryFilter())
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme))
-
-
-# --------------------------------------------------------------------------------------------
-# Retry policy
-# --------------------------------------------------------------------------------------------
-
-
-def _is_retryable_status(status: int) -> bool:
-    return status in (408, 429) or 500 <= status <= 599
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """How often and how long to wait before sending a repeatable request again.
-
-    ``max_attempts`` counts the first try: 4 means one request plus up to three retries.
-    The wait before retry *n* (1-based) is "full jitter" exponential backoff,
-    ``uniform(0, min(backoff_cap, backoff_base * 2 ** (n - 1)))``, except for 429 and 503
-    answers carrying ``Retry-After`` (delta-seconds or HTTP-date), which is honoured as given,
-    capped at ``retry_after_cap``. ``jitter`` and ``clock`` are injectable for tests.
-    """
-
-    max_attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    retry_after_cap: float = 120.0
-    jitter: Callable[[], float] = field(default=_RNG.random, repr=False, compare=False)
-    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
-        if min(self.backoff_base, self.backoff_cap, self.retry_after_cap) < 0:
-            raise ConfigError("RetryPolicy delays must not be negative")
-
-    def backoff(self, retry: int) -> float:
-        """Full-jitter delay before retry number ``retry`` (1 = first retry)."""
-        exponent = min(max(retry - 1, 0), 62)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2.0**exponent)
-        return ceiling * self.jitter()
-
-    def parse_retry_after(self, value: str | None) -> float | None:
-        """Seconds to wait from a ``Retry-After`` value, capped; ``None`` if absent or invalid."""
-        if value is None:
-            return None
-        value = value.strip()
-        seconds: float
-        if value.isdigit():
-            seconds = float(value)
-        else:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                return None
-            if when.tzinfo is None:  # RFC 9110 HTTP-dates are always GMT
-                return None
-            seconds = when.timestamp() - self.clock()
-        return min(max(seconds, 0.0), self.retry_after_cap)
-
-    def delay(
-        self, retry: int, *, status: int | None = None, retry_after: str | None = None
-    ) -> float:
-        """Delay before retry ``retry``; ``Retry-After`` wins for 429/503."""
-        if status in (429, 503):
-            honoured = self.parse_retry_after(retry_after)
-            if honoured is not None:
-                return honoured
-        return self.backoff(retry)
-
-
-DEFAULT_RETRY: Final = RetryPolicy()
-
-_REPEATABLE_ENTRY_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-
-
-def is_repeatable_transaction(bundle: Any) -> bool:
-    """Whether POSTing this transaction twice leaves the server as POSTing it once would.
-
-    A transaction is atomic: either every entry was applied or none was. A transaction of
-    conditional PUTs is safe to repeat: if the first POST committed but its answer was lost,
-    the second run matches the very resources the first one wrote and updates them to the same
-    content (HAPI reports that as a no-op). PUT by id, GET and DELETE are idempotent too. A POST
-    entry (a create) is not: repeating it would create a duplicate resource, so one such entry
-    makes the whole transaction non-repeatable.
-    """
-    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
-        return False
-    if bundle.get("type") != "transaction":
-        return False
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        return False
-    for entry in entries:
-        request = entry.get("request") if isinstance(entry, Mapping) else None
-        if not isinstance(request, Mapping):
-            return False
-        if str(request.get("method", "")).upper() not in _REPEATABLE_ENTRY_METHODS:
-            return False
-    return True
-
-
-def is_repeatable(method: str, body: Any = None) -> bool:
-    """Retry rule: GET/HEAD always, PUT, and POST of a repeatable transaction; nothing else.
-
-    A plain POST (create, or an operation) is never retried after the request may have reached
-    the server: the server may have acted on it even though we saw an error.
-    """
-    method = method.upper()
-    if method in ("GET", "HEAD", "PUT"):
-        return True
-    return method == "POST" and is_repeatable_transaction(body)
-
-
-# --------------------------------------------------------------------------------------------
-# OperationOutcome → message → exception
-# --------------------------------------------------------------------------------------------
-
-
-def _outcome_of(response: httpx.Response) -> JsonDict | None:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
-        return body
-    return None
-
-
-def error_for_status(
-    status: int,
-    outcome: JsonDict | None,
-    *,
-    method: str,
-    url: str,
-    reason: str = "",
-    attempts: int = 1,
-) -> RequestError:
-    """The exception for an error status; the message comes from the first issue.
-
-    404/410 → NotFoundError, 409/412 → ConflictError, 401/403 → AuthFailedError (the auth
-    flow has already re-authorised once where it can), 408/429/5xx → RetryableHttpError
-    (the retries are exhausted, or the request was not repeatable), anything else
-    FhirHttpError.
-    """
-    where = redact_url(url)
-    status_text = f"HTTP {status} {reason}".rstrip()
-    tries = f" after {attempts} attempts" if attempts > 1 else ""
-    detail = first_issue_text(outcome)
-    message = f"{method} {where}: {status_text}{tries}"
-    if detail:
-        message += f": {detail}"
-    request = (method, where)
-    if status in (401, 403):
-        hint = (
-            "the server refused the credentials"
-            if status == 401
-            else "the credentials are not allowed to do this"
-        )
-        return AuthFailedError(f"{message} ({hint})", request=request, attempts=attempts)
-    cls: type[FhirHttpError]
-    if status in (404, 410):
-        cls = NotFoundError
-    elif status in (409, 412):
-        cls = ConflictError
-    elif _is_retryable_status(status):
-        cls = RetryableHttpError
-    else:
-        cls = FhirHttpError
-    return cls(message, status_code=status, outcome=outcome, request=request, attempts=attempts)
-
-
 # --------------------------------------------------------------------------------------------
 # Bounds on answers: size, time, pages
 # --------------------------------------------------------------------------------------------
@@ -463,7 +265,7 @@ class RetryState:
             return None
         if 300 <= status < 400:
             raise self._redirect(response)
-        if _is_retryable_status(status) and self.spec.repeatable and self._can_retry():
+        if is_retryable_status(status) and self.spec.repeatable and self._can_retry():
             delay = self.policy.delay(
                 self.attempts, status=status, retry_after=response.headers.get("Retry-After")
             )
@@ -477,7 +279,7 @@ class RetryState:
                 self.policy.max_attempts,
             )
             return delay
-        if _is_retryable_status(status) and not self.spec.repeatable:
+        if is_retryable_status(status) and not self.spec.repeatable:
             logger.warning(
                 "%s %s: HTTP %d, not retried: the request is not safe to repeat",
                 self.spec.method,
@@ -486,7 +288,7 @@ class RetryState:
             )
         raise error_for_status(
             status,
-            _outcome_of(response),
+            outcome_of(response),
             method=self.spec.method,
             url=self.spec.url,
             reason=response.reason_phrase,
@@ -505,8 +307,8 @@ class RetryState:
             target = None
         to = "an unreadable location"
         if target is not None and target.host:
-            scheme, host, port = _origin(target)
-            same = _origin(target) == _origin(httpx.URL(self.spec.url))
+            scheme, host, port = origin_of(target)
+            same = origin_of(target) == origin_of(httpx.URL(self.spec.url))
             to = f"{scheme}://{host}:{port}" + (" (same server)" if same else " (another host)")
         return FhirHttpError(
             f"{self.spec.method} {self._where}: HTTP {response.status_code} redirect to {to} "
@@ -588,7 +390,7 @@ class ClientCore:
             raise ConfigError("FHIR base URL must not carry a query string or fragment")
         self.base_url = str(url).rstrip("/")
         self._base = httpx.URL(self.base_url + "/")
-        self.origin = _origin(url)
+        self.origin = origin_of(url)
         self.retry = retry
         self.limits = limits
         self.headers: dict[str, str] = {"Accept": FHIR_JSON, "User-Agent": USER_AGENT}
@@ -734,8 +536,8 @@ class ClientCore:
                 target = self._base.join(raw)
             except httpx.InvalidURL as exc:
                 raise RequestError(f"search next link is not a valid URL: {exc}") from exc
-            if _origin(target) != self.origin:
-                scheme, host, port = _origin(target)
+            if origin_of(target) != self.origin:
+                scheme, host, port = origin_of(target)
                 raise RequestError(
                     f"refusing to follow search next link to {scheme}://{host}:{port}: "
                     f"it is not the FHIR server at {self.base_url} "
