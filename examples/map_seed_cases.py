@@ -13,7 +13,7 @@ import yaml
 
 from fhir_ivc import Case, build_bundles, case_from_bundle
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
-from fhir_ivc.fhir.validate import validate_bundle
+from fhir_ivc.validation import validate_bundle
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,7 +27,7 @@ def main() -> int:
         issues = validate_bundle(bundles.collection)
         back = case_from_bundle(bundles.transaction).case
         print(f"{case.case_id}: {sum(types.values())} resources ({dict(sorted(types.items()))})")
-        print(f"  structural issues: {len(issues)}; read back equal: {back == case}")
+        print(f"  validation errors: {len(issues)}; read back equal: {back == case}")
         inferred = sorted(
             {
                 marker["valueString"]

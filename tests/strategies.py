@@ -620,7 +620,7 @@ def patients() -> SearchStrategy[Patient]:
         {"sex": _enum(Patient, "sex")},
         {
             "birth_date": fhir_dates(with_time=False),
-            "age_at_diagnosis_years": st.integers(0, 130),
+            "age_at_diagnosis_years": st.integers(1, 130),
             "identifiers": st.lists(patient_identifiers(), max_size=MAX_ITEMS),
         },
     )

@@ -306,7 +306,8 @@ def test_invalid_bundle_is_a_reject_unless_not_validating(
             "case_id": "invalid-1",
             "path": "patient",  # from the builder's sources: the entry's case element
             "reason": "transaction bundle is invalid: "
-            "Bundle.entry[0].resource.favouriteColour: Extra inputs are not permitted",
+            "Bundle.entry[0].resource.favouriteColour: "
+            "unknown element (not defined in FHIR R4 here)",
             "source": f"{source}:1",
         }
     ]

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fhir_ivc.bundle import CaseBundles
-from fhir_ivc.fhir.validate import validate_bundle, validate_resource
 from fhir_ivc.model import Case
+from fhir_ivc.validation import validate_bundle, validate_resource
 
 from ._fhir import MCODE, all_references, profiles
 
@@ -20,7 +20,7 @@ CANCER_PATIENT = MCODE + "mcode-cancer-patient"
 
 
 def assert_valid(bundle: dict[str, Any]) -> None:
-    """Every entry resource re-parses with the fhir.resources R4B models; the bundle too."""
+    """Every entry resource validates on its own (structure, profiles); the bundle too."""
     for i, entry in enumerate(bundle["entry"]):
         issues = validate_resource(entry["resource"])
         assert issues == [], f"entry[{i}] {entry['resource']['resourceType']}: {issues}"

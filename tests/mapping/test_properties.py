@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from fhir_ivc.bundle import CaseBundles, build_bundles
-from fhir_ivc.fhir.validate import validate_resource
 from fhir_ivc.model import Case
 from fhir_ivc.terminology.systems import CANONICAL
 from fhir_ivc.testing.synth import synthetic_case
+from fhir_ivc.validation import validate_resource
 from tests.strategies import cases, free_texts, source_systems
 
 from ._fhir import MCODE, profiles

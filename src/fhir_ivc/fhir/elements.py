@@ -1,7 +1,7 @@
 """Small builders for FHIR datatypes as plain JSON dicts (R4 elements only).
 
 Resources are assembled as dicts (fast, and exactly the JSON that goes on the wire); every one
-is re-validated with ``fhir.resources`` R4B models by ``fhir_ivc.fhir.validate``.
+is validated by ``fhir_ivc.validation`` (structure against the R4 core tables, then profiles).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Case input and bundle output: bounded streaming readers (case files and case tables), atomic
-writers, a structural bundle check.
+"""Case input and bundle output: bounded streaming readers (case files and case tables) and
+atomic writers.
 
 See ``docs/cli.md`` for the formats. Nothing here imports rich or typer (that is ``fhir_ivc.cli``).
 """
@@ -16,7 +16,6 @@ from fhir_ivc.io.reader import (
     iter_json_values,
 )
 from fhir_ivc.io.schema import SCHEMA_ID, case_json_schema
-from fhir_ivc.io.structural import structural_check
 from fhir_ivc.io.writer import (
     STDOUT,
     BundleDirWriter,
@@ -54,5 +53,4 @@ __all__ = [
     "iter_case_records",
     "iter_inputs",
     "iter_json_values",
-    "structural_check",
 ]

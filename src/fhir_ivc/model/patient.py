@@ -31,7 +31,8 @@ class Patient(CaseModel):
 
     sex: Sex
     birth_date: FhirDateOnly | None = None
-    age_at_diagnosis_years: Annotated[int, Field(ge=0, le=130)] | None = None
+    #: >= 1: it becomes Condition.onsetAge, and FHIR's Age must be positive (R4 invariant age-1)
+    age_at_diagnosis_years: Annotated[int, Field(ge=1, le=130)] | None = None
     identifiers: list[PatientIdentifier] = Field(
         default_factory=list,
         description="Identifiers in source systems; the case identifier is always added.",

@@ -68,6 +68,8 @@ class Node:
     max: int | None = None
     types: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    #: targetProfile canonicals of a Reference element
+    target_profiles: tuple[str, ...] = ()
     fixed_kind: str = ""  # "fixed" or "pattern" when the element has one
     fixed: Any = None
     binding: Binding | None = None
@@ -140,6 +142,7 @@ def _fill(node: Node, element: Mapping[str, Any]) -> None:
     types = element.get("type") or ()
     node.types = tuple(str(t.get("code")) for t in types)
     node.profiles = tuple(p for t in types for p in t.get("profile") or ())
+    node.target_profiles = tuple(canonical(p) for t in types for p in t.get("targetProfile") or ())
     for key, value in element.items():
         if key.startswith("fixed") or key.startswith("pattern"):
             node.fixed_kind = "fixed" if key.startswith("fixed") else "pattern"

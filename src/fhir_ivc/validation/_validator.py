@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fhir_ivc.fhir import validate as structure
+from fhir_ivc.validation._core import Core, core
 from fhir_ivc.validation._invariants import INVARIANTS, normalise
 from fhir_ivc.validation._issues import Issue, Severity, make_issue
 from fhir_ivc.validation._package import Registry, canonical
@@ -20,12 +20,12 @@ from fhir_ivc.validation._profile import (
     conforms,
     type_suffix,
 )
+from fhir_ivc.validation._structure import Structure
 from fhir_ivc.validation._terminology import Member, Terminology
 
 __all__ = ["Validator"]
 
 _INDEX: Final = re.compile(r"\[\d+\]")
-_EXTENSION_KEYS: Final = frozenset({"extension", "modifierExtension"})
 #: datatypes whose binding is checked, by JSON suffix
 _CODED: Final = frozenset({"CodeableConcept", "Coding", "Quantity", "Code", "String", "Uri"})
 
@@ -33,9 +33,11 @@ _CODED: Final = frozenset({"CodeableConcept", "Coding", "Quantity", "Code", "Str
 class Validator:
     """Profiles compiled from one :class:`Registry`, kept for every later call."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, core_tables: Core | None = None) -> None:
         self.registry = registry
+        self.core = core_tables if core_tables is not None else core()
         self.terminology = Terminology(registry)
+        self._target_types: dict[str, str | None] = {}
         self._profiles: dict[str, Profile | None] = {}
         self._chains: dict[str, tuple[Profile, ...]] = {}
 
@@ -75,7 +77,29 @@ class Validator:
         profile = self.profile(url)
         return profile.root if profile is not None else None
 
+    def target_type(self, url: str) -> str | None:
+        """The resource type a targetProfile stands for (None: not known here)."""
+        if url not in self._target_types:
+            sd = self.registry.structure_definition(url)
+            found = sd.get("type") if sd is not None else None
+            if found is None:
+                last = url.rstrip("/").rsplit("/", 1)[-1]
+                found = last if self.core.is_resource_type(last) else None
+            self._target_types[url] = str(found) if found else None
+        return self._target_types[url]
+
     # -- entry points --------------------------------------------------------------------------
+
+    def _stages(self) -> tuple[_Run, Structure]:
+        run = _Run(self)
+        structure = Structure(
+            self.core,
+            project_codes=self.terminology.codes,
+            on_extension=run.extension,
+            on_coding=run.coding,
+        )
+        run.structure = structure
+        return run, structure
 
     def check_resource(
         self, resource: Mapping[str, Any], profiles: Sequence[str] | None, root: str
@@ -83,32 +107,47 @@ class Validator:
         """Structure and profile issues of one resource (a Bundle: see :meth:`check_bundle`)."""
         if resource.get("resourceType") == "Bundle":
             return self.check_bundle(resource, profiles)
-        issues: list[Issue] = [
-            _as_issue(i) for i in structure.validate_resource(resource, at=root if root else "")
-        ]
-        run = _Run(self)
-        run.resource(resource, _claims(resource) if profiles is None else profiles, root)
-        return issues + run.finish()
+        run, structure = self._stages()
+        where = root or str(resource.get("resourceType", "Resource"))
+        if structure.resource(resource, where):
+            run.resource(resource, _claims(resource) if profiles is None else profiles, where)
+        return structure.issues + run.finish() + structure.note_issues()
 
     def check_bundle(
         self, bundle: Mapping[str, Any], profiles: Sequence[str] | None = None
     ) -> list[Issue]:
-        """Structure of the bundle and its entries, then the profiles of each."""
-        issues: list[Issue] = [_as_issue(i) for i in structure.validate_bundle(bundle)]
+        """Structure of the bundle and its entries, the bundle rules, then the profiles of each."""
+        run, structure = self._stages()
+        if bundle.get("resourceType") != "Bundle":
+            return [make_issue("error", "structure", "Bundle", "not a Bundle")]
         entries = bundle.get("entry")
-        if bundle.get("resourceType") != "Bundle" or not isinstance(entries, list):
-            return issues
-        run = _Run(self)
-        claims = _claims(bundle) if profiles is None else profiles
-        run.resource(bundle, claims, "Bundle")
+        entries = entries if isinstance(entries, list) else []
+        structure.in_bundle = True
+        full_urls = structure.full_urls
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                continue
+            full_url = entry.get("fullUrl")
+            resource = entry.get("resource")
+            if not isinstance(full_url, str) or not full_url:
+                if isinstance(resource, Mapping):
+                    structure.error(f"Bundle.entry[{i}].fullUrl", "missing", "required")
+                continue
+            if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
+                full_urls.setdefault(full_url, resource["resourceType"])
+        if not structure.resource(bundle, "Bundle"):
+            return structure.issues
+        run.resource(bundle, _claims(bundle) if profiles is None else profiles, "Bundle")
         for i, entry in enumerate(entries):
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
+            if isinstance(resource, Mapping) and structure.core.is_resource_type(
+                str(resource.get("resourceType"))
+            ):
                 where = f"Bundle.entry[{i}].resource"
                 wanted = list(_claims(resource))
                 wanted += [p for p in run.required_profiles.pop(where, ()) if p not in wanted]
                 run.resource(resource, wanted, where)
-        return issues + run.finish()
+        return structure.issues + run.finish() + structure.note_issues()
 
 
 def _claims(resource: Mapping[str, Any]) -> list[str]:
@@ -117,21 +156,12 @@ def _claims(resource: Mapping[str, Any]) -> list[str]:
     return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
-def _as_issue(found: Mapping[str, Any]) -> Issue:
-    """An issue of :mod:`fhir_ivc.fhir.validate` (same shape, always an error)."""
-    return Issue(
-        severity="error",
-        code=str(found.get("code", "structure")),
-        expression=[str(e) for e in found.get("expression") or ()],
-        diagnostics=str(found.get("diagnostics", "")),
-    )
-
-
 @dataclass
 class _Run:
     """One validation call: the issues found and what is reported once per call."""
 
     validator: Validator
+    structure: Structure | None = None
     issues: list[Issue] = field(default_factory=list)
     profile: str = ""
     #: profiles a containing element requires of a resource, by the resource's path
@@ -219,7 +249,6 @@ class _Run:
                 self.children(profile.root, resource, root)
                 self.invariants(profile, resource, root, invariants)
         self.profile = ""
-        self.walk(resource, root, top=True)
 
     def invariants(
         self, profile: Profile, resource: Mapping[str, Any], root: str, seen: set[str]
@@ -349,6 +378,8 @@ class _Run:
             )
         if node.binding is not None:
             self.binding(node, item)
+        if node.target_profiles and isinstance(value, dict):
+            self.target(node, value, item.path)
         if isinstance(value, dict):
             if "resourceType" in value:  # a resource in an element (Bundle.entry.resource)
                 if node.profiles:
@@ -362,6 +393,25 @@ class _Run:
                         self.profile = saved
             if node.children:
                 self.children(node, value, item.path)
+
+    def target(self, node: Node, reference: Mapping[str, Any], where: str) -> None:
+        """The reference points to a resource of a type the targetProfiles allow."""
+        text = reference.get("reference")
+        if not isinstance(text, str) or self.structure is None:
+            return
+        found = self.structure.target_type(text)
+        if found is None:
+            return
+        allowed = {self.validator.target_type(p) for p in node.target_profiles}
+        if None in allowed or "Resource" in allowed or found in allowed:
+            return
+        self.add(
+            "error",
+            "structure",
+            f"{where}.reference",
+            f"the reference points to a {found}, but the profile allows only "
+            f"{', '.join(sorted(str(a) for a in allowed))}",
+        )
 
     def binding(self, node: Node, item: Item) -> None:
         assert node.binding is not None  # noqa: S101 - checked by the caller
@@ -430,61 +480,41 @@ class _Run:
                 "applies)",
             )
 
-    # -- extensions and codings anywhere ------------------------------------------------------
+    # -- extensions and codings anywhere (hooks of the structure walk) ------------------------
 
-    def walk(self, value: Any, path: str, *, top: bool = False) -> None:
-        """Extensions against their definitions, codes of the project's code systems.
+    def extension(self, ext: Mapping[str, Any], path: str) -> None:
+        """An extension met anywhere: against its definition, when it is known here."""
+        url = ext.get("url")
+        if isinstance(url, str) and "/" in url:
+            saved = self.profile
+            for profile in self.validator.chain(url):
+                if profile.type == "Extension":
+                    self.profile = profile.url
+                    self.children(profile.root, ext, path)
+            self.profile = saved
 
-        Nested JSON values are dicts and lists (concrete types: the ABC checks of Mapping cost
-        a third of the time here).
-        """
-        if isinstance(value, dict):
-            if not top and "resourceType" in value:
-                return  # an entry or contained resource: checked on its own
-            system, code = value.get("system"), value.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                self.coding(value, system, code, path)
-            for key, child in value.items():
-                if not isinstance(child, dict | list):
-                    continue
-                name = key[1:] if key[0] == "_" else key
-                if key in _EXTENSION_KEYS and isinstance(child, list):
-                    for i, ext in enumerate(child):
-                        self.extension(ext, f"{path}.{name}[{i}]")
-                else:
-                    self.walk(child, f"{path}.{name}")
-        elif isinstance(value, list):
-            for i, child in enumerate(value):
-                if isinstance(child, dict | list):
-                    self.walk(child, f"{path}[{i}]")
-
-    def extension(self, ext: Any, path: str) -> None:
-        if isinstance(ext, dict):
-            url = ext.get("url")
-            if isinstance(url, str) and "/" in url:
-                for profile in self.validator.chain(url):
-                    if profile.type == "Extension":
-                        self.profile = profile.url
-                        self.children(profile.root, ext, path)
-                self.profile = ""
-        self.walk(ext, path)
-
-    def coding(self, coding: Mapping[str, Any], system: str, code: str, path: str) -> None:
+    def coding(self, coding: Mapping[str, Any], path: str) -> None:
+        """A coding met anywhere: codes and displays of the project's code systems."""
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str) or not isinstance(code, str):
+            return
         table = self.validator.terminology.codes(system)
         if table is None:
             return
+        saved, self.profile = self.profile, ""
         if code not in table:
             self.add("error", "code-invalid", path, f"unknown code in code system {system}")
-            return
-        display = coding.get("display")
-        expected = table[code]
-        if isinstance(display, str) and expected and _words(display) != _words(expected):
-            self.add(
-                "warning",
-                "code-invalid",
-                f"{path}.display",
-                f"not the display code system {system} gives this code ({expected!r})",
-            )
+        else:
+            display = coding.get("display")
+            expected = table[code]
+            if isinstance(display, str) and expected and _words(display) != _words(expected):
+                self.add(
+                    "warning",
+                    "code-invalid",
+                    f"{path}.display",
+                    f"not the display code system {system} gives this code ({expected!r})",
+                )
+        self.profile = saved
 
 
 def _words(text: str) -> str:
