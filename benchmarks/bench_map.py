@@ -6,14 +6,13 @@
 Phases, in one run over the same N cases (``fhir_ivc.testing.synth.synthetic_case(i)``; the two seed
 cases with varied ids when synth is not available):
 
-(a) pipeline: ``build_bundles`` + ``fhir_ivc.fhir.validate.validate_bundle`` + ``orjson.dumps``,
+(a) pipeline: ``build_bundles`` + ``fhir_ivc.validation.validate_bundle`` + ``orjson.dumps``,
     streamed one case at a time (nothing kept), as ``fhir-ivc map --validate`` does;
 (b) baseline: ``orjson.dumps`` of the same bundles, pre-built;
 (c) map only and (d) validate only, on the same pre-built bundles, to show where (a)'s time goes.
 
-(b)-(d) pre-build the bundles in chunks (``--chunk``) so memory stays bounded. The validation
-cache is cleared before (a) and before (d), so both start cold. Peak RSS (``getrusage``) is
-printed after generating the cases, after (a) and at the end.
+(b)-(d) pre-build the bundles in chunks (``--chunk``) so memory stays bounded. Peak RSS
+(``getrusage``) is printed after generating the cases, after (a) and at the end.
 """
 
 from __future__ import annotations
@@ -35,8 +34,8 @@ from typing import Any, TypeVar
 import orjson
 
 from fhir_ivc.bundle import CaseBundles, build_bundles
-from fhir_ivc.fhir import validate
 from fhir_ivc.model import Case
+from fhir_ivc.validation import validate_bundle
 
 KINDS = {
     "transaction": ("transaction",),
@@ -97,14 +96,13 @@ def timed(phase: Phase, action: Callable[[], T], count: int) -> T:
 def pipeline(cases: list[Case], kinds: tuple[str, ...]) -> Phase:
     """(a): map, validate and serialise each case, keeping nothing."""
     phase = Phase("(a) map + validate + orjson", extra={"invalid_bundles": 0, "bytes": 0})
-    validate.clear_cache()
 
     def run() -> None:
         for case in cases:
             bundles = build_bundles(case)
             for kind in kinds:
                 bundle = getattr(bundles, kind)
-                if validate.validate_bundle(bundle):
+                if validate_bundle(bundle):
                     phase.extra["invalid_bundles"] += 1
                 phase.extra["bytes"] += len(orjson.dumps(bundle))
 
@@ -122,7 +120,6 @@ def split_phases(cases: list[Case], kinds: tuple[str, ...], chunk: int) -> list[
     dumps = Phase("(b) orjson.dumps only")
     mapping = Phase("(c) map only")
     validating = Phase("(d) validate only")
-    validate.clear_cache()
     for part in chunks(cases, chunk):
         built = timed(mapping, partial(_map_all, part), len(part))
         bundles = [getattr(b, kind) for b in built for kind in kinds]
@@ -137,7 +134,7 @@ def _map_all(cases: list[Case]) -> list[CaseBundles]:
 
 
 def _validate_all(bundles: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    return [validate.validate_bundle(b) for b in bundles]
+    return [validate_bundle(b) for b in bundles]
 
 
 def _dump_all(bundles: list[dict[str, Any]]) -> list[bytes]:
@@ -163,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         bundles = build_bundles(case)
         for kind in kinds:
             orjson.dumps(getattr(bundles, kind))
-            validate.validate_bundle(getattr(bundles, kind))
+            validate_bundle(getattr(bundles, kind))
 
     full = pipeline(cases, kinds)
     rss_after_a = peak_rss_mib()

@@ -63,7 +63,7 @@ def test_exit_0_when_only_warnings(runner) -> None:
 def test_information_on_request(runner) -> None:
     result = run(runner, VALID / "tumor-size.json", "--severity", "information")
     assert result.exit_code == 0
-    assert ": information: Observation.status: 1 required binding to value set" in result.stdout
+    assert ": information: Observation.code.coding[0]: codes of LOINC" in result.stdout
 
 
 def test_json_output_is_one_operation_outcome_per_file(runner) -> None:

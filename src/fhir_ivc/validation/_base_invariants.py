@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-__all__ = ["BASE_INVARIANTS", "BEST_PRACTICE"]
+__all__ = ["BASE_INVARIANTS", "BEST_PRACTICE", "GUARDS"]
 
 #: warnings of the specification that are best-practice advice: reported as information (a
 #: narrative on every resource of a bundle is not what the adapter's consumers want)
@@ -355,6 +355,19 @@ _DOM3: Final = (
     "descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = "
     "'#').exists()).not()).trace('unmatched', id).empty()"
 )
+
+#: invariants that hold whenever this JSON key is absent (a shortcut, same verdict)
+GUARDS: Final = {
+    "dom-2": "contained",
+    "dom-3": "contained",
+    "dom-4": "contained",
+    "dom-5": "contained",
+    "qty-3": "code",
+    "ref-1": "reference",
+    "rng-2": "low",
+    "per-1": "start",
+    "bdl-1": "total",
+}
 
 #: key -> (the FHIRPath implemented, the implementation)
 BASE_INVARIANTS: Final[dict[str, tuple[str, Holds]]] = {

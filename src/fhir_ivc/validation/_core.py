@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from fhir_ivc.validation._base_invariants import BASE_INVARIANTS
+from fhir_ivc.validation._base_invariants import BASE_INVARIANTS, GUARDS
 from fhir_ivc.validation._invariants import normalise
 
 __all__ = ["COMPLEX", "PRIMITIVE", "RESOURCE", "Child", "Core", "Expansion", "Primitive", "Table"]
@@ -100,6 +100,7 @@ class Child:
     #: resource types a Reference may point to (None: any)
     targets: frozenset[str] | None = None
     choice: bool = False  # one of the JSON keys of a choice element ``x[x]``
+    min: int = 0
 
 
 Holds = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
@@ -113,11 +114,15 @@ class Table:
     keys: dict[str, Child] = field(default_factory=dict, repr=False)
     #: (element name, JSON keys that satisfy it, min) of every element with min >= 1
     required: tuple[tuple[str, tuple[str, ...], int], ...] = ()
-    #: (key, severity, human, implementation) of the constraints implemented here
-    invariants: tuple[tuple[str, str, str, Holds], ...] = ()
+    #: (key, severity, human, implementation, guard key) of the constraints implemented here
+    invariants: tuple[tuple[str, str, str, Holds, str | None], ...] = ()
     #: keys of the constraints on this element with no implementation (noted when met)
     unimplemented: tuple[str, ...] = ()
     is_resource: bool = False
+
+    def element(self, name: str) -> list[Child]:
+        """The children of element ``name`` (one per type of a choice), [] when unknown."""
+        return [c for c in self.keys.values() if c.name == name]
 
 
 def _suffix(type_code: str) -> str:
@@ -200,11 +205,12 @@ class Core:
                 (name, tuple(k for k, c in table.keys.items() if c.name == name), elements_min)
                 for name, _, elements_min in _required(table, elements, path)
             )
-            done, missing = [], []
+            done: list[tuple[str, str, str, Holds, str | None]] = []
+            missing: list[str] = []
             for key, severity, human, expression in constraints.get(path, ()):
                 implemented = BASE_INVARIANTS.get(key)
                 if implemented is not None and normalise(implemented[0]) == normalise(expression):
-                    done.append((key, severity, human, implemented[1]))
+                    done.append((key, severity, human, implemented[1], GUARDS.get(key)))
                 else:
                     missing.append(key)
             table.invariants = tuple(done)
@@ -239,6 +245,7 @@ class Core:
             child = Child(name, type_code, RESOURCE, many, max_count, binding=binding)
             child.targets = targets
             child.choice = choice
+            child.min = row[0]
             if type_code in self.primitives:
                 child.kind = PRIMITIVE
                 child.primitive = self.primitives[type_code]

@@ -12,12 +12,22 @@ implementation) is noted once per call, as information.
 
 Two hooks let the profile stage see what the walk meets anyway (so a resource is walked once):
 every Extension (``on_extension``) and every Coding with a system (``on_coding``).
+
+**Memo.** Datatype values repeat across the resources of a bundle and across cases (codings,
+codeable concepts, the project's case-element extensions, metas). Checking one is a pure
+function of the element it is in and of its JSON, except for references (they resolve in the
+bundle), so a value found clean (no issue in any stage, hooks included) is remembered by
+(element, serialised JSON) with the notes it gave, and replayed when met again. Values with a
+``reference`` inside are never remembered; values with an issue are always checked again. The
+memo is bounded (cleared when full).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+import orjson
 
 from fhir_ivc.validation._base_invariants import BEST_PRACTICE
 from fhir_ivc.validation._core import PRIMITIVE, RESOURCE, Child, Core, Table
@@ -38,6 +48,12 @@ EXTERNAL_SYSTEMS: Final = {
     "http://unitsofmeasure.org": "UCUM",
 }
 _CODED: Final = frozenset({"CodeableConcept", "Coding"})
+#: datatypes remembered when clean (no Reference among them: references resolve in a bundle)
+_MEMO_TYPES: Final = frozenset(
+    {"Extension", "CodeableConcept", "Coding", "Quantity", "Meta", "Period", "Age", "Identifier"}
+)
+_MAX_MEMO: Final = 1 << 15
+Memo = dict[tuple[int, bytes], tuple[tuple[object, str, str], ...]]
 Hook = Callable[[Mapping[str, Any], str], None]
 CodeTable = Callable[[str], "Mapping[str, str] | None"]
 
@@ -52,6 +68,8 @@ class Structure:
         project_codes: CodeTable,
         on_extension: Hook | None = None,
         on_coding: Hook | None = None,
+        recorded: Callable[[], int] | None = None,
+        memo: Memo | None = None,
     ) -> None:
         self.core = core
         self.issues: list[Issue] = []
@@ -65,6 +83,8 @@ class Structure:
         self._on_coding = on_coding
         self._element = core.table("Element")
         self._resource: Mapping[str, Any] = {}
+        self._recorded = recorded if recorded is not None else lambda: 0
+        self._memo = memo
 
     def error(self, where: str, message: str, code: str = "structure") -> None:
         self.issues.append(make_issue("error", code, where, message))
@@ -184,6 +204,35 @@ class Structure:
         if kind == RESOURCE:
             self.resource(item, where)
             return
+        if self._memo is not None and child.type in _MEMO_TYPES:
+            self._remembered(child, item, where)
+            return
+        self._complex(child, item, where)
+
+    def _remembered(self, child: Child, item: dict[str, Any], where: str) -> None:
+        """:meth:`_complex` through the memo (see the module docstring)."""
+        assert self._memo is not None  # noqa: S101 - checked by the caller
+        text = orjson.dumps(item)
+        key = (id(child), text)
+        replay = self._memo.get(key)
+        if replay is not None:
+            for note_key, rest, message in replay:
+                if note_key not in self.notes:
+                    self.notes[note_key] = (where + rest, message)
+            return
+        issues, events, notes = len(self.issues), self._recorded(), self.notes
+        self.notes = {}
+        self._complex(child, item, where)
+        mine, self.notes = self.notes, notes
+        for note_key, note in mine.items():
+            notes.setdefault(note_key, note)
+        if len(self.issues) == issues and self._recorded() == events and b'"reference"' not in text:
+            if len(self._memo) >= _MAX_MEMO:
+                self._memo.clear()
+            size = len(where)
+            self._memo[key] = tuple((k, w[size:], m) for k, (w, m) in mine.items())
+
+    def _complex(self, child: Child, item: dict[str, Any], where: str) -> None:
         # ele-1: hasValue() or (children().count() > id.count())
         if not item or (len(item) == 1 and "id" in item):
             self.error(
@@ -250,7 +299,9 @@ class Structure:
                     f"invariant {key} of {table.name} not evaluated (no implementation here)",
                 )
         resource = self._resource
-        for key, severity, human, holds in table.invariants:
+        for key, severity, human, holds, guard in table.invariants:
+            if guard is not None and guard not in value:
+                continue
             if not holds(value, resource):
                 self.add(
                     "information"

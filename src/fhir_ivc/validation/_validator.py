@@ -7,8 +7,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
+from fhir_ivc.validation._base_invariants import BASE_INVARIANTS
+from fhir_ivc.validation._compile import prune
 from fhir_ivc.validation._core import Core, core
-from fhir_ivc.validation._invariants import INVARIANTS, normalise
+from fhir_ivc.validation._invariants import INVARIANTS, Invariant, normalise
 from fhir_ivc.validation._issues import Issue, Severity, make_issue
 from fhir_ivc.validation._package import Registry, canonical
 from fhir_ivc.validation._profile import (
@@ -26,6 +30,7 @@ from fhir_ivc.validation._terminology import Member, Terminology
 __all__ = ["Validator"]
 
 _INDEX: Final = re.compile(r"\[\d+\]")
+_MAX_CLEAN: Final = 1 << 15
 #: datatypes whose binding is checked, by JSON suffix
 _CODED: Final = frozenset({"CodeableConcept", "Coding", "Quantity", "Code", "String", "Uri"})
 
@@ -38,6 +43,11 @@ class Validator:
         self.core = core_tables if core_tables is not None else core()
         self.terminology = Terminology(registry)
         self._target_types: dict[str, str | None] = {}
+        #: subtrees found clean before, and the notes they give (see Structure)
+        self.memo: dict[tuple[int, bytes], tuple[tuple[object, str, str], ...]] = {}
+        #: (profile element, JSON) pairs found clean by the profile stage
+        self.clean: set[tuple[int, bytes]] = set()
+        self._invariants: dict[str, list[tuple[str, Invariant | None, Severity, str]]] = {}
         self._profiles: dict[str, Profile | None] = {}
         self._chains: dict[str, tuple[Profile, ...]] = {}
 
@@ -52,7 +62,10 @@ class Validator:
             if sd is not None:
                 base_url = sd.get("baseDefinition")
                 base = self.profile(base_url) if isinstance(base_url, str) else None
-                self._profiles[url] = compile_profile(sd, base)
+                compiled = compile_profile(sd, base)
+                if compiled.kind == "resource" and compiled.snapshot:
+                    prune(compiled.root, self.core.table(compiled.type), self.target_type)
+                self._profiles[url] = compiled
         return self._profiles[url]
 
     def chain(self, url: str) -> tuple[Profile, ...]:
@@ -88,6 +101,35 @@ class Validator:
             self._target_types[url] = str(found) if found else None
         return self._target_types[url]
 
+    def invariants_of(self, profile: Profile) -> list[tuple[str, Invariant | None, Severity, str]]:
+        """The resource-level constraints of ``profile``, compiled once: (key, implementation
+        or None for "not evaluated", severity, message). Core constraints are the structure
+        stage's (R4 tables); every other one without an implementation is noted."""
+        found = self._invariants.get(profile.url)
+        if found is None:
+            found = []
+            for constraint in profile.root.constraints:
+                key = str(constraint.get("key", ""))
+                if key in BASE_INVARIANTS or key.startswith(("ele-", "ext-", "dom-")):
+                    continue
+                implemented = INVARIANTS.get(key)
+                expression = normalise(str(constraint.get("expression", "")))
+                severity: Severity = (
+                    "warning" if constraint.get("severity") == "warning" else "error"
+                )
+                if implemented is None:
+                    found.append((key, None, "information", f"invariant {key} not evaluated"))
+                elif expression != normalise(implemented.expression):
+                    message = (
+                        f"invariant {key} not evaluated: its expression is not the one implemented"
+                    )
+                    found.append((key, None, "information", message))
+                else:
+                    human = str(constraint.get("human", "")).strip()
+                    found.append((key, implemented, severity, f"constraint {key} failed: {human}"))
+            self._invariants[profile.url] = found
+        return found
+
     # -- entry points --------------------------------------------------------------------------
 
     def _stages(self) -> tuple[_Run, Structure]:
@@ -97,6 +139,8 @@ class Validator:
             project_codes=self.terminology.codes,
             on_extension=run.extension,
             on_coding=run.coding,
+            recorded=run.recorded,
+            memo=self.memo,
         )
         run.structure = structure
         return run, structure
@@ -171,8 +215,16 @@ class _Run:
     #: slices that cannot be evaluated: (profile, element) -> (first place, slice, why)
     unevaluable: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
 
+    #: how many things this run recorded (issues, notes): the memo of the structure walk
+    #: keeps only subtrees that recorded nothing here
+    events: int = 0
+
     def add(self, severity: Severity, code: str, where: str, message: str) -> None:
+        self.events += 1
         self.issues.append(make_issue(severity, code, where, message, self.profile or None))
+
+    def recorded(self) -> int:
+        return self.events
 
     def finish(self) -> list[Issue]:
         """The issues, duplicates removed, with the once-per-call notes at the end."""
@@ -253,33 +305,14 @@ class _Run:
     def invariants(
         self, profile: Profile, resource: Mapping[str, Any], root: str, seen: set[str]
     ) -> None:
-        for constraint in profile.root.constraints:
-            key = str(constraint.get("key", ""))
+        for key, implemented, severity, message in self.validator.invariants_of(profile):
             if key in seen:
                 continue
             seen.add(key)
-            implemented = INVARIANTS.get(key)
-            source = str(constraint.get("source", profile.url))
             if implemented is None:
-                if self.validator.registry.is_project(source):
-                    self.add("information", "not-supported", root, f"invariant {key} not evaluated")
-                continue
-            if normalise(str(constraint.get("expression", ""))) != normalise(
-                implemented.expression
-            ):
-                self.add(
-                    "information",
-                    "not-supported",
-                    root,
-                    f"invariant {key} not evaluated: its expression is not the one implemented",
-                )
-                continue
-            if not implemented.holds(resource):
-                severity: Severity = (
-                    "warning" if constraint.get("severity") == "warning" else "error"
-                )
-                human = str(constraint.get("human", "")).strip()
-                self.add(severity, "invariant", root, f"constraint {key} failed: {human}")
+                self.add("information", "not-supported", root, message)
+            elif not implemented.holds(resource):
+                self.add(severity, "invariant", root, message)
 
     # -- the element tree ---------------------------------------------------------------------
 
@@ -356,10 +389,31 @@ class _Run:
 
     def _unevaluable(self, where: str, name: str, why: str) -> None:
         """Note once per call and element (indexes ignored) that a slice was not evaluated."""
+        self.events += 1
         key = (self.profile, f"{_INDEX.sub('', where)}:{name}")
         self.unevaluable.setdefault(key, (where, name, why))
 
     def item(self, node: Node, item: Item) -> None:
+        """:meth:`_item` through the memo: a JSON object found clean for ``node`` before is not
+        checked again (never one with a reference inside: targets resolve in the bundle)."""
+        value = item.value
+        if type(value) is dict and "resourceType" not in value:
+            text = orjson.dumps(value)
+            if b'"reference"' not in text:
+                key = (id(node), text)
+                memo = self.validator.clean
+                if key in memo:
+                    return
+                events = self.events
+                self._item(node, item)
+                if self.events == events:
+                    if len(memo) >= _MAX_CLEAN:
+                        memo.clear()
+                    memo.add(key)
+                return
+        self._item(node, item)
+
+    def _item(self, node: Node, item: Item) -> None:
         value = item.value
         if node.name.endswith("[x]") and node.types:
             suffix = item.key[len(node.name) - 3 :]
@@ -442,6 +496,7 @@ class _Run:
         terminology = self.validator.terminology
         if not terminology.has_value_set(url):
             if strength == "required":
+                self.events += 1
                 self.missing.setdefault(url, [where, 0])[1] += 1
             return
         if not pairs:
