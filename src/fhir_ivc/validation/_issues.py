@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-__all__ = ["SEVERITIES", "Issue", "Severity", "at_least", "make_issue", "to_operation_outcome"]
+__all__ = [
+    "SEVERITIES",
+    "Issue",
+    "Severity",
+    "at_least",
+    "make_issue",
+    "not_in_value_set",
+    "to_operation_outcome",
+]
 
 Severity = Literal["error", "warning", "information"]
 
@@ -48,6 +56,17 @@ def make_issue(
     if profile:
         issue["profile"] = profile
     return issue
+
+
+def not_in_value_set(strength: str, url: str) -> tuple[Severity, str]:
+    """Severity and message of a code outside a required (error) or extensible (warning)
+    binding."""
+    if strength == "required":
+        return "error", f"the code is not in value set {url} (required)"
+    return (
+        "warning",
+        f"the code is not in value set {url} (extensible: use a code from it when one applies)",
+    )
 
 
 def at_least(issues: Iterable[Issue], severity: Severity) -> list[Issue]:

@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from fhir_ivc.validation._invariants import Invariant
-from fhir_ivc.validation._issues import Issue, Severity, make_issue
+from fhir_ivc.validation._issues import Issue, Severity, make_issue, not_in_value_set
 from fhir_ivc.validation._profile import (
     Item,
     Node,
@@ -379,18 +379,8 @@ class Run:
                     f"cannot check binding offline: {reason} (value set {url}, required)",
                 )
             return
-        if strength == "required":
-            self.add(
-                "error", "code-invalid", where, f"the code is not in value set {url} (required)"
-            )
-        else:
-            self.add(
-                "warning",
-                "code-invalid",
-                where,
-                f"the code is not in value set {url} (extensible: use a code from it when one "
-                "applies)",
-            )
+        severity, message = not_in_value_set(strength, url)
+        self.add(severity, "code-invalid", where, message)
 
     # -- extensions and codings anywhere (hooks of the structure walk) ------------------------
 

@@ -31,7 +31,7 @@ import orjson
 
 from fhir_ivc.validation._base_invariants import BEST_PRACTICE
 from fhir_ivc.validation._core import PRIMITIVE, RESOURCE, Child, Core, Table
-from fhir_ivc.validation._issues import Issue, Severity, make_issue
+from fhir_ivc.validation._issues import Issue, Severity, make_issue, not_in_value_set
 
 __all__ = ["EXTERNAL_SYSTEMS", "Structure"]
 
@@ -349,18 +349,8 @@ class Structure:
             self._not_in(strength, expansion.url, where)
 
     def _not_in(self, strength: str, url: str, where: str) -> None:
-        if strength == "required":
-            self.add(
-                "error", "code-invalid", where, f"the code is not in value set {url} (required)"
-            )
-        else:
-            self.add(
-                "warning",
-                "code-invalid",
-                where,
-                f"the code is not in value set {url} (extensible: use a code from it when one "
-                "applies)",
-            )
+        severity, message = not_in_value_set(strength, url)
+        self.add(severity, "code-invalid", where, message)
 
     def _unexpandable(self, strength: str, url: str, why: str, where: str) -> None:
         self.note(
