@@ -265,3 +265,9 @@ def test_core_tables_come_from_the_pinned_r4_definitions() -> None:
     assert gender.codes == {"male", "female", "other", "unknown"}
     assert tables.primitives["positiveInt"].json == "integer"
     assert tables.primitives["date"].regex is not None
+
+
+def test_regexes_are_java_regexes() -> None:
+    """R4's string regex is ``[ \\r\\n\\t\\S]+`` in Java, where ``\\S`` is ASCII: a no-break
+    space is a valid string character (the HL7 engine accepts it)."""
+    assert validate_resource({"resourceType": "Patient", "identifier": [{"value": "0\xa00"}]}) == []

@@ -146,8 +146,10 @@ class Core:
             info = spec.get("primitive")
             if spec["kind"] == "primitive-type" and info is not None:
                 regex = info.get("regex")
+                # re.ASCII: the regexes are Java's (the HL7 engine), where \s and \d are ASCII;
+                # Python's Unicode \s would refuse a no-break space in a string
                 self.primitives[name] = Primitive(
-                    name, info["json"], re.compile(regex) if regex else None
+                    name, info["json"], re.compile(regex, re.ASCII) if regex else None
                 )
 
     def is_resource_type(self, name: str) -> bool:
