@@ -114,3 +114,11 @@ def test_pull_tables_alone_is_something_to_write(runner):
     result = runner.invoke(app, ["pull", "--server", "http://fhir.test/fhir", "--system", SYSTEM])
     assert result.exit_code == 2
     assert "--tables" in _plain(result.stderr)
+
+
+def test_push_prebuilt_refuses_a_folder_of_tables(runner):
+    result = runner.invoke(
+        app, ["push", "--prebuilt", str(SEED_TABLES), "--server", "http://fhir.test/fhir"]
+    )
+    assert result.exit_code == 2
+    assert "is a directory." in _plain(result.stderr)

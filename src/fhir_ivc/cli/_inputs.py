@@ -14,9 +14,11 @@ from fhir_ivc.io.tables import is_table_input
 __all__ = ["check_inputs"]
 
 
-def check_inputs(inputs: Sequence[Path], *, param_hint: str = "'INPUT'") -> None:
-    """Every input is '-', a readable file or a folder of case tables, before anything is
-    written.
+def check_inputs(
+    inputs: Sequence[Path], *, param_hint: str = "'INPUT'", tables: bool = True
+) -> None:
+    """Every input is '-', a readable file or (``tables``) a folder of case tables, before
+    anything is written.
 
     Checked here rather than with typer's ``exists=True``, which refuses ``-`` for ``Path``
     arguments in some typer versions.
@@ -26,6 +28,8 @@ def check_inputs(inputs: Sequence[Path], *, param_hint: str = "'INPUT'") -> None
             continue
         if not path.exists():
             problem = "does not exist"
+        elif path.is_dir() and not tables:
+            problem = "is a directory"
         elif path.is_dir() and not is_table_input(path):
             problem = "is a directory without cases.csv or cases.parquet (docs/tables.md)"
         elif not os.access(path, os.R_OK):

@@ -408,7 +408,7 @@ def push_command(
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
     started = time.perf_counter()
-    check_inputs(inputs)
+    check_inputs(inputs, tables=not prebuilt)  # case tables hold cases, not bundles
     if server is None and not dry_run:
         raise typer.BadParameter("the FHIR server's base URL is required", param_hint="'--server'")
     if rejects is None and report is not None:
