@@ -88,10 +88,12 @@ class Column:
     bounds: str = ""
     description: str = ""
 
-    @property
-    def int_codes(self) -> bool:
-        """A code whose values are integers (``fnclcc_grade``: 1, 2, 3)."""
-        return self.kind == "code" and any(isinstance(a, int) for a in self.allowed)
+    #: a code whose values are integers (``fnclcc_grade``: 1, 2, 3)
+    int_codes: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        int_codes = self.kind == "code" and any(isinstance(a, int) for a in self.allowed)
+        object.__setattr__(self, "int_codes", int_codes)
 
     @property
     def required_text(self) -> str:
@@ -117,16 +119,17 @@ class Table:
     #: field paths (inside a row) that may be named in ``inferred``, with the table each
     #: belongs to (a list field of a cases-row object belongs to its own table)
     inferable: frozenset[str] = frozenset()
+    _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
 
     @property
     def header(self) -> tuple[str, ...]:
         return (CASE_ID, *(c.name for c in self.columns))
 
     def column(self, name: str) -> Column | None:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        return None
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,10 @@ def arrow_schema(table: str) -> pa.Schema:
 
 
 def iter_parquet_rows(
-    path: str, check: Callable[[list[str]], None]
+    path: str, check: Callable[[list[str]], None], *, ids_only: bool = False
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(1-based row number, {column: value})`` of a flat Parquet table, batch by batch."""
+    """``(1-based row number, {column: value})`` of a flat Parquet table, batch by batch
+    (``ids_only``: the ``case_id`` column alone)."""
     pa = pyarrow()
     try:
         file = pa.parquet.ParquetFile(path)
@@ -80,7 +81,8 @@ def iter_parquet_rows(
     with file:
         check(list(file.schema_arrow.names))
         number = 0
-        for batch in file.iter_batches(batch_size=ROWS_PER_BATCH):
+        columns = [CASE_ID] if ids_only else None
+        for batch in file.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
             for values in batch.to_pylist():
                 number += 1
                 yield number, values

@@ -113,7 +113,7 @@ class _Index:
     def build(cls, source: TableSource) -> _Index:
         index = cls(source)
         lines: dict[str, int] = {}
-        for position, row in enumerate(source.rows(CASES)):
+        for position, row in enumerate(source.rows(CASES, ids_only=True)):
             case_id = row.case_id
             if case_id is None:
                 index.no_case_id.setdefault(CASES, _Orphans()).add(CASES, row.line)
@@ -131,7 +131,7 @@ class _Index:
     def _scan(self, table: str) -> None:
         last = -1
         in_order = True
-        for row in self.source.rows(table):
+        for row in self.source.rows(table, ids_only=True):
             case_id = row.case_id
             position = self.positions.get(case_id) if case_id is not None else None
             if case_id is None:

@@ -143,8 +143,8 @@ def _cell(column: Column, value: Any) -> Any:
     """A cell as the model reads it; ``None`` for an empty cell. Text is left to pydantic's
     conversions (numbers, booleans), except what pydantic would not read from text: lists
     and integer codes. Typed values (Parquet) go to the model as they are."""
-    if not value or not isinstance(value, str):
-        return None if value is None or value == "" else value
+    if not value or not isinstance(value, str):  # an empty list is no value, as an empty cell
+        return None if value is None or value == "" or value == [] else value
     value = value.strip()
     if not value:
         return None
@@ -180,9 +180,18 @@ def _object(data: Record, path: Sequence[str]) -> Record:
 def _record(table: Table, row: Row) -> Any:
     if table.model is None:
         return _cell(table.columns[0], row.values.get("value"))
-    record: Record = {}
-    for column in table.columns:
-        value = _cell(column, row.values.get(column.name))
+    return _fill({}, table, row)
+
+
+def _fill(record: Record, table: Table, row: Row) -> Record:
+    """``record`` with the non-empty cells of ``row`` put at their fields' paths."""
+    for name, text in row.values.items():
+        if text is None or text == "" or text == [] or name == CASE_ID:
+            continue
+        column = table.column(name)
+        if column is None:  # pragma: no cover - the header was checked against the layout
+            continue
+        value = _cell(column, text)
         if value is not None:
             _put(record, column.path, value)
     return record
@@ -214,10 +223,7 @@ def assemble(
     for row in (case_row, *(r for rows in children.values() for r in rows)):
         if row.problem:
             problems.add("", row, "", row.problem)
-    for column in lay.cases.columns:
-        value = _cell(column, case_row.values.get(column.name))
-        if value is not None:
-            _put(record, column.path, value)
+    _fill(record, lay.cases, case_row)
     for table in lay.children:
         rows = [r for r in children.get(table.name, ()) if not r.problem]
         if not rows:

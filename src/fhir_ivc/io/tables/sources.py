@@ -67,8 +67,9 @@ class TableSource(Protocol):
         """The tables present (``cases`` always among them)."""
         ...
 
-    def rows(self, table: str) -> Generator[Row, None, None]:
-        """The rows of one table, from the start."""
+    def rows(self, table: str, *, ids_only: bool = False) -> Generator[Row, None, None]:
+        """The rows of one table, from the start (``ids_only``: only their ``case_id``, for
+        the index pass)."""
         ...
 
     def label(self, table: str, line: int) -> str:
@@ -102,12 +103,12 @@ def _table_names(where: str, names: list[str], suffix: str) -> dict[str, str]:
     return found
 
 
-def _csv_rows(stream: IO[bytes], table: str, where: str) -> Iterator[Row]:
+def _csv_rows(stream: IO[bytes], table: str, where: str, ids_only: bool) -> Iterator[Row]:
     with io.TextIOWrapper(stream, encoding="utf-8-sig", newline="") as text:
-        yield from _csv_text_rows(text, table, where)
+        yield from _csv_text_rows(text, table, where, ids_only)
 
 
-def _csv_text_rows(text: IO[str], table: str, where: str) -> Iterator[Row]:
+def _csv_text_rows(text: IO[str], table: str, where: str, ids_only: bool) -> Iterator[Row]:
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader, None)
@@ -116,12 +117,17 @@ def _csv_text_rows(text: IO[str], table: str, where: str) -> Iterator[Row]:
         header = [h.strip() for h in header]
         check_header(where, table, header)
         width = len(header)
+        id_column = header.index(CASE_ID)
         line = reader.line_num + 1
         for cells in reader:
             if not cells or cells == [""]:
                 line = reader.line_num + 1
                 continue
-            values: dict[str, Any] = dict(zip(header, cells, strict=False))
+            values: dict[str, Any]
+            if ids_only:
+                values = {CASE_ID: cells[id_column]} if id_column < len(cells) else {}
+            else:
+                values = dict(zip(header, cells, strict=False))
             problem = None
             if len(cells) != width:
                 problem = f"the row has {len(cells)} cells, the header {width}"
@@ -160,9 +166,9 @@ class CsvFolder(_Folder):
     def label(self, table: str, line: int) -> str:
         return f"{self._files[table]}:{line}"
 
-    def rows(self, table: str) -> Generator[Row, None, None]:
+    def rows(self, table: str, *, ids_only: bool = False) -> Generator[Row, None, None]:
         with open(self._path / self._files[table], "rb") as stream:
-            yield from _csv_rows(stream, table, self.file(table))
+            yield from _csv_rows(stream, table, self.file(table), ids_only)
 
 
 class CsvZip:
@@ -193,9 +199,9 @@ class CsvZip:
     def label(self, table: str, line: int) -> str:
         return f"{PurePosixPath(self._files[table]).name}:{line}"
 
-    def rows(self, table: str) -> Generator[Row, None, None]:
+    def rows(self, table: str, *, ids_only: bool = False) -> Generator[Row, None, None]:
         with zipfile.ZipFile(self.name) as archive, archive.open(self._files[table]) as stream:
-            yield from _csv_rows(stream, table, self.file(table))
+            yield from _csv_rows(stream, table, self.file(table), ids_only)
 
 
 class ParquetFolder(_Folder):
@@ -206,12 +212,12 @@ class ParquetFolder(_Folder):
     def label(self, table: str, line: int) -> str:
         return f"{self._files[table]} row {line}"
 
-    def rows(self, table: str) -> Generator[Row, None, None]:
+    def rows(self, table: str, *, ids_only: bool = False) -> Generator[Row, None, None]:
         from fhir_ivc.io.tables.parquet import iter_parquet_rows
 
         where = self.file(table)
         for number, values in iter_parquet_rows(
-            where, lambda cols: check_header(where, table, cols)
+            where, lambda cols: check_header(where, table, cols), ids_only=ids_only
         ):
             yield Row(table, number, values)
 
