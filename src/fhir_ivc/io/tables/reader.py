@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 #: rows of one orphan case id named in its reject (the count says how many more)
 _LINES_SHOWN: Final = 5
-_INSERT_BATCH: Final = 5000
+_INSERT_BATCH: Final = 500
 
 
 def iter_table_cases(path: str | os.PathLike[str]) -> Iterator[CaseRecordResult]:
