@@ -42,7 +42,7 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -68,7 +68,6 @@ __all__ = [
     "RecordSource",
     "Unreadable",
     "iter_case_records",
-    "iter_inputs",
     "iter_json_values",
 ]
 
@@ -120,18 +119,6 @@ class CaseRecordResult:
         if self.case is not None:
             return self.case.case_id
         return self.errors[0].case_id
-
-
-def iter_inputs(
-    paths: Iterable[str | os.PathLike[str]],
-    *,
-    input_format: InputFormat | None = None,
-    stdin: BinaryIO | None = None,
-    limits: InputLimits = DEFAULT_LIMITS,
-) -> Iterator[CaseRecordResult]:
-    """The records of several input files, file after file (see :func:`iter_case_records`)."""
-    for path in paths:
-        yield from iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)
 
 
 def iter_case_records(
