@@ -12,7 +12,9 @@ The fake server (:class:`FakeServer`) holds real resources: a synthetic case map
 from __future__ import annotations
 
 import copy
+import gc
 import re
+import weakref
 from typing import Any
 
 import httpx
@@ -565,3 +567,41 @@ async def test_gathering_rejects_a_patient_without_a_valid_id(client, router):
             PullTarget(SYSTEM, "x", patient={"resourceType": "Patient", "id": "a/b"}),
         )
     await client.call("capabilities")  # the metadata route is used
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming: keep=False holds no result after on_result
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_keep_false_hands_each_result_on_and_holds_none(client, router, concurrency):
+    originals = cases(5)
+    server = FakeServer([r for c in originals for r in server_resources(c)])
+    serve(router, server)
+    alive: list[weakref.ref[PatientPull]] = []
+    most_alive = 0
+
+    def on_result(pulled: PatientPull) -> None:
+        nonlocal most_alive
+        alive.append(weakref.ref(pulled))
+        most_alive = max(most_alive, sum(ref() is not None for ref in alive))
+
+    results = await pull(
+        client,
+        PatientQuery.by_system(SYSTEM),
+        concurrency=concurrency,
+        on_result=on_result,
+        keep=False,
+    )
+    assert results == []
+    assert len(alive) == 5
+    # at most the window of calls in flight (2 x concurrency for threads) is alive at once
+    assert most_alive <= 2 * concurrency + 1, most_alive
+    gc.collect()
+    assert all(ref() is None for ref in alive)
+
+
+async def test_keep_false_without_on_result_is_refused(client, router):
+    with pytest.raises(ValueError, match="on_result"):
+        await pull(client, PatientQuery.by_system(SYSTEM), keep=False)

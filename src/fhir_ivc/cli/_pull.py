@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import typer
 
@@ -40,13 +40,13 @@ from fhir_ivc.cli._connection import (
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._pull_outputs import Lines, LineSink, LossDocument
 from fhir_ivc.cli._services import services
 from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
 from fhir_ivc.exchange.pull import parse_identifier
 from fhir_ivc.exchange.report import public_url
 from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
 from fhir_ivc.io.tables import TableWriter
-from fhir_ivc.io.writer import _AtomicLines  # the io package's atomic line file
 
 __all__ = ["pull_command"]
 
@@ -61,13 +61,6 @@ class StrategyChoice(StrEnum):
     AUTO = "auto"
     EVERYTHING = "everything"
     SEARCH = "search"
-
-
-class _Lines(_AtomicLines):
-    """One JSON value per line, the file moved into place when the run ends without an error."""
-
-    def write(self, value: Any) -> None:
-        self._write(dump_json(value))
 
 
 def _query(
@@ -135,10 +128,9 @@ class _Run:
     """Writes each pulled patient as it arrives and keeps the counts (not the data)."""
 
     out: Path | None
-    cases: _Lines | None
-    losses: _Lines | None
-    losses_doc: list[dict[str, Any]] | None
-    raw: _Lines | None
+    cases: LineSink | None
+    losses: LineSink | None
+    raw: LineSink | None
     reporter: Reporter
     tables: TableWriter | None = None
     patients: int = 0
@@ -189,8 +181,6 @@ class _Run:
         entry = pulled.loss_report()
         if self.losses is not None:
             self.losses.write(entry)
-        if self.losses_doc is not None:
-            self.losses_doc.append(entry)
         if self.raw is not None:
             for resource in pulled.resources:
                 key = f"{resource.get('resourceType')}/{resource.get('id')}"
@@ -212,20 +202,22 @@ class _Run:
 @contextlib.contextmanager
 def _outputs(
     out: Path | None, ndjson: Path | None, loss_report: Path | None, raw: Path | None
-) -> Iterator[tuple[_Lines | None, _Lines | None, list[dict[str, Any]] | None, _Lines | None]]:
-    """The line files; each appears (atomically) only when the run ends without an error."""
+) -> Iterator[tuple[Lines | None, Lines | LossDocument | None, Lines | None]]:
+    """The line files; each appears (atomically) only when the run ends without an error.
+
+    A ``.json`` loss report is a :class:`LossDocument`: written by the caller's ``finish``.
+    """
     with contextlib.ExitStack() as stack:
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-        cases = stack.enter_context(_Lines(ndjson)) if ndjson is not None else None
-        as_document = loss_report is not None and loss_report.suffix.lower() == ".json"
-        losses = (
-            stack.enter_context(_Lines(loss_report))
-            if loss_report is not None and not as_document
-            else None
-        )
-        raw_lines = stack.enter_context(_Lines(raw)) if raw is not None else None
-        yield cases, losses, ([] if as_document else None), raw_lines
+        cases = stack.enter_context(Lines(ndjson)) if ndjson is not None else None
+        losses: Lines | LossDocument | None = None
+        if loss_report is not None and loss_report.suffix.lower() == ".json":
+            losses = stack.enter_context(LossDocument(loss_report))
+        elif loss_report is not None:
+            losses = stack.enter_context(Lines(loss_report))
+        raw_lines = stack.enter_context(Lines(raw)) if raw is not None else None
+        yield cases, losses, raw_lines
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -375,14 +367,14 @@ def pull_command(
         if auth is not None:
             reporter.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
         with (
-            _outputs(out, ndjson, loss_report, raw) as (cases, losses, losses_doc, raw_lines),
+            _outputs(out, ndjson, loss_report, raw) as (cases, losses, raw_lines),
             services(ctx).fhir_client(
                 server, auth=auth, timeout=timeout, verify=not insecure
             ) as fhir,
             reporter,
             TableWriter(tables) if tables is not None else contextlib.nullcontext() as table_writer,
         ):
-            run = _Run(out, cases, losses, losses_doc, raw_lines, reporter, table_writer)
+            run = _Run(out, cases, losses, raw_lines, reporter, table_writer)
             pull_many(
                 fhir,
                 query,
@@ -390,19 +382,19 @@ def pull_command(
                 count=count,
                 concurrency=concurrency,
                 on_result=run,
+                keep=False,  # each patient is written by `run` and dropped
             )
-            if losses_doc is not None and loss_report is not None:
-                header = {
-                    "tool": f"fhir-ivc {__version__}",
-                    "server": public_url(server),
-                    "finished": _now(),
-                    "patients": run.patients,
-                    "cases": run.ok,
-                    "not_read": run.not_read,
-                    "losses": run.loss_count,
-                }
-                atomic_write_bytes(
-                    loss_report, dump_json({**header, "results": losses_doc}, pretty=True)
+            if isinstance(losses, LossDocument):
+                losses.finish(
+                    {
+                        "tool": f"fhir-ivc {__version__}",
+                        "server": public_url(server),
+                        "finished": _now(),
+                        "patients": run.patients,
+                        "cases": run.ok,
+                        "not_read": run.not_read,
+                        "losses": run.loss_count,
+                    }
                 )
         _summary(run, reporter, started, out, ndjson, loss_report, raw, tables)
     if run.not_read:

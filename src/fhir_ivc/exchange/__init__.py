@@ -80,6 +80,7 @@ def pull_many(
     count: int | None = ...,
     concurrency: int = ...,
     on_result: PullDone = ...,
+    keep: bool = ...,
 ) -> list[PatientPull]: ...
 @overload
 def pull_many(
@@ -90,6 +91,7 @@ def pull_many(
     count: int | None = ...,
     concurrency: int = ...,
     on_result: PullDone = ...,
+    keep: bool = ...,
 ) -> Coroutine[Any, Any, list[PatientPull]]: ...
 def pull_many(
     client: FhirClient | AsyncFhirClient,
@@ -99,18 +101,22 @@ def pull_many(
     count: int | None = None,
     concurrency: int = 4,
     on_result: PullDone = None,
+    keep: bool = True,
 ) -> list[PatientPull] | Coroutine[Any, Any, list[PatientPull]]:
     """Pull every patient ``query`` selects and read each back into a case record.
 
     ``strategy``: ``auto`` (``$everything`` when the server offers it), ``everything`` or
     ``search``. Results in query order; a patient that fails becomes a failed
-    :class:`PatientPull`, the others go on.
+    :class:`PatientPull`, the others go on. ``keep=False`` streams: each result goes to
+    ``on_result`` as it completes and is dropped (the list returned is empty), so memory does
+    not grow with the number of patients.
     """
     options: dict[str, Any] = {
         "strategy": strategy,
         "count": count,
         "concurrency": concurrency,
         "on_result": on_result,
+        "keep": keep,
     }
     if isinstance(client, AsyncFhirClient):
         return _async.pull_many(client, query, **options)

@@ -26,6 +26,7 @@ from fhir_ivc.exchange.pull import (
     PullTarget,
     SearchSupport,
     Strategy,
+    drain,
     everything_params,
     failed_pull,
     not_found_pull,
@@ -197,16 +198,21 @@ def pull_many(
     count: int | None = None,
     concurrency: int = 4,
     on_result: Callable[[PatientPull], None] | None = None,
+    keep: bool = True,
 ) -> list[PatientPull]:
     """Pull every patient ``query`` selects; results in query order (not found ones too).
 
     ``GET [base]/metadata`` once (``auto``: ``$everything`` if the server offers it, else
     the type searches), the Patient searches, then at most ``concurrency`` patients at a
     time over the client's one connection pool. ``on_result`` sees each result as it
-    completes. One failing patient never stops the others: an error while gathering its
-    data becomes a failed :class:`PatientPull`. Errors while finding the patients (server
-    down, credentials refused) are raised.
+    completes. With ``keep=False`` nothing is kept after ``on_result`` has seen it (the list
+    returned is empty): memory then does not grow with the number of patients. One failing
+    patient never stops the others: an error while gathering its data becomes a failed
+    :class:`PatientPull`. Errors while finding the patients (server down, credentials
+    refused) are raised.
     """
+    if not keep and on_result is None:
+        raise ValueError("keep=False needs on_result: the results would be lost")
     statement = client.capability_statement()
     resolved = resolve_strategy(strategy, CapabilityInfo.from_statement(statement))
     support = SearchSupport.from_statement(statement)
@@ -223,4 +229,4 @@ def pull_many(
         except Exception as exc:  # isolation: this patient fails, the run goes on
             return failed_pull(target, exc)
 
-    return map_bounded(pull_one, targets, limit=concurrency, on_result=on_result)
+    return map_bounded(pull_one, drain(targets), limit=concurrency, on_result=on_result, keep=keep)

@@ -28,7 +28,8 @@ Nothing here logs PHI: log lines name resource types, counts and server ids, nev
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -51,6 +52,7 @@ __all__ = [
     "SearchSupport",
     "Strategy",
     "TypeSearch",
+    "drain",
     "everything_params",
     "failed_pull",
     "not_found_pull",
@@ -218,6 +220,17 @@ def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[Pull
             patient.get("id"),
         )
     return targets
+
+
+def drain(targets: list[PullTarget]) -> Iterator[PullTarget]:
+    """The targets in order, each released (with its Patient resource) once it is taken.
+
+    ``pull_many(..., keep=False)`` then holds only the targets not started yet.
+    """
+    queue = deque(targets)
+    targets.clear()
+    while queue:
+        yield queue.popleft()
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+"""The line files of ``fhir-ivc pull``, written as the patients arrive and never held in memory.
+
+* :class:`Lines`: one JSON value per line in a temporary file, moved into place when the run ends
+  without an error (``-``: standard output).
+* :class:`ResumableLines` (``--state``): the lines go to a hidden ``.NAME.partial`` file next to
+  ``NAME`` that survives a killed run; a resumed run cuts it back to the length the state file
+  confirmed (so no line is written twice) and goes on appending; the file is moved into place
+  when the run completes.
+* :class:`LossDocument`: the ``.json`` loss report, one JSON document. Its entries are spooled
+  to a line file as they come and the document is assembled from the spool at the end, so the
+  entries of all patients are never in memory at once. The bytes equal
+  ``dump_json({**header, "results": entries}, pretty=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol, Self
+
+import orjson
+
+from fhir_ivc.io import dump_json
+from fhir_ivc.io.writer import _atomic_file, _AtomicLines, _file_mode  # the io package's own
+
+__all__ = ["LineSink", "Lines", "LossDocument", "ResumableLines", "partial_path"]
+
+
+class LineSink(Protocol):
+    """What the run writes a patient's lines to."""
+
+    def write(self, value: Any) -> None: ...
+
+    def flush(self) -> int:
+        """Flush to the operating system; the file's length in bytes."""
+        ...
+
+
+class Lines(_AtomicLines):
+    """One JSON value per line, the file moved into place when the run ends without an error."""
+
+    def write(self, value: Any) -> None:
+        self._write(dump_json(value))
+
+    def flush(self) -> int:
+        return 0  # nothing is resumed from an atomic file
+
+
+def partial_path(path: Path) -> Path:
+    """Where :class:`ResumableLines` keeps the lines of ``path`` until the run completes."""
+    return path.with_name(f".{path.name}.partial")
+
+
+class ResumableLines:
+    """Lines appended to ``.NAME.partial``, cut back to ``offset`` when a run resumes.
+
+    ``offset=None`` starts afresh (an existing partial file is emptied). The file is moved to
+    ``path`` by :meth:`complete` only; an error or a kill leaves the partial file for the next
+    run. Lines reach the operating system at each :meth:`flush`, which survives ``kill -9`` of
+    the process (not a power loss: there is no fsync).
+    """
+
+    def __init__(self, path: Path, offset: int | None) -> None:
+        self.path = path
+        self.partial = partial_path(path)
+        self.offset = offset
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        if self.offset is None:
+            self._file = open(self.partial, "wb")
+            return self
+        if not self.partial.exists() and self.path.exists():
+            # the earlier run was killed after moving the file into place, before it was done
+            os.replace(self.path, self.partial)
+        try:
+            file = open(self.partial, "r+b")
+        except FileNotFoundError as exc:
+            raise ValueError(
+                f"{self.partial} is missing: the state file says {self.offset} bytes of it were "
+                "written; start afresh with a new state file"
+            ) from exc
+        size = file.seek(0, os.SEEK_END)
+        if size < self.offset:
+            file.close()
+            raise ValueError(
+                f"{self.partial} has {size} bytes, the state file says {self.offset} were "
+                "written; start afresh with a new state file"
+            )
+        file.truncate(self.offset)
+        file.seek(self.offset)
+        self._file = file
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def write(self, value: Any) -> None:
+        if self._file is None:
+            raise RuntimeError("ResumableLines is used outside its 'with' block")
+        self._file.write(dump_json(value))
+
+    def flush(self) -> int:
+        if self._file is None:
+            raise RuntimeError("ResumableLines is used outside its 'with' block")
+        self._file.flush()
+        return self._file.tell()
+
+    def complete(self) -> None:
+        """Close the file and move it to its destination."""
+        self.__exit__(None, None, None)
+        os.replace(self.partial, self.path)
+
+
+class LossDocument:
+    """The loss report as one JSON document, its entries spooled to ``spool`` as they come."""
+
+    def __init__(self, path: Path, spool: LineSink | None = None) -> None:
+        self.path = path
+        self._spool = spool
+        self._spool_path: Path | None = None
+        self._own: IO[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        if self._spool is None:
+            self._own = tempfile.TemporaryFile(prefix="fhir-ivc-losses-")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+
+    def write(self, value: Any) -> None:
+        if self._own is not None:
+            self._own.write(dump_json(value))
+        elif self._spool is not None:
+            self._spool.write(value)
+
+    def flush(self) -> int:
+        return self._spool.flush() if self._spool is not None else 0
+
+    def finish(self, header: Mapping[str, Any], spool_file: Path | None = None) -> None:
+        """Write the document atomically: ``header``'s keys, then ``"results"``: every entry."""
+        if self._own is not None:
+            self._own.flush()
+            self._own.seek(0)
+            self._assemble(header, self._own)
+        elif spool_file is not None:
+            with open(spool_file, "rb") as lines:
+                self._assemble(header, lines)
+        else:
+            raise RuntimeError("LossDocument.finish needs the spool file")
+
+    def _assemble(self, header: Mapping[str, Any], lines: IO[bytes]) -> None:
+        head = dump_json({**header, "results": []}, pretty=True)
+        marker = b'"results": []\n}\n'
+        if not head.endswith(marker):  # orjson's layout; checked by the tests
+            raise RuntimeError("unexpected JSON layout of the loss report header")
+        with _atomic_file(self.path, _file_mode()) as out:
+            out.write(head[: -len(marker)] + b'"results": [')
+            first = True
+            for line in lines:
+                entry = dump_json(_loads(line), pretty=True).rstrip(b"\n")
+                out.write(b"\n" if first else b",\n")
+                out.write(b"\n".join(b"    " + part for part in entry.split(b"\n")))
+                first = False
+            out.write(b"]\n}\n" if first else b"\n  ]\n}\n")
+
+
+def _loads(line: bytes) -> Any:
+    return orjson.loads(line)
