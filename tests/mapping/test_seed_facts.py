@@ -8,6 +8,8 @@ Values are typed here from the report, never copied from the mapper output.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from ._fhir import (
     NCIT,
     RXNORM,
     SNOMED,
+    UCUM,
     by_url,
     codings,
     ext_values,
@@ -43,7 +46,8 @@ DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 LOCATION_QUALIFIER = MCODE + "mcode-body-location-qualifier"
 LATERALITY = MCODE + "mcode-laterality-qualifier"
 INTENT = MCODE + "mcode-procedure-intent"
-CASE_ELEMENT = "https://fhir-ivc.example.org/fhir/StructureDefinition/case-element"
+PROJECT = "https://fhir-ivc.example.org/fhir/StructureDefinition/"
+CASE_ELEMENT = PROJECT + "case-element"
 
 UPPER, MIDDLE, LOWER = "261183002", "260528009", "261122009"
 IVC = "64131007"
@@ -73,10 +77,45 @@ def sub_procedures(b: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def observation_value(b: dict[str, Any], name: str) -> tuple[float, str, str] | None:
-    """valueQuantity of the one Observation with local observation-code ``name``."""
-    obs = one(local_code(b, "observation-code", name), f"Observation {name}")
-    return quantity(obs.get("valueQuantity"))
+#: UCUM unit on the wire -> (the report's unit, factor): a measure's fact holds in either unit
+_TO_REPORT_UNIT = {
+    "mL": ("mL", 1),
+    "L": ("mL", 1000),
+    "min": ("min", 1),
+    "h": ("min", 60),
+    "d": ("d", 1),
+}
+OPERATIVE_MEASURE_CODES = Path(__file__).resolve().parents[2] / (
+    "profiles/ValueSet-ivc-operative-measure-code.json"
+)
+
+
+def operative_measures(b: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The operative-measure Observations by the case element their marker names."""
+    out = {}
+    for obs in with_profile(b, PROJECT + "ivc-operative-measure"):
+        (marker,) = ext_values(obs, CASE_ELEMENT)
+        (path,) = [e["valueString"] for e in marker["extension"] if e["url"] == "path"]
+        out[path] = obs
+    return out
+
+
+def measured(b: dict[str, Any], element: str) -> tuple[Any, str]:
+    """(value, unit) of the measure of ``element``, in the unit the report states it.
+
+    The measure's code is whatever its row says, as long as the project's code value set holds
+    it: the report's fact is the quantity (blood loss 300 mL is 0.3 L), not the code.
+    """
+    obs = operative_measures(b)[element]
+    value_set = json.loads(OPERATIVE_MEASURE_CODES.read_text(encoding="utf-8"))
+    listed = {
+        (i["system"], c["code"]) for i in value_set["compose"]["include"] for c in i["concept"]
+    }
+    assert any((c["system"], c["code"]) in listed for c in codings(obs["code"])), obs["code"]
+    value, system, code = quantity(obs.get("valueQuantity")) or (0.0, "", "")
+    assert system == UCUM
+    unit, factor = _TO_REPORT_UNIT[code]
+    return pytest.approx(value * factor), unit
 
 
 def inferred_markers(resource: dict[str, Any]) -> list[str]:
@@ -244,13 +283,14 @@ def test_case1_laparotomy_left_renal_vein_anastomosis_and_ligation() -> None:
 def test_case1_operative_time_blood_loss_and_stay() -> None:
     """ "Blood loss amounted to 300 ml during the 150-minute operation"; discharged day 7."""
     b = bundle("case-1")
-    assert observation_value(b, "estimated-blood-loss") == ucum(300, "mL")
-    assert observation_value(b, "operative-duration") == ucum(150, "min")
-    assert observation_value(b, "postoperative-stay") == ucum(7, "d")
-    assert local_code(b, "observation-code", "ivc-clamp-time") == []  # not reported
+    assert measured(b, "surgery.blood_loss_ml") == (300, "mL")
+    assert measured(b, "surgery.operative_time_min") == (150, "min")
+    assert measured(b, "surgery.postoperative_stay_days") == (7, "d")
+    measures = operative_measures(b)
+    assert "surgery.ivc_clamp_time_min" not in measures  # not reported
+    assert len(measures) == 3
     surgery_url = full_url_of(b, index_surgery(b))
-    for name in ("estimated-blood-loss", "operative-duration", "postoperative-stay"):
-        (obs,) = local_code(b, "observation-code", name)
+    for obs in measures.values():
         assert [ref(p) for p in obs["partOf"]] == [surgery_url]
 
 
@@ -364,10 +404,10 @@ def test_case2_approach_bypass_nephrectomy_and_aortic_allograft() -> None:
 def test_case2_operative_time_clamp_blood_loss_and_stay() -> None:
     """360 min, IVC clamped 30 min, 925 ml, discharged fourteen days from surgery."""
     b = bundle("case-2")
-    assert observation_value(b, "operative-duration") == ucum(360, "min")
-    assert observation_value(b, "ivc-clamp-time") == ucum(30, "min")
-    assert observation_value(b, "estimated-blood-loss") == ucum(925, "mL")
-    assert observation_value(b, "postoperative-stay") == ucum(14, "d")
+    assert measured(b, "surgery.operative_time_min") == (360, "min")
+    assert measured(b, "surgery.ivc_clamp_time_min") == (30, "min")
+    assert measured(b, "surgery.blood_loss_ml") == (925, "mL")
+    assert measured(b, "surgery.postoperative_stay_days") == (14, "d")
 
 
 def test_case2_subhepatic_hematoma_managed_conservatively() -> None:
