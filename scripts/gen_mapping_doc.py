@@ -98,14 +98,15 @@ example and its wrong-unit case (`tests/validation/valid/operative-measure.json`
 `broken/operative-measure-wrong-unit*.json`) are goldens extracted from the seed mapping and
 derived from the row (`tests/mapping/test_validation_examples.py`).
 
-Measured on the scratch branch: **18 files changed, 2 of them edited by hand** (the row and
-the terminology entry); the other 16 were rewritten by the three commands: 3 profiles
+Measured on the scratch branch: **18 files changed, 2 of them edited by hand** (the row and the
+terminology entry); the other 16 were rewritten by the three commands: 3 profiles
 (`StructureDefinition-ivc-operative-measure`, its code and unit value sets), docs/profiles.md,
 docs/mapping.md, 4 seed goldens, 3 validator suite examples and 4 example bundles. The fast
 tests passed on that branch with no test edited (tests/mapping through update_golden.py, the
-rest with `pytest -m "not integration and not java"`: 1,150 passed), as did `mypy --strict src`. Before this redesign the same change needed 6 files edited by
-hand (the row, the terminology entry, the seed facts and the three validator suite files) and
-13 regenerated; before the rows, about 17 files in 20 places.
+rest with `pytest -m "not integration and not java"`: 1,150 passed), as did `mypy --strict
+src`. Before this redesign the same change needed 6 files edited by hand (the row, the
+terminology entry, the seed facts and the three validator suite files) and 13 regenerated;
+before the rows, about 17 files in 20 places.
 """
 
 
