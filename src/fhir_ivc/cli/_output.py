@@ -8,11 +8,12 @@ plain lines; standard output stays free for data (``--ndjson -``, the dry-run li
 from __future__ import annotations
 
 import sys
-from types import TracebackType
 from typing import Self
 
 from rich.console import Console, RenderableType
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from fhir_ivc._types import ExcInfo
 
 __all__ = ["Reporter", "reject_line"]
 
@@ -58,12 +59,7 @@ class Reporter:
             self._task = self._progress.add_task(self._doing, total=None, detail="")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         if self._progress is not None:
             self._progress.stop()
 

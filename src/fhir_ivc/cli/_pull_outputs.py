@@ -18,11 +18,11 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Protocol, Self
 
 import orjson
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.io import dump_json
 from fhir_ivc.io.writer import _atomic_file, _AtomicLines, _file_mode  # the io package's own
 
@@ -95,12 +95,7 @@ class ResumableLines:
         self._file = file
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -136,12 +131,7 @@ class LossDocument:
             self._own = tempfile.TemporaryFile(prefix="fhir-ivc-losses-")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         if self._own is not None:
             self._own.close()
             self._own = None

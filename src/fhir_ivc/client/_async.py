@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
     DEFAULT_RESPONSE_LIMITS,
@@ -81,12 +81,7 @@ class AsyncFhirClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: *ExcInfo) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Iterator, Mapping
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
     DEFAULT_RESPONSE_LIMITS,
@@ -81,12 +81,7 @@ class FhirClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         self.close()
 
     def close(self) -> None:

@@ -38,12 +38,12 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.exchange.push import CasePushResult, EntryResult, PlannedEntry
 
 __all__ = [
@@ -187,12 +187,7 @@ class JsonReportWriter:
         os.replace(self._tmp, self.path)
         self._tmp = None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -24,10 +24,11 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final, Protocol, Self
 
 import orjson
+
+from fhir_ivc._types import ExcInfo
 
 __all__ = [
     "STDOUT",
@@ -120,12 +121,7 @@ class BundleWriter(Protocol):
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, *exc_info: *ExcInfo) -> None: ...
 
 
 class BundleDirWriter:
@@ -153,12 +149,7 @@ class BundleDirWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         return None
 
 
@@ -178,16 +169,11 @@ class _AtomicLines:
             self._file = self._stack.enter_context(_atomic_file(path, _file_mode()))
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         if self.destination == STDOUT and self._file is not None:
             self._file.flush()
         self._file = None
-        self._stack.__exit__(exc_type, exc, tb)
+        self._stack.__exit__(*exc_info)
 
     def _write(self, line: bytes) -> None:
         if self._file is None:

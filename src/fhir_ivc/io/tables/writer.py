@@ -15,9 +15,9 @@ import csv
 import io
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Literal, Self
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.io.tables.layout import INFERRED, INFERRED_COLUMNS, layout
 from fhir_ivc.io.tables.records import case_rows, format_cell
 from fhir_ivc.io.tables.sources import CSV_SUFFIX, PARQUET_SUFFIX
@@ -96,13 +96,8 @@ class TableWriter:
         self._parquet[table].write_table(pa.Table.from_arrays(arrays, schema=schema))
         self._pending[table] = []
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
+        if exc_info[0] is None:
             try:
                 for table in self._parquet:
                     self._flush(table)
@@ -110,7 +105,7 @@ class TableWriter:
                 self._stack.__exit__(type(error), error, error.__traceback__)
                 raise
         # with an error, _atomic_file removes the temporary files instead of moving them
-        self._stack.__exit__(exc_type, exc, tb)
+        self._stack.__exit__(*exc_info)
 
 
 def _parquet_batch() -> int:
