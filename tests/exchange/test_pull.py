@@ -161,6 +161,19 @@ class FakeServer:
                 )
             ]
             return self.page(path, params, found)
+        if re.fullmatch(r"[A-Za-z]+", path) and "_summary" in params:  # the server's clock
+            return make_response(
+                200,
+                {
+                    "resourceType": "Bundle",
+                    "type": "searchset",
+                    "meta": {"lastUpdated": "2026-12-01T10:00:00.000+00:00"},
+                    "total": 0,
+                },
+            )
+        if re.fullmatch(r"[A-Za-z]+", path) and "_lastUpdated" in params:  # all "changed"
+            found = [r for r in self.resources if r["resourceType"] == path]
+            return self.page(path, params, found)
         if m := re.fullmatch(r"Patient/([^/]+)/\$everything", path):
             return self.page(path, params, self.of_patient(m[1]))
         if m := re.fullmatch(r"([A-Za-z]+)/([^/]+)", path):

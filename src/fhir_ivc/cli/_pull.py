@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -40,10 +40,22 @@ from fhir_ivc.cli._connection import (
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import Reporter
-from fhir_ivc.cli._pull_outputs import Lines, LineSink, LossDocument
+from fhir_ivc.cli._pull_outputs import Outputs, ResumableLines, open_outputs
+from fhir_ivc.cli._pull_state import (
+    Journaling,
+    SinceOption,
+    StateOption,
+    check_state_options,
+    fingerprint,
+    raw_keys,
+    resolve_since,
+    utc_now,
+)
 from fhir_ivc.cli._services import services
 from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
-from fhir_ivc.exchange.pull import parse_identifier
+from fhir_ivc.exchange._sync import server_time
+from fhir_ivc.exchange.pull import parse_identifier, target_key
+from fhir_ivc.exchange.pull_state import PullJournal
 from fhir_ivc.exchange.report import public_url
 from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
 from fhir_ivc.io.tables import TableWriter
@@ -128,11 +140,11 @@ class _Run:
     """Writes each pulled patient as it arrives and keeps the counts (not the data)."""
 
     out: Path | None
-    cases: LineSink | None
-    losses: LineSink | None
-    raw: LineSink | None
+    outputs: Outputs
     reporter: Reporter
     tables: TableWriter | None = None
+    #: ``--state``: records each written patient in the journal
+    journal: Journaling | None = None
     patients: int = 0
     ok: int = 0
     not_found: int = 0
@@ -142,9 +154,26 @@ class _Run:
     resources: int = 0
     requests: int = 0
     shown: int = 0
+    #: patients finished by an earlier, interrupted run of the same ``--state``
+    resumed: int = 0
     strategies: set[str] = field(default_factory=set)
     _case_ids: set[str] = field(default_factory=set)
     _raw_keys: set[str] = field(default_factory=set)
+
+    def resume(self, journal: PullJournal) -> None:
+        """Start from the counts, case ids and raw resources of the finished patients."""
+        totals = journal.totals()
+        self.patients = self.resumed = totals.patients
+        self.ok, self.not_found, self.not_read = (
+            totals.ok,
+            totals.not_found,
+            totals.patients - totals.ok,
+        )
+        self.with_losses, self.loss_count = totals.with_losses, totals.losses
+        self.resources, self.requests = totals.resources, totals.requests
+        self._case_ids.update(journal.case_ids())
+        if isinstance(self.outputs.raw, ResumableLines):
+            self._raw_keys.update(raw_keys(self.outputs.raw))
 
     def __call__(self, pulled: PatientPull) -> None:
         self.patients += 1
@@ -165,8 +194,8 @@ class _Run:
                 atomic_write_bytes(
                     self.out / f"{case.case_id}.json", dump_json(record, pretty=True)
                 )
-            if self.cases is not None:
-                self.cases.write(record)
+            if self.outputs.cases is not None:
+                self.outputs.cases.write(record)
             if self.tables is not None:
                 self.tables.write(case)
             self.ok += 1
@@ -178,15 +207,16 @@ class _Run:
         if losses:
             self.with_losses += 1
             self.loss_count += len(losses)
-        entry = pulled.loss_report()
-        if self.losses is not None:
-            self.losses.write(entry)
-        if self.raw is not None:
+        if self.outputs.losses is not None:
+            self.outputs.losses.write(pulled.loss_report())
+        if self.outputs.raw is not None:
             for resource in pulled.resources:
                 key = f"{resource.get('resourceType')}/{resource.get('id')}"
                 if key not in self._raw_keys:
                     self._raw_keys.add(key)
-                    self.raw.write(resource)
+                    self.outputs.raw.write(resource)
+        if self.journal is not None:
+            self.journal(pulled, case is not None)
         self.reporter.advance()
 
     def _problem(self, pulled: PatientPull) -> None:
@@ -197,27 +227,6 @@ class _Run:
         where = f" ({pulled.patient})" if pulled.patient else ""
         text = f"{label} {pulled.case_id or '<no case id>'}{where}: {pulled.problem}"
         self.reporter.line(" ".join(text.split()))
-
-
-@contextlib.contextmanager
-def _outputs(
-    out: Path | None, ndjson: Path | None, loss_report: Path | None, raw: Path | None
-) -> Iterator[tuple[Lines | None, Lines | LossDocument | None, Lines | None]]:
-    """The line files; each appears (atomically) only when the run ends without an error.
-
-    A ``.json`` loss report is a :class:`LossDocument`: written by the caller's ``finish``.
-    """
-    with contextlib.ExitStack() as stack:
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-        cases = stack.enter_context(Lines(ndjson)) if ndjson is not None else None
-        losses: Lines | LossDocument | None = None
-        if loss_report is not None and loss_report.suffix.lower() == ".json":
-            losses = stack.enter_context(LossDocument(loss_report))
-        elif loss_report is not None:
-            losses = stack.enter_context(Lines(loss_report))
-        raw_lines = stack.enter_context(Lines(raw)) if raw is not None else None
-        yield cases, losses, raw_lines
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -331,6 +340,8 @@ def pull_command(
     basic_auth_file: BasicAuthFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
+    state: StateOption = None,
+    since: SinceOption = None,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (problem lines stay)."),
@@ -341,7 +352,7 @@ def pull_command(
     Exit codes: 0 every patient read into a valid case, 1 some were not, 2 the run could not
     be done.
     """
-    started = time.perf_counter()
+    started_clock = time.perf_counter()
     query = _query(identifier or [], identifiers_file, system)
     if out is not None and ndjson is not None:
         raise typer.BadParameter("give at most one of them", param_hint="'--out' / '--ndjson'")
@@ -356,6 +367,11 @@ def pull_command(
         raise typer.BadParameter(
             "the output files must differ", param_hint="'--ndjson' / '--loss-report' / '--raw'"
         )
+    check_state_options(state, since, ndjson, tables)
+    if state is not None:  # the journal names the files by their full path
+        out, ndjson, loss_report, raw = (
+            p.resolve() if p is not None else None for p in (out, ndjson, loss_report, raw)
+        )
     reporter = Reporter(quiet=quiet, doing="pulling", unit="patients")
     if insecure:
         reporter.line(
@@ -366,15 +382,39 @@ def pull_command(
         auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
         if auth is not None:
             reporter.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
-        with (
-            _outputs(out, ndjson, loss_report, raw) as (cases, losses, raw_lines),
-            services(ctx).fhir_client(
-                server, auth=auth, timeout=timeout, verify=not insecure
-            ) as fhir,
-            reporter,
-            TableWriter(tables) if tables is not None else contextlib.nullcontext() as table_writer,
-        ):
-            run = _Run(out, cases, losses, raw_lines, reporter, table_writer)
+        with contextlib.ExitStack() as stack:
+            journal = stack.enter_context(PullJournal(state)) if state is not None else None
+            since_at = resolve_since(since, journal)
+            if since == "last" and since_at is None:
+                reporter.info(f"fhir-ivc: no completed run in {state} yet: pulling every patient")
+            fhir = stack.enter_context(
+                services(ctx).fhir_client(server, auth=auth, timeout=timeout, verify=not insecure)
+            )
+            if journal is not None:
+                started = server_time(fhir) or utc_now()
+                key = fingerprint(server, query, since_at, [out, ndjson, loss_report, raw])
+                journal.begin(key, started, since_at)
+            outputs = stack.enter_context(
+                open_outputs(
+                    out,
+                    ndjson,
+                    loss_report,
+                    raw,
+                    resume=journal.lengths() if journal is not None and journal.resumed else None,
+                    state=journal is not None,
+                )
+            )
+            stack.enter_context(reporter)
+            table_writer = stack.enter_context(TableWriter(tables)) if tables is not None else None
+            run = _Run(
+                out,
+                outputs,
+                reporter,
+                table_writer,
+                Journaling(journal, outputs) if journal is not None else None,
+            )
+            if journal is not None and journal.resumed:
+                run.resume(journal)
             pull_many(
                 fhir,
                 query,
@@ -383,20 +423,26 @@ def pull_command(
                 concurrency=concurrency,
                 on_result=run,
                 keep=False,  # each patient is written by `run` and dropped
+                skip=(lambda t: journal.is_done(target_key(t))) if journal is not None else None,
+                since=since_at,
             )
-            if isinstance(losses, LossDocument):
-                losses.finish(
-                    {
-                        "tool": f"fhir-ivc {__version__}",
-                        "server": public_url(server),
-                        "finished": _now(),
-                        "patients": run.patients,
-                        "cases": run.ok,
-                        "not_read": run.not_read,
-                        "losses": run.loss_count,
-                    }
+            outputs.complete(
+                {
+                    "tool": f"fhir-ivc {__version__}",
+                    "server": public_url(server),
+                    "finished": _now(),
+                    "patients": run.patients,
+                    "cases": run.ok,
+                    "not_read": run.not_read,
+                    "losses": run.loss_count,
+                }
+            )
+            if journal is not None and not journal.complete(utc_now()):
+                reporter.info(
+                    "fhir-ivc: some patients could not be fetched: the next '--since last' "
+                    "starts where the run before this one started"
                 )
-        _summary(run, reporter, started, out, ndjson, loss_report, raw, tables)
+        _summary(run, reporter, started_clock, out, ndjson, loss_report, raw, tables, since_at)
     if run.not_read:
         raise CliExit(ExitCode.SOME_FAILED)
 
@@ -410,6 +456,7 @@ def _summary(
     loss_report: Path | None,
     raw: Path | None,
     tables: Path | None = None,
+    since: str | None = None,
 ) -> None:
     if run.shown > MAX_PROBLEMS_SHOWN:
         reporter.line(
@@ -425,6 +472,10 @@ def _summary(
         f"{run.loss_count} losses in {run.with_losses} patients",
         f"{run.resources} resources in {run.requests} requests ({how}), {elapsed:.2f} s",
     ]
+    if since is not None:
+        parts[0] += f" (changed since {since})"
+    if run.resumed:
+        parts[0] += f" ({run.resumed} of them finished by the interrupted run before)"
     where = [
         f"cases in {dest}"
         for dest in (out, ndjson, tables)

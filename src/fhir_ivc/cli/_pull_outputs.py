@@ -14,19 +14,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol, Self
 
 import orjson
 
 from fhir_ivc._types import ExcInfo
+from fhir_ivc.exchange.pull_state import StateError
 from fhir_ivc.io import dump_json
 from fhir_ivc.io.writer import _atomic_file, _AtomicLines, _file_mode  # the io package's own
 
-__all__ = ["LineSink", "Lines", "LossDocument", "ResumableLines", "partial_path"]
+__all__ = [
+    "LineSink",
+    "Lines",
+    "LossDocument",
+    "Outputs",
+    "ResumableLines",
+    "open_outputs",
+    "partial_path",
+]
 
 
 class LineSink(Protocol):
@@ -79,14 +90,14 @@ class ResumableLines:
         try:
             file = open(self.partial, "r+b")
         except FileNotFoundError as exc:
-            raise ValueError(
+            raise StateError(
                 f"{self.partial} is missing: the state file says {self.offset} bytes of it were "
                 "written; start afresh with a new state file"
             ) from exc
         size = file.seek(0, os.SEEK_END)
         if size < self.offset:
             file.close()
-            raise ValueError(
+            raise StateError(
                 f"{self.partial} has {size} bytes, the state file says {self.offset} were "
                 "written; start afresh with a new state file"
             )
@@ -175,3 +186,76 @@ class LossDocument:
 
 def _loads(line: bytes) -> Any:
     return orjson.loads(line)
+
+
+@dataclass
+class Outputs:
+    """The line files of one run (``None``: not asked for) and, with ``--state``, their lengths."""
+
+    cases: LineSink | None = None
+    losses: LineSink | None = None
+    raw: LineSink | None = None
+    #: the files of a ``--state`` run: moved into place by :meth:`complete`
+    resumable: list[ResumableLines] = field(default_factory=list)
+    #: the spool of a ``.json`` loss report in a ``--state`` run
+    spool: ResumableLines | None = None
+
+    def lengths(self) -> dict[str, int]:
+        """Flush every resumable file; ``{path: length}`` for the journal."""
+        return {str(sink.path): sink.flush() for sink in self.resumable}
+
+    def complete(self, header: Mapping[str, Any]) -> None:
+        """The run is done: write the ``.json`` loss report, move the partial files into place."""
+        if isinstance(self.losses, LossDocument):
+            if self.spool is not None:
+                self.spool.flush()
+                self.losses.finish(header, spool_file=self.spool.partial)
+            else:
+                self.losses.finish(header)
+        for sink in self.resumable:
+            if sink is self.spool:
+                sink.__exit__(None, None, None)
+                sink.partial.unlink(missing_ok=True)
+            else:
+                sink.complete()
+
+
+@contextlib.contextmanager
+def open_outputs(
+    out: Path | None,
+    ndjson: Path | None,
+    loss_report: Path | None,
+    raw: Path | None,
+    *,
+    resume: Mapping[str, int] | None = None,
+    state: bool = False,
+) -> Iterator[Outputs]:
+    """The run's line files: atomic ones, or with ``state`` resumable ones.
+
+    ``resume`` (a resumed ``--state`` run) maps each file to the length the journal confirmed;
+    a file it does not name is cut back to nothing. Without ``resume`` a ``--state`` run starts
+    its files afresh. A ``.json`` loss report is a :class:`LossDocument` (``complete`` writes it).
+    """
+    outputs = Outputs()
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+
+        def lines(path: Path) -> LineSink:
+            if not state or str(path) == "-":
+                return stack.enter_context(Lines(path))
+            offset = None if resume is None else resume.get(str(path), 0)
+            sink = stack.enter_context(ResumableLines(path, offset))
+            outputs.resumable.append(sink)
+            return sink
+
+        outputs.cases = lines(ndjson) if ndjson is not None else None
+        if loss_report is not None and loss_report.suffix.lower() == ".json":
+            if state:
+                spool = lines(loss_report.with_name(f"{loss_report.name}.entries"))
+                outputs.spool = spool if isinstance(spool, ResumableLines) else None
+            outputs.losses = stack.enter_context(LossDocument(loss_report, outputs.spool))
+        elif loss_report is not None:
+            outputs.losses = lines(loss_report)
+        outputs.raw = lines(raw) if raw is not None else None
+        yield outputs

@@ -18,7 +18,7 @@ from typing import Any, overload
 
 from fhir_ivc.client import AsyncFhirClient, FhirClient
 from fhir_ivc.exchange import _async, _sync
-from fhir_ivc.exchange.pull import PatientPull, PatientQuery, Strategy
+from fhir_ivc.exchange.pull import PatientPull, PatientQuery, PullTarget, Strategy
 from fhir_ivc.exchange.push import OUTCOMES, CasePushResult, EntryResult, Outcome, PushItem
 
 __all__ = [
@@ -81,6 +81,8 @@ def pull_many(
     concurrency: int = ...,
     on_result: PullDone = ...,
     keep: bool = ...,
+    skip: Callable[[PullTarget], bool] | None = ...,
+    since: str | None = ...,
 ) -> list[PatientPull]: ...
 @overload
 def pull_many(
@@ -92,6 +94,8 @@ def pull_many(
     concurrency: int = ...,
     on_result: PullDone = ...,
     keep: bool = ...,
+    skip: Callable[[PullTarget], bool] | None = ...,
+    since: str | None = ...,
 ) -> Coroutine[Any, Any, list[PatientPull]]: ...
 def pull_many(
     client: FhirClient | AsyncFhirClient,
@@ -102,6 +106,8 @@ def pull_many(
     concurrency: int = 4,
     on_result: PullDone = None,
     keep: bool = True,
+    skip: Callable[[PullTarget], bool] | None = None,
+    since: str | None = None,
 ) -> list[PatientPull] | Coroutine[Any, Any, list[PatientPull]]:
     """Pull every patient ``query`` selects and read each back into a case record.
 
@@ -109,7 +115,9 @@ def pull_many(
     ``search``. Results in query order; a patient that fails becomes a failed
     :class:`PatientPull`, the others go on. ``keep=False`` streams: each result goes to
     ``on_result`` as it completes and is dropped (the list returned is empty), so memory does
-    not grow with the number of patients.
+    not grow with the number of patients. ``skip(target)`` true leaves a target out (a resumed
+    run's finished patients); ``since`` (an instant) pulls only the patients with changes at or
+    after it.
     """
     options: dict[str, Any] = {
         "strategy": strategy,
@@ -117,6 +125,8 @@ def pull_many(
         "concurrency": concurrency,
         "on_result": on_result,
         "keep": keep,
+        "skip": skip,
+        "since": since,
     }
     if isinstance(client, AsyncFhirClient):
         return _async.pull_many(client, query, **options)

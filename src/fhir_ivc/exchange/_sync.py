@@ -35,16 +35,19 @@ from fhir_ivc.exchange.pull import (
     resolve_strategy,
     search_plan,
 )
+from fhir_ivc.exchange.pull_changes import change_plan, changed_patient_ids
 from fhir_ivc.exchange.push import CasePushResult, PushItem
 from fhir_ivc.exchange.resources import ResourceSet, unreadable_reason
 
 __all__ = [
+    "changed_patients",
     "find_patients",
     "gather_patient",
     "pull_many",
     "pull_patient",
     "push_bundle",
     "push_many",
+    "server_time",
 ]
 
 logger = logging.getLogger("fhir_ivc.exchange")
@@ -125,6 +128,42 @@ def find_patients(
     return list(found.values())
 
 
+def changed_patients(
+    client: FhirClient,
+    since: str,
+    *,
+    support: SearchSupport | None = None,
+    count: int | None = None,
+) -> set[str]:
+    """Server ids of the patients with a resource created or changed at or after ``since``.
+
+    ``[type]?_lastUpdated=ge[since]&_elements=subject`` (or ``patient``) for the types of
+    :data:`~fhir_ivc.exchange.pull_changes.CHANGE_SEARCHES`, every page: the answers are as large as
+    the changes, not as the server.
+    """
+    found: set[str] = set()
+    for resource_type, params in change_plan(since, support or SearchSupport(), count):
+        for page in client.search(resource_type, params):
+            found |= changed_patient_ids(page)
+    return found
+
+
+def server_time(client: FhirClient) -> str | None:
+    """The server's clock now (``meta.lastUpdated`` of a ``Patient?_summary=count`` answer).
+
+    ``None`` when the server does not say (or refuses the search); ``--since last`` then
+    falls back to our clock.
+    """
+    try:
+        for page in client.search("Patient", {"_summary": "count"}):
+            meta = page.get("meta")
+            stamp = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
+            return stamp if isinstance(stamp, str) else None
+    except FhirHttpError:
+        pass
+    return None
+
+
 def gather_patient(
     client: FhirClient,
     patient: Mapping[str, Any],
@@ -199,6 +238,8 @@ def pull_many(
     concurrency: int = 4,
     on_result: Callable[[PatientPull], None] | None = None,
     keep: bool = True,
+    skip: Callable[[PullTarget], bool] | None = None,
+    since: str | None = None,
 ) -> list[PatientPull]:
     """Pull every patient ``query`` selects; results in query order (not found ones too).
 
@@ -210,6 +251,11 @@ def pull_many(
     patient never stops the others: an error while gathering its data becomes a failed
     :class:`PatientPull`. Errors while finding the patients (server down, credentials
     refused) are raised.
+
+    ``skip(target)`` true: the target is not pulled and has no result (a resumed run's
+    finished patients). ``since`` (an instant, ``pull_changes.parse_instant``): only the
+    patients with a resource changed at or after it are pulled (:func:`changed_patients`);
+    identifiers nobody carries are still reported.
     """
     if not keep and on_result is None:
         raise ValueError("keep=False needs on_result: the results would be lost")
@@ -222,6 +268,10 @@ def pull_many(
         sum(t.patient is not None for t in targets),
         resolved,
     )
+    if since is not None:
+        changed = changed_patients(client, since, support=support, count=count)
+        targets = [t for t in targets if t.patient is None or t.patient["id"] in changed]
+        logger.info("pull: %d of them changed since %s", len(targets), since)
 
     def pull_one(target: PullTarget) -> PatientPull:
         try:
@@ -229,4 +279,6 @@ def pull_many(
         except Exception as exc:  # isolation: this patient fails, the run goes on
             return failed_pull(target, exc)
 
-    return map_bounded(pull_one, drain(targets), limit=concurrency, on_result=on_result, keep=keep)
+    return map_bounded(
+        pull_one, drain(targets, skip), limit=concurrency, on_result=on_result, keep=keep
+    )

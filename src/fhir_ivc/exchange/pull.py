@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -61,6 +61,7 @@ __all__ = [
     "read_pulled",
     "resolve_strategy",
     "search_plan",
+    "target_key",
     "token",
 ]
 
@@ -222,15 +223,27 @@ def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[Pull
     return targets
 
 
-def drain(targets: list[PullTarget]) -> Iterator[PullTarget]:
+def target_key(target: PullTarget) -> str:
+    """The target's key in a pull journal: ``Patient/[id]``, or the identifier nobody carries."""
+    if target.patient is not None:
+        return f"Patient/{target.patient['id']}"
+    return f"identifier:{token(target.source_system or '', target.case_id or '')}"
+
+
+def drain(
+    targets: list[PullTarget], skip: Callable[[PullTarget], bool] | None = None
+) -> Iterator[PullTarget]:
     """The targets in order, each released (with its Patient resource) once it is taken.
 
-    ``pull_many(..., keep=False)`` then holds only the targets not started yet.
+    ``pull_many(..., keep=False)`` then holds only the targets not started yet. Targets for
+    which ``skip`` is true (finished by an earlier run) are passed over.
     """
     queue = deque(targets)
     targets.clear()
     while queue:
-        yield queue.popleft()
+        target = queue.popleft()
+        if skip is None or not skip(target):
+            yield target
 
 
 # --------------------------------------------------------------------------------------------
