@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL, ext
-from fhir_ivc.model import Case, CaseModel, ListItem
+from fhir_ivc.model import Case, CaseModel, ListItem, item_keys
 from fhir_ivc.terminology.systems import CANONICAL, MCODE
 
-__all__ = ["ELEMENT_ID_SYSTEM", "NAMESPACE", "Entry", "Facts", "MapContext", "core", "mcode"]
+__all__ = [
+    "ELEMENT_ID_SYSTEM",
+    "NAMESPACE",
+    "Entry",
+    "Facts",
+    "MapContext",
+    "core",
+    "keyed",
+    "mcode",
+]
 
 #: Namespace of every deterministic id (uuid5) the adapter derives.
 NAMESPACE = uuid.UUID("5d6f2a7e-3c41-5f0e-9b8a-1c2d3e4f5a6b")
@@ -21,6 +30,19 @@ ELEMENT_ID_SYSTEM = f"{CANONICAL}/sid/case-element"
 #: (case-model object, its path in the case): the resource carries that object's facts, so it
 #: also carries the object's inferred markers
 Facts = tuple[CaseModel, str]
+
+
+Item = TypeVar("Item", bound=ListItem)
+
+
+def keyed(items: Sequence[Item], path: str) -> Iterator[tuple[str, str, Item]]:
+    """``(path, key, item)`` of each item of a case list: ``("imaging[0]", "ct-1", study)``.
+
+    ``path`` names the item in the case (``<path>[i]``); ``key`` is its element key, part of
+    the identifiers of the resources written from it (:func:`fhir_ivc.model.item_keys`).
+    """
+    for i, (key, item) in enumerate(zip(item_keys(items), items, strict=True)):
+        yield f"{path}[{i}]", key, item
 
 
 def mcode(profile_id: str) -> str:

@@ -3,8 +3,10 @@
 A row holds real objects, not names: the FHIR target, the function that writes the element and
 the one that reads it back (``None`` for a ``derived`` element that is not read back), and where
 the element is coded or measured, the code and unit objects from :mod:`fhir_ivc.terminology`.
-Each mapper module ends with its ``ELEMENTS``; docs/mapping.md and the row-coverage tests are
-generated from them, so the table a newcomer reads is the table the code runs. Families whose
+Each mapper module ends with its ``ELEMENTS``, declared through :class:`Rows` (one per writer
+and reader pair, so a row states only its case element, FHIR element and what differs);
+docs/mapping.md and the row-coverage tests are generated from them, so the table a newcomer
+reads is the table the code runs. Families whose
 elements differ only in data are declared entirely by their rows and driven by one loop (see
 :mod:`fhir_ivc.mappers.measures`).
 """
@@ -19,7 +21,7 @@ from fhir_ivc.mappers._context import MapContext
 from fhir_ivc.terminology._tables import Code
 from fhir_ivc.terminology.units import Unit
 
-__all__ = ["ElementMap", "Equivalence", "Target"]
+__all__ = ["ElementMap", "Equivalence", "Rows", "Target"]
 
 Equivalence = Literal["equal", "equivalent", "wider", "derived"]
 
@@ -52,3 +54,34 @@ class ElementMap:
     @property
     def profile(self) -> str:
         return self.target.profile
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The rows of one writer and reader pair: the resource they write and its usual profile.
+
+    ``Rows("Condition", PRIMARY, to_fhir_primary_condition, from_fhir_primary_condition)``
+    declares them once; each ``.row(source, element)`` is then one row of the mapping table.
+    """
+
+    resource: str
+    profile: str
+    to_fhir: Callable[[MapContext], None]
+    from_fhir: Callable[..., Any] | None  #: ``None``: derived rows, not read back
+
+    def row(
+        self,
+        source: str,
+        element: str,
+        *,
+        profile: str | None = None,
+        equivalence: Equivalence = "equal",
+        note: str = "",
+        code: Code | None = None,
+        unit: Unit | None = None,
+    ) -> ElementMap:
+        """The row of case element ``source``, written to ``element`` (another ``profile``)."""
+        target = Target(self.resource, element, profile or self.profile)
+        return ElementMap(
+            source, target, self.to_fhir, self.from_fhir, equivalence, note, code, unit
+        )

@@ -10,10 +10,9 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, find_ext, find_exts, has_code, quantity
-from fhir_ivc.mappers._context import MapContext, core, mcode
+from fhir_ivc.mappers._context import MapContext, core, keyed, mcode
 from fhir_ivc.mappers._read import ICDO3_MORPHOLOGY, ReadContext, ReadShape, show_code
-from fhir_ivc.mappers._rows import ElementMap, Target
-from fhir_ivc.model import item_keys
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology._tables import Code
 from fhir_ivc.terminology.systems import (
@@ -132,10 +131,7 @@ def to_fhir_symptoms(ctx: MapContext) -> None:
     presentation = ctx.case.presentation
     if presentation is None:
         return
-    for i, (key, symptom) in enumerate(
-        zip(item_keys(presentation.symptoms), presentation.symptoms, strict=True)
-    ):
-        path = f"presentation.symptoms[{i}]"
+    for path, key, symptom in keyed(presentation.symptoms, "presentation.symptoms"):
         ctx.add(
             f"symptom.{key}",
             path,
@@ -155,8 +151,7 @@ def to_fhir_symptoms(ctx: MapContext) -> None:
 
 def to_fhir_metastases(ctx: MapContext) -> None:
     case = ctx.case
-    for i, (key, met) in enumerate(zip(item_keys(case.metastases), case.metastases, strict=True)):
-        path = f"metastases[{i}]"
+    for path, key, met in keyed(case.metastases, "metastases"):
         body: dict[str, Any] = {
             "extension": [ext(RELATED_EXT, valueReference=ctx.ref("condition.primary"))],
             **_status("problem-list-item"),
@@ -179,10 +174,7 @@ def to_fhir_complications(ctx: MapContext) -> None:
     surgery = ctx.case.surgery
     if surgery is None:
         return
-    for i, (key, comp) in enumerate(
-        zip(item_keys(surgery.complications), surgery.complications, strict=True)
-    ):
-        path = f"surgery.complications[{i}]"
+    for path, key, comp in keyed(surgery.complications, "surgery.complications"):
         extensions = [ext(DUE_TO_EXT, valueReference=ctx.ref("surgery"))]
         if comp.clavien_dindo:
             extensions.append(
@@ -440,91 +432,34 @@ def _show(cc: Any) -> str:
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
+_primary_condition = Rows(
+    "Condition", PRIMARY, to_fhir_primary_condition, from_fhir_primary_condition
+)
+_symptoms = Rows("Condition", core("Condition"), to_fhir_symptoms, from_fhir_symptom)
+_metastases = Rows("Condition", SECONDARY, to_fhir_metastases, from_fhir_metastasis)
+_complications = Rows("Condition", core("Condition"), to_fhir_complications, from_fhir_complication)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
+    _primary_condition.row(
         "diagnosis.icdo3_morphology",
-        Target("Condition", "extension[histologyMorphologyBehavior]", PRIMARY),
-        to_fhir_primary_condition,
-        from_fhir_primary_condition,
+        "extension[histologyMorphologyBehavior]",
         note="ICD-O-3; SNOMED 1163022006 added for 8890/3",
     ),
-    ElementMap(
-        "diagnosis.histology",
-        Target("Condition", "extension[histologyMorphologyBehavior].text", PRIMARY),
-        to_fhir_primary_condition,
-        from_fhir_primary_condition,
-    ),
-    ElementMap(
+    _primary_condition.row("diagnosis.histology", "extension[histologyMorphologyBehavior].text"),
+    _primary_condition.row(
         "diagnosis.ivc_segments",
-        Target("Condition", "bodySite (IVC 64131007).extension[locationQualifier]", PRIMARY),
-        to_fhir_primary_condition,
-        from_fhir_primary_condition,
+        "bodySite (IVC 64131007).extension[locationQualifier]",
         note="SNOMED upper/middle/lower qualifier + local ivc-segment coding",
     ),
-    ElementMap(
-        "diagnosis.basis",
-        Target("Condition", "evidence.code", PRIMARY),
-        to_fhir_primary_condition,
-        from_fhir_primary_condition,
-    ),
-    ElementMap(
-        "diagnosis.when",
-        Target("Condition", "extension[condition-assertedDate]", PRIMARY),
-        to_fhir_primary_condition,
-        from_fhir_primary_condition,
-    ),
-    ElementMap(
-        "patient.age_at_diagnosis_years",
-        Target("Condition", "onsetAge (a)", PRIMARY),
-        to_fhir_primary_condition,
-        from_fhir_primary_condition,
-    ),
-    ElementMap(
-        "presentation.symptoms[].kind",
-        Target("Condition", "code", core("Condition")),
-        to_fhir_symptoms,
-        from_fhir_symptom,
-    ),
-    ElementMap(
-        "presentation.symptoms[].text",
-        Target("Condition", "code.text", core("Condition")),
-        to_fhir_symptoms,
-        from_fhir_symptom,
-    ),
-    ElementMap(
-        "metastases[].site",
-        Target("Condition", "code + bodySite", SECONDARY),
-        to_fhir_metastases,
-        from_fhir_metastasis,
-    ),
-    ElementMap(
-        "metastases[].detected",
-        Target("Condition", "onsetDateTime (or relative)", SECONDARY),
-        to_fhir_metastases,
-        from_fhir_metastasis,
-    ),
-    ElementMap(
-        "surgery.complications[].kind",
-        Target("Condition", "code", core("Condition")),
-        to_fhir_complications,
-        from_fhir_complication,
-    ),
-    ElementMap(
-        "surgery.complications[].text",
-        Target("Condition", "code.text", core("Condition")),
-        to_fhir_complications,
-        from_fhir_complication,
-    ),
-    ElementMap(
-        "surgery.complications[].clavien_dindo",
-        Target("Condition", "extension[clavien-dindo-grade]", core("Condition")),
-        to_fhir_complications,
-        from_fhir_complication,
-    ),
-    ElementMap(
-        "surgery.complications[].management",
-        Target("Condition", "note", core("Condition")),
-        to_fhir_complications,
-        from_fhir_complication,
-    ),
+    _primary_condition.row("diagnosis.basis", "evidence.code"),
+    _primary_condition.row("diagnosis.when", "extension[condition-assertedDate]"),
+    _primary_condition.row("patient.age_at_diagnosis_years", "onsetAge (a)"),
+    _symptoms.row("presentation.symptoms[].kind", "code"),
+    _symptoms.row("presentation.symptoms[].text", "code.text"),
+    _metastases.row("metastases[].site", "code + bodySite"),
+    _metastases.row("metastases[].detected", "onsetDateTime (or relative)"),
+    _complications.row("surgery.complications[].kind", "code"),
+    _complications.row("surgery.complications[].text", "code.text"),
+    _complications.row("surgery.complications[].clavien_dindo", "extension[clavien-dindo-grade]"),
+    _complications.row("surgery.complications[].management", "note"),
 )

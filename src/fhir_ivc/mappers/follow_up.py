@@ -8,10 +8,10 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time
 from fhir_ivc.fhir.elements import concept
-from fhir_ivc.mappers._context import MapContext
+from fhir_ivc.mappers._context import MapContext, keyed
 from fhir_ivc.mappers._observation import add_observation
 from fhir_ivc.mappers._read import ReadContext
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.mappers.observation import DISEASE_STATUS, FOLLOW_UP_FINDING, classify_observation
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
@@ -24,8 +24,7 @@ def to_fhir_follow_up(ctx: MapContext) -> None:
     status_focus = [ctx.ref(f"metastasis.{k}") for k in item_keys(case.metastases)] or [
         ctx.ref("condition.primary")
     ]
-    for i, (key, fu) in enumerate(zip(item_keys(case.follow_up), case.follow_up, strict=True)):
-        path = f"follow_up[{i}]"
+    for path, key, fu in keyed(case.follow_up, "follow_up"):
         if fu.disease_status:
             add_observation(
                 ctx,
@@ -92,29 +91,15 @@ def from_fhir_follow_up(rc: ReadContext, group: list[dict[str, Any]]) -> dict[st
 
 # --- the mapping rows (docs/mapping.md is generated from them) ---------------------------------
 
+_follow_up = Rows("Observation", DISEASE_STATUS, to_fhir_follow_up, from_fhir_follow_up)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
-        "follow_up[].when",
-        Target("Observation", "effectiveDateTime (each finding)", DISEASE_STATUS),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
+    _follow_up.row("follow_up[].when", "effectiveDateTime (each finding)"),
+    _follow_up.row("follow_up[].disease_status", "valueCodeableConcept"),
+    _follow_up.row(
+        "follow_up[].local_recurrence", "(local-recurrence).valueBoolean", profile=FOLLOW_UP_FINDING
     ),
-    ElementMap(
-        "follow_up[].disease_status",
-        Target("Observation", "valueCodeableConcept", DISEASE_STATUS),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
-    ),
-    ElementMap(
-        "follow_up[].local_recurrence",
-        Target("Observation", "(local-recurrence).valueBoolean", FOLLOW_UP_FINDING),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
-    ),
-    ElementMap(
-        "follow_up[].vital_status",
-        Target("Observation", "(vital-status).valueCodeableConcept", FOLLOW_UP_FINDING),
-        to_fhir_follow_up,
-        from_fhir_follow_up,
+    _follow_up.row(
+        "follow_up[].vital_status", "(vital-status).valueCodeableConcept", profile=FOLLOW_UP_FINDING
     ),
 )

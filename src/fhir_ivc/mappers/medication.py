@@ -12,9 +12,9 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, data_absent, ext
-from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._context import MapContext, keyed, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.mappers.procedure import INTENT_EXT, SETTING_EXT
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
@@ -30,8 +30,7 @@ def to_fhir_systemic_therapy(ctx: MapContext) -> None:
     case = ctx.case
     metastases = [ctx.ref(f"metastasis.{k}") for k in item_keys(case.metastases)]
     lines = case.systemic_therapy
-    for i, (key, line) in enumerate(zip(item_keys(lines), lines, strict=True)):
-        path = f"systemic_therapy[{i}]"
+    for path, key, line in keyed(lines, "systemic_therapy"):
         extensions = [
             ext(SETTING_EXT, valueCodeableConcept=C.THERAPY_SETTING.concept(line.setting))
         ]
@@ -209,54 +208,21 @@ def _agent(rc: ReadContext, res: dict[str, Any]) -> str | None:
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
+_systemic_therapy = Rows(
+    "MedicationAdministration", PROFILE, to_fhir_systemic_therapy, from_fhir_systemic_therapy
+)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
+    _systemic_therapy.row(
         "systemic_therapy[].agents[]",
-        Target("MedicationAdministration", "medicationCodeableConcept", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
+        "medicationCodeableConcept",
         note="RxNorm ingredient + local agent code; one resource per agent",
     ),
-    ElementMap(
-        "systemic_therapy[].setting",
-        Target("MedicationAdministration", "extension[therapy-setting]", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
-    ElementMap(
-        "systemic_therapy[].intent",
-        Target("MedicationAdministration", "extension[treatmentIntent]", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
-    ElementMap(
-        "systemic_therapy[].line",
-        Target("MedicationAdministration", "extension[therapy-line]", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
-    ElementMap(
-        "systemic_therapy[].start",
-        Target("MedicationAdministration", "effectivePeriod.start", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
-    ElementMap(
-        "systemic_therapy[].end",
-        Target("MedicationAdministration", "effectivePeriod.end", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
-    ElementMap(
-        "systemic_therapy[].status",
-        Target("MedicationAdministration", "status", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
-    ElementMap(
-        "systemic_therapy[].note",
-        Target("MedicationAdministration", "note", PROFILE),
-        to_fhir_systemic_therapy,
-        from_fhir_systemic_therapy,
-    ),
+    _systemic_therapy.row("systemic_therapy[].setting", "extension[therapy-setting]"),
+    _systemic_therapy.row("systemic_therapy[].intent", "extension[treatmentIntent]"),
+    _systemic_therapy.row("systemic_therapy[].line", "extension[therapy-line]"),
+    _systemic_therapy.row("systemic_therapy[].start", "effectivePeriod.start"),
+    _systemic_therapy.row("systemic_therapy[].end", "effectivePeriod.end"),
+    _systemic_therapy.row("systemic_therapy[].status", "status"),
+    _systemic_therapy.row("systemic_therapy[].note", "note"),
 )

@@ -12,12 +12,11 @@ from typing import Any
 from fhir_ivc.fhir.datetimes import read_time
 from fhir_ivc.fhir.elements import codings, concept, ext, has_code, quantity
 from fhir_ivc.mappers import measures
-from fhir_ivc.mappers._context import MapContext, core, mcode
+from fhir_ivc.mappers._context import MapContext, core, keyed, mcode
 from fhir_ivc.mappers._observation import add_observation
 from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.mappers.condition import icdo3_of
-from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import project_url
 
@@ -58,12 +57,9 @@ def _local(name: str) -> dict[str, Any]:
 
 
 def to_fhir_imaging_sizes(ctx: MapContext) -> None:
-    for i, (key, study) in enumerate(
-        zip(item_keys(ctx.case.imaging), ctx.case.imaging, strict=True)
-    ):
+    for path, key, study in keyed(ctx.case.imaging, "imaging"):
         if not study.dimensions_cm:
             continue
-        path = f"imaging[{i}]"
         focus = "tumor"
         if study.target == "intraluminal-extension":
             focus = f"tumor.extension.{ctx.case.diagnosis.intraluminal_extension[0]}"
@@ -88,8 +84,7 @@ def to_fhir_imaging_sizes(ctx: MapContext) -> None:
 
 def to_fhir_tumor_markers(ctx: MapContext) -> None:
     markers = ctx.case.tumor_markers
-    for i, (key, marker) in enumerate(zip(item_keys(markers), markers, strict=True)):
-        path = f"tumor_markers[{i}]"
+    for path, key, marker in keyed(markers, "tumor_markers"):
         add_observation(
             ctx,
             f"tumor-markers.{key}",
@@ -104,8 +99,7 @@ def to_fhir_tumor_markers(ctx: MapContext) -> None:
 
 def to_fhir_organ_contact(ctx: MapContext) -> None:
     contacts = ctx.case.diagnosis.organ_contact
-    for i, (key, contact) in enumerate(zip(item_keys(contacts), contacts, strict=True)):
-        path = f"diagnosis.organ_contact[{i}]"
+    for path, key, contact in keyed(contacts, "diagnosis.organ_contact"):
         add_observation(
             ctx,
             f"organ-contact.{key}",
@@ -197,8 +191,7 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             extra={**part_of, **specimen},
         )
     items = path_.organ_infiltration
-    for i, (key, item) in enumerate(zip(item_keys(items), items, strict=True)):
-        ipath = f"pathology.organ_infiltration[{i}]"
+    for ipath, key, item in keyed(items, "pathology.organ_infiltration"):
         add_observation(
             ctx,
             f"pathology.infiltration.{key}",
@@ -413,95 +406,43 @@ def from_fhir_pathology_observation(
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
+_imaging_sizes = Rows("Observation", TUMOR_SIZE, to_fhir_imaging_sizes, from_fhir_imaging_sizes)
+_tumor_markers = Rows("Observation", _O, to_fhir_tumor_markers, from_fhir_tumor_marker)
+_organ_contact = Rows("Observation", _O, to_fhir_organ_contact, from_fhir_organ_contact)
+_pathology_observations = Rows(
+    "Observation", HISTOLOGY, to_fhir_pathology_observations, from_fhir_pathology_observation
+)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
+    _imaging_sizes.row(
         "imaging[].dimensions_cm",
-        Target(
-            "Observation",
-            "component[tumorLongestDimension|tumorOtherDimension] (cm), focus = Tumor",
-            TUMOR_SIZE,
-        ),
-        to_fhir_imaging_sizes,
-        from_fhir_imaging_sizes,
+        "component[tumorLongestDimension|tumorOtherDimension] (cm), focus = Tumor",
     ),
-    ElementMap(
-        "imaging[].target",
-        Target("Observation", "focus (primary Tumor | extension Tumor)", TUMOR_SIZE),
-        to_fhir_imaging_sizes,
-        from_fhir_imaging_sizes,
-    ),
-    ElementMap(
-        "tumor_markers[].name",
-        Target("Observation", "code.text", _O),
-        to_fhir_tumor_markers,
-        from_fhir_tumor_marker,
-    ),
-    ElementMap(
-        "tumor_markers[].result",
-        Target("Observation", "valueCodeableConcept", _O),
-        to_fhir_tumor_markers,
-        from_fhir_tumor_marker,
-    ),
-    ElementMap(
-        "tumor_markers[].when",
-        Target("Observation", "effectiveDateTime", _O),
-        to_fhir_tumor_markers,
-        from_fhir_tumor_marker,
-    ),
-    ElementMap(
-        "diagnosis.organ_contact[].organ",
-        Target("Observation", "(organ-contact).bodySite", _O),
-        to_fhir_organ_contact,
-        from_fhir_organ_contact,
-    ),
-    ElementMap(
-        "pathology.histologic_type",
-        Target("Observation", "valueCodeableConcept.text", HISTOLOGY),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
-    ),
-    ElementMap(
-        "pathology.icdo3_morphology",
-        Target("Observation", "valueCodeableConcept (ICD-O-3)", HISTOLOGY),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
-    ),
-    ElementMap(
-        "pathology.grade",
-        Target("Observation", "valueCodeableConcept (SNOMED)", GRADE),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
-    ),
-    ElementMap(
+    _imaging_sizes.row("imaging[].target", "focus (primary Tumor | extension Tumor)"),
+    _tumor_markers.row("tumor_markers[].name", "code.text"),
+    _tumor_markers.row("tumor_markers[].result", "valueCodeableConcept"),
+    _tumor_markers.row("tumor_markers[].when", "effectiveDateTime"),
+    _organ_contact.row("diagnosis.organ_contact[].organ", "(organ-contact).bodySite"),
+    _pathology_observations.row("pathology.histologic_type", "valueCodeableConcept.text"),
+    _pathology_observations.row("pathology.icdo3_morphology", "valueCodeableConcept (ICD-O-3)"),
+    _pathology_observations.row("pathology.grade", "valueCodeableConcept (SNOMED)", profile=GRADE),
+    _pathology_observations.row(
         "pathology.fnclcc_grade",
-        Target(
-            "Observation", "valueCodeableConcept (local fnclcc-grade) + method 426757001", GRADE
-        ),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
+        "valueCodeableConcept (local fnclcc-grade) + method 426757001",
+        profile=GRADE,
     ),
-    ElementMap(
-        "pathology.size_cm",
-        Target("Observation", "component (cm), specimen = Specimen", TUMOR_SIZE),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
+    _pathology_observations.row(
+        "pathology.size_cm", "component (cm), specimen = Specimen", profile=TUMOR_SIZE
     ),
-    ElementMap(
-        "pathology.margin_status",
-        Target("Observation", "(396631001).valueCodeableConcept", MARGIN),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
+    _pathology_observations.row(
+        "pathology.margin_status", "(396631001).valueCodeableConcept", profile=MARGIN
     ),
-    ElementMap(
-        "pathology.r_classification",
-        Target("Observation", "(residual-tumor).valueCodeableConcept", RESIDUAL),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
+    _pathology_observations.row(
+        "pathology.r_classification", "(residual-tumor).valueCodeableConcept", profile=RESIDUAL
     ),
-    ElementMap(
+    _pathology_observations.row(
         "pathology.organ_infiltration[]",
-        Target("Observation", "(organ-infiltration) bodySite + value negative/positive", _O),
-        to_fhir_pathology_observations,
-        from_fhir_pathology_observation,
+        "(organ-infiltration) bodySite + value negative/positive",
+        profile=_O,
     ),
 )

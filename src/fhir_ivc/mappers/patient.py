@@ -7,7 +7,7 @@ from typing import Any
 from fhir_ivc.fhir.elements import data_absent
 from fhir_ivc.mappers._context import Facts, MapContext, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.model import PatientIdentifier
 from fhir_ivc.terminology.systems import IDENTIFIER_TYPE
 
@@ -122,53 +122,30 @@ def from_fhir_patient(
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
+_patient = Rows("Patient", PROFILE, to_fhir_patient, from_fhir_patient)
+_patient_derived = Rows("Patient", PROFILE, to_fhir_patient, None)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
+    _patient.row(
         "case_id",
-        Target("Patient", "identifier[0] (system = source_system)", PROFILE),
-        to_fhir_patient,
-        from_fhir_patient,
+        "identifier[0] (system = source_system)",
         note="with source_system, the conditional-update key of the Patient",
     ),
-    ElementMap(
-        "source_system",
-        Target("Patient", "identifier[0].system", PROFILE),
-        to_fhir_patient,
-        from_fhir_patient,
-    ),
-    ElementMap(
-        "patient.identifiers",
-        Target("Patient", "identifier[1..]", PROFILE),
-        to_fhir_patient,
-        from_fhir_patient,
-    ),
-    ElementMap(
-        "patient.sex",
-        Target("Patient", "gender", PROFILE),
-        to_fhir_patient,
-        from_fhir_patient,
-    ),
-    ElementMap(
-        "patient.birth_date",
-        Target("Patient", "birthDate", PROFILE),
-        to_fhir_patient,
-        from_fhir_patient,
-    ),
-    ElementMap(
+    _patient.row("source_system", "identifier[0].system"),
+    _patient.row("patient.identifiers", "identifier[1..]"),
+    _patient.row("patient.sex", "gender"),
+    _patient.row("patient.birth_date", "birthDate"),
+    _patient_derived.row(
         "follow_up[-1].vital_status",
-        Target("Patient", "deceasedBoolean", PROFILE),
-        to_fhir_patient,
-        None,
-        "derived",
+        "deceasedBoolean",
+        equivalence="derived",
         note="from the last follow-up that states a vital status; read from the "
         "vital-status Observations instead",
     ),
-    ElementMap(
+    _patient_derived.row(
         "(no name in the source)",
-        Target("Patient", "name.extension[data-absent-reason]=masked", PROFILE),
-        to_fhir_patient,
-        None,
-        "derived",
+        "name.extension[data-absent-reason]=masked",
+        equivalence="derived",
         note="mCODE/US Core require a name; the adapter never carries names",
     ),
 )

@@ -11,9 +11,9 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import concept, data_absent, ext, find_ext, find_exts, has_code
-from fhir_ivc.mappers._context import MapContext, core, mcode
+from fhir_ivc.mappers._context import MapContext, core, keyed, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.mappers.condition import LOCATION_QUALIFIER_EXT, ivc_body_site
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
@@ -50,10 +50,7 @@ def _common(ctx: MapContext) -> dict[str, Any]:
 
 
 def to_fhir_imaging_procedures(ctx: MapContext) -> None:
-    for i, (key, study) in enumerate(
-        zip(item_keys(ctx.case.imaging), ctx.case.imaging, strict=True)
-    ):
-        path = f"imaging[{i}]"
+    for path, key, study in keyed(ctx.case.imaging, "imaging"):
         body: dict[str, Any] = {}
         if study.contrast is not None:
             body["extension"] = [ext(CONTRAST_EXT, valueBoolean=study.contrast)]
@@ -175,10 +172,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
                 sub_body[name] = value
         ctx.add(key, path, "Procedure", sub_body, profile=profile, facts=facts)
 
-    for i, (key, step) in enumerate(
-        zip(item_keys(surgery.approach), surgery.approach, strict=True)
-    ):
-        path = f"surgery.approach[{i}]"
+    for path, key, step in keyed(surgery.approach, "surgery.approach"):
         extra: dict[str, Any] = {"note": [{"text": step.detail}]} if step.detail else {}
         sub(
             f"surgery.step.{key}",
@@ -189,8 +183,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
         )
 
     resections = surgery.associated_resections
-    for i, (key, res) in enumerate(zip(item_keys(resections), resections, strict=True)):
-        path = f"surgery.associated_resections[{i}]"
+    for path, key, res in keyed(resections, "surgery.associated_resections"):
         extra = {}
         site = C.resection_site(res.kind, res.side)
         if res.side:
@@ -212,8 +205,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
         )
 
     managed = surgery.ivc_management
-    for i, (key, mgmt) in enumerate(zip(item_keys(managed), managed, strict=True)):
-        path = f"surgery.ivc_management[{i}]"
+    for path, key, mgmt in keyed(managed, "surgery.ivc_management"):
         extra = {}
         if mgmt.decided:
             extra["extension"] = [
@@ -236,8 +228,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
 
 def to_fhir_therapy_not_given(ctx: MapContext) -> None:
     items = ctx.case.therapy_not_given
-    for i, (key, item) in enumerate(zip(item_keys(items), items, strict=True)):
-        path = f"therapy_not_given[{i}]"
+    for path, key, item in keyed(items, "therapy_not_given"):
         body: dict[str, Any] = {
             "extension": [
                 ext(SETTING_EXT, valueCodeableConcept=C.THERAPY_SETTING.concept(item.setting))
@@ -430,167 +421,49 @@ def from_fhir_therapy_not_given(rc: ReadContext, res: dict[str, Any]) -> dict[st
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
+_imaging_procedures = Rows(
+    "Procedure", core("Procedure"), to_fhir_imaging_procedures, from_fhir_imaging
+)
+_biopsy = Rows("Procedure", core("Procedure"), to_fhir_biopsy, from_fhir_biopsy)
+_surgery = Rows("Procedure", _P, to_fhir_surgery, from_fhir_surgery)
+_therapy_not_given = Rows(
+    "Procedure", core("Procedure"), to_fhir_therapy_not_given, from_fhir_therapy_not_given
+)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
-        "imaging[].modality",
-        Target("Procedure", "code", core("Procedure")),
-        to_fhir_imaging_procedures,
-        from_fhir_imaging,
+    _imaging_procedures.row("imaging[].modality", "code"),
+    _imaging_procedures.row("imaging[].contrast", "extension[imaging-contrast]"),
+    _imaging_procedures.row("imaging[].region", "bodySite.text"),
+    _imaging_procedures.row("imaging[].findings", "note"),
+    _imaging_procedures.row("imaging[].when", "performedDateTime"),
+    _biopsy.row("biopsy.method", "extension[procedure-method]"),
+    _biopsy.row("biopsy.result", "outcome.text"),
+    _biopsy.row("biopsy.when", "performedDateTime"),
+    _surgery.row("surgery.date", "performedDateTime (else data-absent-reason)"),
+    _surgery.row("surgery.intent", "extension[treatmentIntent]"),
+    _surgery.row("surgery.en_bloc", "code (en-bloc-ivc-resection | ivc-resection)"),
+    _surgery.row("surgery.resected_segments", "bodySite.extension[locationQualifier]"),
+    _surgery.row("surgery.resection_extent", "extension[ivc-resection-extent]"),
+    _surgery.row("surgery.notes", "note"),
+    _surgery.row("surgery.approach[].kind", "(partOf index).code"),
+    _surgery.row("surgery.approach[].detail", "(partOf index).note"),
+    _surgery.row("surgery.associated_resections[].kind", "(partOf index).code"),
+    _surgery.row("surgery.associated_resections[].side", "bodySite.extension[lateralityQualifier]"),
+    _surgery.row("surgery.associated_resections[].detail", "note"),
+    _surgery.row("surgery.associated_resections[].reason", "reasonCode.text"),
+    _surgery.row(
+        "surgery.ivc_management[].method", "(partOf index).code", profile=IVC_MANAGEMENT_PROFILE
     ),
-    ElementMap(
-        "imaging[].contrast",
-        Target("Procedure", "extension[imaging-contrast]", core("Procedure")),
-        to_fhir_imaging_procedures,
-        from_fhir_imaging,
+    _surgery.row(
+        "surgery.ivc_management[].graft_material", "usedCode", profile=IVC_MANAGEMENT_PROFILE
     ),
-    ElementMap(
-        "imaging[].region",
-        Target("Procedure", "bodySite.text", core("Procedure")),
-        to_fhir_imaging_procedures,
-        from_fhir_imaging,
-    ),
-    ElementMap(
-        "imaging[].findings",
-        Target("Procedure", "note", core("Procedure")),
-        to_fhir_imaging_procedures,
-        from_fhir_imaging,
-    ),
-    ElementMap(
-        "imaging[].when",
-        Target("Procedure", "performedDateTime", core("Procedure")),
-        to_fhir_imaging_procedures,
-        from_fhir_imaging,
-    ),
-    ElementMap(
-        "biopsy.method",
-        Target("Procedure", "extension[procedure-method]", core("Procedure")),
-        to_fhir_biopsy,
-        from_fhir_biopsy,
-    ),
-    ElementMap(
-        "biopsy.result",
-        Target("Procedure", "outcome.text", core("Procedure")),
-        to_fhir_biopsy,
-        from_fhir_biopsy,
-    ),
-    ElementMap(
-        "biopsy.when",
-        Target("Procedure", "performedDateTime", core("Procedure")),
-        to_fhir_biopsy,
-        from_fhir_biopsy,
-    ),
-    ElementMap(
-        "surgery.date",
-        Target("Procedure", "performedDateTime (else data-absent-reason)", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.intent",
-        Target("Procedure", "extension[treatmentIntent]", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.en_bloc",
-        Target("Procedure", "code (en-bloc-ivc-resection | ivc-resection)", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.resected_segments",
-        Target("Procedure", "bodySite.extension[locationQualifier]", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.resection_extent",
-        Target("Procedure", "extension[ivc-resection-extent]", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.notes",
-        Target("Procedure", "note", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.approach[].kind",
-        Target("Procedure", "(partOf index).code", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.approach[].detail",
-        Target("Procedure", "(partOf index).note", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.associated_resections[].kind",
-        Target("Procedure", "(partOf index).code", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.associated_resections[].side",
-        Target("Procedure", "bodySite.extension[lateralityQualifier]", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.associated_resections[].detail",
-        Target("Procedure", "note", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.associated_resections[].reason",
-        Target("Procedure", "reasonCode.text", _P),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.ivc_management[].method",
-        Target("Procedure", "(partOf index).code", IVC_MANAGEMENT_PROFILE),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.ivc_management[].graft_material",
-        Target("Procedure", "usedCode", IVC_MANAGEMENT_PROFILE),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
-        "surgery.ivc_management[].detail",
-        Target("Procedure", "note", IVC_MANAGEMENT_PROFILE),
-        to_fhir_surgery,
-        from_fhir_surgery,
-    ),
-    ElementMap(
+    _surgery.row("surgery.ivc_management[].detail", "note", profile=IVC_MANAGEMENT_PROFILE),
+    _surgery.row(
         "surgery.ivc_management[].decided",
-        Target("Procedure", "extension[ivc-management-decision]", IVC_MANAGEMENT_PROFILE),
-        to_fhir_surgery,
-        from_fhir_surgery,
+        "extension[ivc-management-decision]",
+        profile=IVC_MANAGEMENT_PROFILE,
     ),
-    ElementMap(
-        "therapy_not_given[].therapy",
-        Target("Procedure", "(status not-done).code", core("Procedure")),
-        to_fhir_therapy_not_given,
-        from_fhir_therapy_not_given,
-    ),
-    ElementMap(
-        "therapy_not_given[].setting",
-        Target("Procedure", "extension[therapy-setting]", core("Procedure")),
-        to_fhir_therapy_not_given,
-        from_fhir_therapy_not_given,
-    ),
-    ElementMap(
-        "therapy_not_given[].reason",
-        Target("Procedure", "statusReason.text", core("Procedure")),
-        to_fhir_therapy_not_given,
-        from_fhir_therapy_not_given,
-    ),
+    _therapy_not_given.row("therapy_not_given[].therapy", "(status not-done).code"),
+    _therapy_not_given.row("therapy_not_given[].setting", "extension[therapy-setting]"),
+    _therapy_not_given.row("therapy_not_given[].reason", "statusReason.text"),
 )

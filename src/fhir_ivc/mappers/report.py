@@ -7,7 +7,7 @@ from typing import Any
 from fhir_ivc.fhir.elements import concept
 from fhir_ivc.mappers._context import MapContext, core
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.terminology import codes as C
 
 __all__ = ["ELEMENTS", "from_fhir_pathology_report", "to_fhir_pathology_report"]
@@ -66,11 +66,11 @@ READ_SHAPES = {
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
-ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
-        "pathology.conclusion",
-        Target("DiagnosticReport", "conclusion", core("DiagnosticReport")),
-        to_fhir_pathology_report,
-        from_fhir_pathology_report,
-    ),
+_pathology_report = Rows(
+    "DiagnosticReport",
+    core("DiagnosticReport"),
+    to_fhir_pathology_report,
+    from_fhir_pathology_report,
 )
+
+ELEMENTS: tuple[ElementMap, ...] = (_pathology_report.row("pathology.conclusion", "conclusion"),)

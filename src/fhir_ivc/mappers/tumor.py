@@ -11,7 +11,7 @@ from typing import Any
 from fhir_ivc.fhir.elements import concept, ext, has_code
 from fhir_ivc.mappers._context import MapContext, mcode
 from fhir_ivc.mappers._read import ReadContext, ReadShape
-from fhir_ivc.mappers._rows import ElementMap, Target
+from fhir_ivc.mappers._rows import ElementMap, Rows
 from fhir_ivc.mappers.condition import from_fhir_primary_condition
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import CANONICAL, RESOURCE_TYPES
@@ -147,34 +147,24 @@ def from_fhir_tumor_extension(rc: ReadContext, res: dict[str, Any]) -> str | Non
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
 
+_tumors = Rows("BodyStructure", TUMOR, to_fhir_tumors, from_fhir_primary_condition)
+_tumors_tumor_extension = Rows("BodyStructure", TUMOR, to_fhir_tumors, from_fhir_tumor_extension)
+_specimen = Rows("Specimen", SPECIMEN, to_fhir_specimen, from_fhir_specimen)
+
 ELEMENTS: tuple[ElementMap, ...] = (
-    ElementMap(
+    _tumors.row(
         "diagnosis.ivc_segments",
-        Target("BodyStructure", "locationQualifier", TUMOR),
-        to_fhir_tumors,
-        from_fhir_primary_condition,
-        "equivalent",
+        "locationQualifier",
+        equivalence="equivalent",
         note="repeats the segments of Condition.bodySite on the Tumor",
     ),
-    ElementMap(
-        "diagnosis.icdo3_morphology",
-        Target("BodyStructure", "morphology", TUMOR),
-        to_fhir_tumors,
-        from_fhir_primary_condition,
-        "equivalent",
-    ),
-    ElementMap(
+    _tumors.row("diagnosis.icdo3_morphology", "morphology", equivalence="equivalent"),
+    _tumors_tumor_extension.row(
         "diagnosis.intraluminal_extension[]",
-        Target("BodyStructure", " (second Tumor).location", TUMOR),
-        to_fhir_tumors,
-        from_fhir_tumor_extension,
+        " (second Tumor).location",
         note="right atrium 73829009, renal vein 56400007, hepatic vein local",
     ),
-    ElementMap(
-        "pathology (presence)",
-        Target("Specimen", " type TUMOR, identifier = Tumor identifier", SPECIMEN),
-        to_fhir_specimen,
-        from_fhir_specimen,
-        "derived",
+    _specimen.row(
+        "pathology (presence)", " type TUMOR, identifier = Tumor identifier", equivalence="derived"
     ),
 )
