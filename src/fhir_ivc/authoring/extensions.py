@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from fhir_ivc.authoring._common import CORE, Json, binding, el, structure_definition, url_slicing
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
-from fhir_ivc.mappers.condition import CLAVIEN_DINDO_EXT
-from fhir_ivc.mappers.medication import LINE_EXT
-from fhir_ivc.mappers.procedure import (
+from fhir_ivc.mappers.canonical import (
+    CLAVIEN_DINDO_EXT,
     CONTRAST_EXT,
     DECISION_EXT,
+    LINE_EXT,
     RESECTION_EXTENT_EXT,
     SETTING_EXT,
 )

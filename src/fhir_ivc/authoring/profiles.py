@@ -24,16 +24,18 @@ from fhir_ivc.authoring.terminology import (
 )
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
 from fhir_ivc.mappers import measures
-from fhir_ivc.mappers.condition import PRIMARY
-from fhir_ivc.mappers.measures import MEASURES, OPERATIVE_MEASURE
-from fhir_ivc.mappers.observation import FOLLOW_UP_FINDING, MARGIN, RESIDUAL
-from fhir_ivc.mappers.patient import PROFILE as CANCER_PATIENT
-from fhir_ivc.mappers.procedure import (
+from fhir_ivc.mappers.canonical import (
+    CANCER_PATIENT,
     DECISION_EXT,
+    FOLLOW_UP_FINDING,
+    HUMAN_SPECIMEN,
     IVC_MANAGEMENT_PROFILE,
+    MARGIN,
+    PRIMARY,
+    RESIDUAL,
     SURGICAL,
 )
-from fhir_ivc.mappers.tumor import SPECIMEN as HUMAN_SPECIMEN
+from fhir_ivc.mappers.measures import MEASURES, OPERATIVE_MEASURE
 
 # `codes as C` / `local as L`: the same one-letter aliases as in the mappers
 from fhir_ivc.terminology import codes as C  # noqa: N812

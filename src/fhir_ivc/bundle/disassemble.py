@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from fhir_ivc.fhir.elements import find_ext, has_code
+from fhir_ivc.mappers import canonical, follow_up, measures, report, tumor
 from fhir_ivc.mappers import condition as cond
-from fhir_ivc.mappers import follow_up, measures, report, tumor
 from fhir_ivc.mappers import medication as med
 from fhir_ivc.mappers import observation as obs
 from fhir_ivc.mappers import patient as patient_mapper
@@ -64,11 +64,11 @@ def case_from_bundle(bundle: dict[str, Any], *, source_system: str | None = None
 
 def _condition_kind(res: dict[str, Any]) -> str | None:
     profiles = profiles_of(res)
-    if cond.PRIMARY in profiles or (
-        find_ext(res, cond.HISTOLOGY_EXT) and not find_ext(res, cond.RELATED_EXT)
+    if canonical.PRIMARY in profiles or (
+        find_ext(res, canonical.HISTOLOGY_EXT) and not find_ext(res, canonical.RELATED_EXT)
     ):
         return "primary"
-    if cond.SECONDARY in profiles or find_ext(res, cond.RELATED_EXT):
+    if canonical.SECONDARY in profiles or find_ext(res, canonical.RELATED_EXT):
         return "metastasis"
     code = res.get("code")
     if C.METASTASIS_SITE.lookup(code):

@@ -10,9 +10,19 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, concept, ext, find_ext, find_exts, has_code, quantity
-from fhir_ivc.mappers._context import MapContext, core, keyed, mcode
+from fhir_ivc.mappers._context import MapContext, core, keyed
 from fhir_ivc.mappers._read import ICDO3_MORPHOLOGY, ReadContext, ReadShape, show_code
 from fhir_ivc.mappers._rows import ElementMap, Rows
+from fhir_ivc.mappers.canonical import (
+    ASSERTED_DATE_EXT,
+    CLAVIEN_DINDO_EXT,
+    DUE_TO_EXT,
+    HISTOLOGY_EXT,
+    LOCATION_QUALIFIER_EXT,
+    PRIMARY,
+    RELATED_EXT,
+    SECONDARY,
+)
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology._tables import Code
 from fhir_ivc.terminology.systems import (
@@ -20,7 +30,6 @@ from fhir_ivc.terminology.systems import (
     CONDITION_CLINICAL,
     CONDITION_VER_STATUS,
     ICDO3,
-    project_url,
 )
 
 __all__ = [
@@ -31,14 +40,6 @@ __all__ = [
     "to_fhir_symptoms",
 ]
 
-PRIMARY = mcode("mcode-primary-cancer-condition")
-SECONDARY = mcode("mcode-secondary-cancer-condition")
-HISTOLOGY_EXT = mcode("mcode-histology-morphology-behavior")
-LOCATION_QUALIFIER_EXT = mcode("mcode-body-location-qualifier")
-ASSERTED_DATE_EXT = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
-RELATED_EXT = "http://hl7.org/fhir/StructureDefinition/condition-related"
-DUE_TO_EXT = "http://hl7.org/fhir/StructureDefinition/condition-dueTo"
-CLAVIEN_DINDO_EXT = project_url("StructureDefinition", "clavien-dindo-grade")
 
 _ACTIVE = Code(CONDITION_CLINICAL, "active", "Active")
 _CONFIRMED = Code(CONDITION_VER_STATUS, "confirmed", "Confirmed")

@@ -12,7 +12,8 @@ from fhir_ivc.mappers._context import MapContext, keyed
 from fhir_ivc.mappers._observation import add_observation
 from fhir_ivc.mappers._read import ReadContext
 from fhir_ivc.mappers._rows import ElementMap, Rows
-from fhir_ivc.mappers.observation import DISEASE_STATUS, FOLLOW_UP_FINDING, classify_observation
+from fhir_ivc.mappers.canonical import DISEASE_STATUS, FOLLOW_UP_FINDING
+from fhir_ivc.mappers.observation import classify_observation
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
 

@@ -12,18 +12,15 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import codings, data_absent, ext
-from fhir_ivc.mappers._context import MapContext, keyed, mcode
+from fhir_ivc.mappers._context import MapContext, keyed
 from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
 from fhir_ivc.mappers._rows import ElementMap, Rows
-from fhir_ivc.mappers.procedure import INTENT_EXT, SETTING_EXT
+from fhir_ivc.mappers.canonical import INTENT_EXT, LINE_EXT, SETTING_EXT
+from fhir_ivc.mappers.canonical import MEDICATION_ADMINISTRATION as PROFILE
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
-from fhir_ivc.terminology.systems import project_url
 
 __all__ = ["ELEMENTS", "LINE_EXT", "to_fhir_systemic_therapy"]
-
-PROFILE = mcode("mcode-cancer-related-medication-administration")
-LINE_EXT = project_url("StructureDefinition", "therapy-line")
 
 
 def to_fhir_systemic_therapy(ctx: MapContext) -> None:

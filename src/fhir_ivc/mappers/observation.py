@@ -12,13 +12,21 @@ from typing import Any
 from fhir_ivc.fhir.datetimes import read_time
 from fhir_ivc.fhir.elements import codings, concept, ext, has_code, quantity
 from fhir_ivc.mappers import measures
-from fhir_ivc.mappers._context import MapContext, core, keyed, mcode
+from fhir_ivc.mappers._context import MapContext, keyed
 from fhir_ivc.mappers._observation import add_observation
 from fhir_ivc.mappers._read import ReadContext, ReadShape, profiles_of, show_code
 from fhir_ivc.mappers._rows import ElementMap, Rows
+from fhir_ivc.mappers.canonical import (
+    GRADE,
+    HISTOLOGY,
+    MARGIN,
+    RELATED_CONDITION_EXT,
+    RESIDUAL,
+    TUMOR_SIZE,
+)
+from fhir_ivc.mappers.canonical import OBSERVATION as _O
 from fhir_ivc.mappers.condition import icdo3_of
 from fhir_ivc.terminology import codes as C
-from fhir_ivc.terminology.systems import project_url
 
 __all__ = [
     "ELEMENTS",
@@ -27,17 +35,6 @@ __all__ = [
     "to_fhir_pathology_observations",
     "to_fhir_tumor_markers",
 ]
-
-TUMOR_SIZE = mcode("mcode-tumor-size")
-HISTOLOGY = mcode("mcode-histologic-behavior-and-type")
-GRADE = mcode("mcode-histologic-grade")
-DISEASE_STATUS = mcode("mcode-cancer-disease-status")
-RELATED_CONDITION_EXT = mcode("mcode-related-condition")
-MARGIN = project_url("StructureDefinition", "ivc-surgical-margin")
-RESIDUAL = project_url("StructureDefinition", "ivc-residual-tumor")
-FOLLOW_UP_FINDING = project_url("StructureDefinition", "ivc-follow-up-finding")
-
-_O = core("Observation")
 
 
 def _size_components(dimensions: list[float]) -> list[dict[str, Any]]:

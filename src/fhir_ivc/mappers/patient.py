@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_ivc.fhir.elements import data_absent
-from fhir_ivc.mappers._context import Facts, MapContext, mcode
+from fhir_ivc.mappers._context import Facts, MapContext
 from fhir_ivc.mappers._read import ReadContext, ReadShape
 from fhir_ivc.mappers._rows import ElementMap, Rows
+from fhir_ivc.mappers.canonical import CANCER_PATIENT as PROFILE
 from fhir_ivc.model import PatientIdentifier
 from fhir_ivc.terminology.systems import IDENTIFIER_TYPE
 
 __all__ = ["ELEMENTS", "from_fhir_patient", "to_fhir_patient"]
-
-PROFILE = mcode("mcode-cancer-patient")
 
 
 def to_fhir_patient(ctx: MapContext) -> None:

@@ -11,13 +11,24 @@ from typing import Any
 
 from fhir_ivc.fhir.datetimes import read_time, time_fields
 from fhir_ivc.fhir.elements import concept, data_absent, ext, find_ext, find_exts, has_code
-from fhir_ivc.mappers._context import MapContext, core, keyed, mcode
+from fhir_ivc.mappers._context import MapContext, core, keyed
 from fhir_ivc.mappers._read import ReadContext, ReadShape
 from fhir_ivc.mappers._rows import ElementMap, Rows
-from fhir_ivc.mappers.condition import LOCATION_QUALIFIER_EXT, ivc_body_site
+from fhir_ivc.mappers.canonical import (
+    CONTRAST_EXT,
+    DECISION_EXT,
+    INTENT_EXT,
+    IVC_MANAGEMENT_PROFILE,
+    LATERALITY_EXT,
+    LOCATION_QUALIFIER_EXT,
+    PROCEDURE_METHOD_EXT,
+    RESECTION_EXTENT_EXT,
+    SETTING_EXT,
+    SURGICAL,
+)
+from fhir_ivc.mappers.condition import ivc_body_site
 from fhir_ivc.model import item_keys
 from fhir_ivc.terminology import codes as C
-from fhir_ivc.terminology.systems import project_url
 
 __all__ = [
     "ELEMENTS",
@@ -27,15 +38,6 @@ __all__ = [
     "to_fhir_therapy_not_given",
 ]
 
-SURGICAL = mcode("mcode-cancer-related-surgical-procedure")
-INTENT_EXT = mcode("mcode-procedure-intent")
-LATERALITY_EXT = mcode("mcode-laterality-qualifier")
-PROCEDURE_METHOD_EXT = "http://hl7.org/fhir/StructureDefinition/procedure-method"
-CONTRAST_EXT = project_url("StructureDefinition", "imaging-contrast")
-RESECTION_EXTENT_EXT = project_url("StructureDefinition", "ivc-resection-extent")
-DECISION_EXT = project_url("StructureDefinition", "ivc-management-decision")
-SETTING_EXT = project_url("StructureDefinition", "therapy-setting")
-IVC_MANAGEMENT_PROFILE = project_url("StructureDefinition", "ivc-management-procedure")
 
 _P = SURGICAL
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_ivc.fhir.elements import concept, ext, has_code
-from fhir_ivc.mappers._context import MapContext, mcode
+from fhir_ivc.mappers._context import MapContext
 from fhir_ivc.mappers._read import ReadContext, ReadShape
 from fhir_ivc.mappers._rows import ElementMap, Rows
+from fhir_ivc.mappers.canonical import HUMAN_SPECIMEN as SPECIMEN
+from fhir_ivc.mappers.canonical import RELATED_CONDITION_EXT, TUMOR
 from fhir_ivc.mappers.condition import from_fhir_primary_condition
 from fhir_ivc.terminology import codes as C
 from fhir_ivc.terminology.systems import CANONICAL, RESOURCE_TYPES
 
 __all__ = ["ELEMENTS", "TUMOR_ID_SYSTEM", "to_fhir_specimen", "to_fhir_tumors"]
 
-TUMOR = mcode("mcode-tumor")
-SPECIMEN = mcode("mcode-human-specimen")
-RELATED_CONDITION_EXT = mcode("mcode-related-condition")
 #: system of the identifier a Tumor shares with the Specimen taken from it
 TUMOR_ID_SYSTEM = f"{CANONICAL}/sid/tumor"
 
