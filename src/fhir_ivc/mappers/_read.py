@@ -44,6 +44,16 @@ _WHY_NOT: dict[str, str] = {
 }
 
 
+def _marker(resource: Mapping[str, Any], name: str) -> str | None:
+    """The string ``name`` (``path``, ``key``) of the resource's case-element marker."""
+    marker = find_ext(resource, CASE_ELEMENT_URL)
+    for sub in (marker or {}).get("extension", []):
+        if sub.get("url") == name and isinstance(sub.get("valueString"), str):
+            value: str = sub["valueString"]
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class ReadShape:
     """What the readers take from one kind of resource; whatever else it holds is a Loss.
@@ -152,22 +162,12 @@ class ReadContext:
     @staticmethod
     def path(resource: Mapping[str, Any]) -> str | None:
         """The case path recorded by fhir_ivc (case-element extension), if any."""
-        marker = find_ext(resource, CASE_ELEMENT_URL)
-        for sub in (marker or {}).get("extension", []):
-            if sub.get("url") == "path" and isinstance(sub.get("valueString"), str):
-                value: str = sub["valueString"]
-                return value
-        return None
+        return _marker(resource, "path")
 
     @staticmethod
     def key(resource: Mapping[str, Any]) -> str | None:
         """The explicit item key recorded by fhir_ivc, if the item had one."""
-        marker = find_ext(resource, CASE_ELEMENT_URL)
-        for sub in (marker or {}).get("extension", []):
-            if sub.get("url") == "key" and isinstance(sub.get("valueString"), str):
-                value: str = sub["valueString"]
-                return value
-        return None
+        return _marker(resource, "key")
 
     def item(
         self, resource: Mapping[str, Any], fields: dict[str, Any], names: Iterable[str]

@@ -206,41 +206,18 @@ def to_fhir_complications(ctx: MapContext) -> None:
 # --- FHIR -> case ------------------------------------------------------------------------------
 
 #: What the readers take from each kind of Condition (``read_case`` reports the rest as Losses).
+_STATED = ("clinicalStatus", "verificationStatus", "category", "code", "subject")
 READ_SHAPES = {
     "primary": ReadShape.of(
-        (
-            "clinicalStatus",
-            "verificationStatus",
-            "category",
-            "code",
-            "bodySite",
-            "subject",
-            "onsetAge",
-            *_ONSETS,
-            "evidence.code",
-            "evidence.detail",
-        ),
+        (*_STATED, "bodySite", "onsetAge", *_ONSETS, "evidence.code", "evidence.detail"),
         (HISTOLOGY_EXT, ASSERTED_DATE_EXT),
     ),
-    "symptom": ReadShape.of(
-        ("clinicalStatus", "verificationStatus", "category", "code", "subject"), (DUE_TO_EXT,)
-    ),
+    "symptom": ReadShape.of(_STATED, (DUE_TO_EXT,)),
     "complication": ReadShape.of(
         ("verificationStatus", "category", "code", "subject", "note"),
         (DUE_TO_EXT, CLAVIEN_DINDO_EXT),
     ),
-    "metastasis": ReadShape.of(
-        (
-            "clinicalStatus",
-            "verificationStatus",
-            "category",
-            "code",
-            "bodySite",
-            "subject",
-            "onsetDateTime",
-        ),
-        (RELATED_EXT,),
-    ),
+    "metastasis": ReadShape.of((*_STATED, "bodySite", "onsetDateTime"), (RELATED_EXT,)),
 }
 
 

@@ -27,7 +27,7 @@ from fhir_ivc.mappers.canonical import (
     SURGICAL,
 )
 from fhir_ivc.mappers.condition import ivc_body_site
-from fhir_ivc.model import item_keys
+from fhir_ivc.model import CaseModel, item_keys
 from fhir_ivc.terminology import codes as C
 
 __all__ = [
@@ -153,11 +153,12 @@ def to_fhir_surgery(ctx: MapContext) -> None:
     def sub(
         key: str,
         path: str,
+        item: CaseModel,
         code: dict[str, Any],
         extra: dict[str, Any],
-        facts: Any,
         profile: str = SURGICAL,
     ) -> None:
+        """A sub-procedure of the index surgery (``partOf``), carrying the facts of ``item``."""
         sub_body: dict[str, Any] = {
             "extension": [extensions[0]],
             "partOf": [ctx.ref("surgery")],
@@ -172,17 +173,11 @@ def to_fhir_surgery(ctx: MapContext) -> None:
                 sub_body["extension"] = sub_body["extension"] + value
             else:
                 sub_body[name] = value
-        ctx.add(key, path, "Procedure", sub_body, profile=profile, facts=facts)
+        ctx.add(key, path, "Procedure", sub_body, profile=profile, facts=[(item, path)])
 
     for path, key, step in keyed(surgery.approach, "surgery.approach"):
         extra: dict[str, Any] = {"note": [{"text": step.detail}]} if step.detail else {}
-        sub(
-            f"surgery.step.{key}",
-            path,
-            C.SURGICAL_STEP.concept(step.kind),
-            extra,
-            [(step, path)],
-        )
+        sub(f"surgery.step.{key}", path, step, C.SURGICAL_STEP.concept(step.kind), extra)
 
     resections = surgery.associated_resections
     for path, key, res in keyed(resections, "surgery.associated_resections"):
@@ -198,13 +193,8 @@ def to_fhir_surgery(ctx: MapContext) -> None:
             extra["reasonCode"] = [{"text": res.reason}]
         if res.detail:
             extra["note"] = [{"text": res.detail}]
-        sub(
-            f"surgery.resection.{key}",
-            path,
-            C.ASSOCIATED_RESECTION.concept(res.kind),
-            extra,
-            [(res, path)],
-        )
+        code = C.ASSOCIATED_RESECTION.concept(res.kind)
+        sub(f"surgery.resection.{key}", path, res, code, extra)
 
     managed = surgery.ivc_management
     for path, key, mgmt in keyed(managed, "surgery.ivc_management"):
@@ -218,14 +208,8 @@ def to_fhir_surgery(ctx: MapContext) -> None:
             extra["note"] = [{"text": mgmt.detail}]
         if mgmt.graft_material:
             extra["usedCode"] = [C.GRAFT_MATERIAL.concept(mgmt.graft_material)]
-        sub(
-            f"surgery.ivc.{key}",
-            path,
-            C.IVC_MANAGEMENT.concept(mgmt.method),
-            extra,
-            [(mgmt, path)],
-            profile=IVC_MANAGEMENT_PROFILE,
-        )
+        code = C.IVC_MANAGEMENT.concept(mgmt.method)
+        sub(f"surgery.ivc.{key}", path, mgmt, code, extra, profile=IVC_MANAGEMENT_PROFILE)
 
 
 def to_fhir_therapy_not_given(ctx: MapContext) -> None:
