@@ -70,11 +70,7 @@ def _category(code: str) -> list[Json]:
     return [
         el(
             "Observation.category",
-            slicing={
-                "discriminator": [{"type": "pattern", "path": "$this"}],
-                "ordered": False,
-                "rules": "open",
-            },
+            slicing=_slicing("pattern", "$this"),
             min=1,
             ms=True,
         ),
@@ -96,6 +92,59 @@ def _subject(resource: str) -> Json:
         min=1,
         type=ref(CANCER_PATIENT),
         ms=True,
+    )
+
+
+def _slicing(discriminator: str, path: str) -> Json:
+    """An open, unordered slicing by one discriminator (``value`` of ``system``, ...)."""
+    return {
+        "discriminator": [{"type": discriminator, "path": path}],
+        "ordered": False,
+        "rules": "open",
+    }
+
+
+def _part_of(resource: str, short: str, definition: str, *, min: int = 0) -> Json:
+    """``partOf`` the index surgery (at most one)."""
+    return el(
+        f"{resource}.partOf",
+        short=short,
+        definition=definition,
+        **({"min": min} if min else {}),
+        max="1",
+        type=ref(SURGICAL),
+        ms=True,
+    )
+
+
+def _code_from(short: str, value_set: str) -> Json:
+    """``Observation.code`` bound (required) to one of the project's value sets."""
+    return el("Observation.code", short=short, ms=True, binding=binding("required", value_set))
+
+
+def _observation_profile(
+    url: str,
+    title: str,
+    description: str,
+    purpose: str,
+    root: Json,
+    elements: list[Json],
+) -> Json:
+    """A project profile on Observation: ``root`` (short, definition, invariants), the
+    case-element marker, then ``elements``."""
+    return structure_definition(
+        url,
+        title,
+        description,
+        purpose=purpose,
+        kind="resource",
+        type_="Observation",
+        base=f"{CORE}/Observation",
+        elements=[
+            el("Observation", **root),
+            *_case_element_slice("Observation", slicing=True),
+            *elements,
+        ],
     )
 
 
@@ -145,23 +194,16 @@ def ivc_management_procedure() -> Json:
                 type=[{"code": "Extension", "profile": [DECISION_EXT]}],
                 ms=True,
             ),
-            el(
-                "Procedure.partOf",
-                short="The index IVC resection",
-                definition="The index en bloc resection this IVC management belongs to.",
+            _part_of(
+                "Procedure",
+                "The index IVC resection",
+                "The index en bloc resection this IVC management belongs to.",
                 min=1,
-                max="1",
-                type=ref(SURGICAL),
-                ms=True,
             ),
             el("Procedure.code", ms=True),
             el(
                 "Procedure.code.coding",
-                slicing={
-                    "discriminator": [{"type": "value", "path": "system"}],
-                    "ordered": False,
-                    "rules": "open",
-                },
+                slicing=_slicing("value", "system"),
                 min=1,
             ),
             el(
@@ -201,42 +243,29 @@ def ivc_operative_measure() -> Json:
     constraints = [
         invariant(c.key, c.human, c.expression, url) for c in measures.unit_constraints()
     ]
-    return structure_definition(
+    return _observation_profile(
         url,
         "IVC operative measure",
         f"A measure of the index IVC surgery: {_measures_by_unit()}, as an Observation partOf "
         "the surgery.",
-        purpose="; ".join(f"{m.label}: {m.note}" for m in MEASURES if m.note)
+        "; ".join(f"{m.label}: {m.note}" for m in MEASURES if m.note)
         + " (docs/terminology-verification.md).",
-        kind="resource",
-        type_="Observation",
-        base=f"{CORE}/Observation",
-        elements=[
-            el(
+        {
+            "short": "Operative measure of the index surgery",
+            "definition": "A duration, volume or length of stay measured for the index surgery.",
+            "constraint": constraints,
+        },
+        [
+            _part_of(
                 "Observation",
-                short="Operative measure of the index surgery",
-                definition="A duration, volume or length of stay measured for the index surgery.",
-                constraint=constraints,
-            ),
-            *_case_element_slice("Observation", slicing=True),
-            el(
-                "Observation.partOf",
-                short="The surgery measured",
-                definition="The index surgery (or the sub-procedure, e.g. hepatic vascular "
-                "exclusion) the measure belongs to.",
+                "The surgery measured",
+                "The index surgery (or the sub-procedure, e.g. hepatic vascular exclusion) the "
+                "measure belongs to.",
                 min=1,
-                max="1",
-                type=ref(SURGICAL),
-                ms=True,
             ),
             el("Observation.status", ms=True),
             *_category("procedure"),
-            el(
-                "Observation.code",
-                short="Which measure",
-                ms=True,
-                binding=binding("required", OPERATIVE_MEASURE_CODE_VS),
-            ),
+            _code_from("Which measure", OPERATIVE_MEASURE_CODE_VS),
             _subject("Observation"),
             el(
                 "Observation.value[x]",
@@ -261,11 +290,7 @@ def _local_coded_value(cs: LocalCodeSystem) -> list[Json]:
     return [
         el(
             "Observation.value[x]",
-            slicing={
-                "discriminator": [{"type": "type", "path": "$this"}],
-                "ordered": False,
-                "rules": "open",
-            },
+            slicing=_slicing("type", "$this"),
             min=1,
             type=[{"code": "CodeableConcept"}],
             ms=True,
@@ -273,11 +298,7 @@ def _local_coded_value(cs: LocalCodeSystem) -> list[Json]:
         el(value, min=1, max="1", type=[{"code": "CodeableConcept"}], ms=True),
         el(
             f"{value}.coding",
-            slicing={
-                "discriminator": [{"type": "value", "path": "system"}],
-                "ordered": False,
-                "rules": "open",
-            },
+            slicing=_slicing("value", "system"),
             min=1,
         ),
         el(
@@ -298,24 +319,17 @@ def _local_coded_value(cs: LocalCodeSystem) -> list[Json]:
 def _pathology_finding(
     url: str, title: str, description: str, purpose: str, code: Code, value_set: LocalCodeSystem
 ) -> Json:
-    return structure_definition(
+    return _observation_profile(
         url,
         title,
         description,
-        purpose=purpose,
-        kind="resource",
-        type_="Observation",
-        base=f"{CORE}/Observation",
-        elements=[
-            el("Observation", short=title, definition=description),
-            *_case_element_slice("Observation", slicing=True),
-            el(
-                "Observation.partOf",
-                short="The resection assessed",
-                definition="The index surgery whose specimen was assessed.",
-                max="1",
-                type=ref(SURGICAL),
-                ms=True,
+        purpose,
+        {"short": title, "definition": description},
+        [
+            _part_of(
+                "Observation",
+                "The resection assessed",
+                "The index surgery whose specimen was assessed.",
             ),
             el("Observation.status", ms=True),
             *_category("laboratory"),
@@ -375,32 +389,22 @@ def ivc_follow_up_finding() -> Json:
         )
         for i, (code, value_type) in enumerate(FOLLOW_UP_FINDINGS.items(), start=1)
     ]
-    return structure_definition(
+    return _observation_profile(
         url,
         "IVC follow-up finding",
         "A finding at a follow-up visit that mCODE CancerDiseaseStatus cannot express: local "
         "recurrence (boolean, focus = the primary cancer) or vital status (SNOMED CT alive / "
         "dead).",
-        purpose="mCODE's condition-status-trend value set has no 'no local recurrence' value "
-        "while metastases persist (docs/terminology-verification.md).",
-        kind="resource",
-        type_="Observation",
-        base=f"{CORE}/Observation",
-        elements=[
-            el(
-                "Observation",
-                short="Follow-up finding",
-                definition="Local recurrence or vital status at a follow-up.",
-                constraint=constraints,
-            ),
-            *_case_element_slice("Observation", slicing=True),
+        "mCODE's condition-status-trend value set has no 'no local recurrence' value while "
+        "metastases persist (docs/terminology-verification.md).",
+        {
+            "short": "Follow-up finding",
+            "definition": "Local recurrence or vital status at a follow-up.",
+            "constraint": constraints,
+        },
+        [
             el("Observation.status", ms=True),
-            el(
-                "Observation.code",
-                short="Which finding",
-                ms=True,
-                binding=binding("required", FOLLOW_UP_FINDING_CODE_VS),
-            ),
+            _code_from("Which finding", FOLLOW_UP_FINDING_CODE_VS),
             _subject("Observation"),
             el(
                 "Observation.focus",
