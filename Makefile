@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[cli,test,tables]'
+	@$(BIN)/python -m pip install -q -e '.[cli,test,tables,spark]'
 	@touch $(STAMP)
 
 ## demo: the main job on the bundled seed cases: map -> push -> push again -> pull -> compare (out/)

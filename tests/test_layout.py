@@ -30,7 +30,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "fhir_ivc.authoring",
     ),
     "fhir_ivc.exchange": ("fhir_ivc.cli",),
+    "fhir_ivc.spark": ("fhir_ivc.cli",),
 }
+#: optional packages (their extra may be missing): only they themselves import them
+OPTIONAL = ("fhir_ivc.spark",)
 
 
 def _module_name(path: Path) -> str:
@@ -159,6 +162,18 @@ def test_cli_commands_never_import_the_app() -> None:
     """``cli/_app.py`` assembles the commands; a command importing it would be a cycle."""
     importers = {n for n, targets in graph().items() if "fhir_ivc.cli._app" in targets}
     assert importers <= {"fhir_ivc.cli"}
+
+
+def test_no_module_imports_an_optional_package_but_itself() -> None:
+    """``import fhir_ivc`` (and the CLI) must work without pyspark installed."""
+    found = [
+        f"{name} imports {t}"
+        for name, targets in graph().items()
+        for t in sorted(targets)
+        for opt in OPTIONAL
+        if (t == opt or t.startswith(opt + ".")) and not (name == opt or name.startswith(opt + "."))
+    ]
+    assert found == []
 
 
 def test_no_module_is_too_long() -> None:

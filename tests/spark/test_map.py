@@ -1,0 +1,147 @@
+"""``fhir_ivc.spark.map_cases`` on ``local[2]`` against ``fhir-ivc map`` on the same records.
+
+Bundles are compared as text: the executors must produce the CLI's lines byte for byte (JSON
+text column and nested columns alike), and the rejects must be the CLI's rejects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from fhir_ivc.spark import case_schema, map_cases
+from fhir_ivc.testing import synthetic_cases
+
+from .conftest import case_line, cli_map, write_ndjson
+
+#: the brief's floor for the equality test
+N_CASES = 1_000
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[str]]:
+    """1,000 synthetic case records, and the CLI's bundles for them (no validation: the bundles
+    are the same either way; validation is compared on the smaller set below)."""
+    folder = tmp_path_factory.mktemp("many")
+    lines = [case_line(case) for case in synthetic_cases(N_CASES, seed=21)]
+    cases = write_ndjson(folder / "cases.ndjson", lines)
+    bundles, rejects = cli_map(cases, folder / "bundles.ndjson", "--no-validate")
+    assert rejects == []
+    assert len(bundles) == 2 * N_CASES
+    return cases, lines, bundles
+
+
+def test_a_json_column_maps_to_the_clis_bundles_byte_for_byte(spark: SparkSession, many) -> None:
+    _, lines, cli_bundles = many
+    df = spark.createDataFrame([(line,) for line in lines], "record string").repartition(4)
+    df = df.withColumn("n", F.monotonically_increasing_id())
+    result = map_cases(df.select("record"), json_column="record", validate=False).persist()
+    rows = result.rows.collect()
+    assert result.rejects.count() == 0
+    expected = {
+        (i // 2, ("transaction", "collection")[i % 2]): b for i, b in enumerate(cli_bundles)
+    }
+    order = {orjson.loads(line)["case_id"]: i for i, line in enumerate(lines)}
+    got = {(order[r.case_id], r.kind): r.bundle for r in rows}
+    assert len(rows) == len(got) == 2 * N_CASES
+    assert got == expected
+
+
+#: nested columns: a quarter of them (the reader differs, the mapping is the one tested above)
+N_NESTED = 250
+
+
+def test_nested_columns_read_with_case_schema_map_to_the_same_bytes(
+    spark: SparkSession, many, tmp_path: Path
+) -> None:
+    _, lines, cli_bundles = many
+    path = write_ndjson(tmp_path / "nested.ndjson", lines[:N_NESTED])
+    df = spark.read.schema(case_schema()).json(str(path))  # one partition: one small file
+    rows = map_cases(df, validate=False, kinds=["transaction"]).rows.collect()
+    assert [r.bundle for r in rows] == cli_bundles[0 : 2 * N_NESTED : 2]  # file order, kept
+
+
+BAD = [
+    "{broken",
+    '{"case_id": "no-patient", "source_system": "urn:ietf:rfc:3986"}',
+    "[1, 2]",
+    "",
+]
+
+
+def test_rejects_are_the_clis_and_the_good_records_still_map(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    good = [case_line(case) for case in synthetic_cases(12, seed=22)]
+    bad_value = orjson.loads(good[3])
+    bad_value["patient"]["sex"] = "not-a-sex"
+    records = [
+        good[0],
+        BAD[0],
+        *good[1:3],
+        BAD[1],
+        orjson.dumps(bad_value).decode(),
+        good[1],  # a second record of the same case: a duplicate, as for the CLI
+        BAD[2],
+        *good[4:],
+    ]
+    cli_bundles, cli_rejects = cli_map(
+        write_ndjson(tmp_path / "c.ndjson", records), tmp_path / "b.ndjson"
+    )
+
+    df = spark.createDataFrame([(r,) for r in [*records, BAD[3], None]], "record string")
+    result = map_cases(df.coalesce(1), json_column="record").persist()  # one partition: in order
+    assert [r.bundle for r in result.rows.collect()] == cli_bundles
+    rejects = [(r.case_id, r.path, r.reason) for r in result.rejects.collect()]
+    blank = (None, "", "no case record (null or blank)")
+    assert rejects == [(r["case_id"], r["path"], r["reason"]) for r in cli_rejects] + [blank, blank]
+    assert {r.source for r in result.rejects.collect()} >= {"partition 0 row 1"}
+
+
+def test_bulk_output_is_one_line_per_resource_with_logical_ids(spark: SparkSession, tmp_path):
+    lines = [case_line(case) for case in synthetic_cases(10, seed=23)]
+    cli_bundles, _ = cli_map(
+        write_ndjson(tmp_path / "c.ndjson", lines),
+        tmp_path / "b.ndjson",
+        "--ids",
+        "logical",
+        "--kind",
+        "transaction",
+    )
+    expected = [
+        (e["resource"]["resourceType"], orjson.dumps(e["resource"]).decode())
+        for bundle in cli_bundles
+        for e in orjson.loads(bundle)["entry"]
+    ]
+    df = spark.createDataFrame([(line,) for line in lines], "record string").coalesce(1)
+    rows = map_cases(df, json_column="record", ids="logical", output="bulk").rows.collect()
+    assert [(r.resource_type, r.resource) for r in rows] == expected
+    ids = {f"{r.resource_type}/{orjson.loads(r.resource)['id']}" for r in rows}
+    refs = {ref for r in rows for ref in _references(orjson.loads(r.resource))}
+    assert refs
+    assert refs <= ids  # every reference resolves inside the export
+
+
+def _references(value):
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            yield value["reference"]
+        for v in value.values():
+            yield from _references(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _references(v)
+
+
+def test_bad_settings_fail_on_the_driver(spark: SparkSession) -> None:
+    df = spark.createDataFrame([("{}",)], "record string")
+    with pytest.raises(ValueError, match="no column 'case'"):
+        map_cases(df, json_column="case")
+    with pytest.raises(ValueError, match="logical ids"):
+        map_cases(df, json_column="record", output="bulk")
+    with pytest.raises(ValueError, match="JSON text"):
+        map_cases(spark.range(3), json_column="id")
