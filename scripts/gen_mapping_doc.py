@@ -31,15 +31,22 @@ from the `ELEMENTS` rows in `src/fhir_ivc/mappers/`; edit the rows, not this fil
 src/fhir_ivc/mappers/
   _rows.py         ElementMap(source, Target(resource, element, profile), to_fhir, from_fhir,
                    equivalence, note, code, unit): one row per case element, holding the
-                   functions and the terminology objects themselves
+                   functions and the terminology objects themselves; Rows(resource, profile,
+                   to_fhir, from_fhir) declares a writer/reader pair once, .row(source,
+                   element, ...) is then one row
   measures.py      the operative measures, declared entirely by their rows (Measure: field,
                    identifier key, code, unit, value transforms); one loop writes them, one
                    reads them, and the profile, its invariants and the rows derive from them
-  patient.py, condition.py, tumor.py, procedure.py, observation.py, report.py, medication.py
-                   one module per resource family: to_fhir_* and from_fhir_* side by side,
-                   the module's ELEMENTS rows at its end
-  _context.py      MapContext: deterministic ids, references, the case-element marker
+  patient.py, condition.py, tumor.py, procedure.py, observation.py, follow_up.py, report.py,
+  medication.py    one module per resource family: to_fhir_* and from_fhir_* side by side,
+                   the module's READ_SHAPES (what its readers take) and ELEMENTS rows at its end
+  canonical.py     every profile and extension URL the mappers write (fhir_ivc.authoring
+                   builds profiles/ from the same constants)
+  _context.py      MapContext: deterministic ids, references, the case-element marker;
+                   keyed(items, path): a case list as (path, element key, item)
+  _observation.py  add_observation: the common body of every Observation
   _read.py         ReadContext: the index of a patient's resources, the loss report
+  _fields.py       the case-model field paths (the row-coverage test's list)
   __init__.py      MAPPERS (the bundle order) and ELEMENTS (all rows)
 ```
 
