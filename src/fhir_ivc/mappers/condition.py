@@ -194,13 +194,7 @@ def to_fhir_complications(ctx: MapContext) -> None:
         }
         if comp.management:
             body["note"] = [{"text": comp.management}]
-        ctx.add(
-            f"surgery.complication.{key}",
-            path,
-            "Condition",
-            body,
-            facts=[(comp, path)],
-        )
+        ctx.add(f"surgery.complication.{key}", path, "Condition", body, facts=[(comp, path)])
 
 
 # --- FHIR -> case ------------------------------------------------------------------------------

@@ -67,13 +67,7 @@ def to_fhir_imaging_procedures(ctx: MapContext) -> None:
             body["bodySite"] = [{"text": study.region}]
         if study.findings:
             body["note"] = [{"text": study.findings}]
-        ctx.add(
-            f"imaging.{key}",
-            path,
-            "Procedure",
-            body,
-            facts=[(study, path)],
-        )
+        ctx.add(f"imaging.{key}", path, "Procedure", body, facts=[(study, path)])
 
 
 def to_fhir_biopsy(ctx: MapContext) -> None:
@@ -141,14 +135,7 @@ def to_fhir_surgery(ctx: MapContext) -> None:
         ]
     if surgery.notes:
         body["note"] = [{"text": n} for n in surgery.notes]
-    ctx.add(
-        "surgery",
-        "surgery",
-        "Procedure",
-        body,
-        profile=SURGICAL,
-        facts=[(surgery, "surgery")],
-    )
+    ctx.add("surgery", "surgery", "Procedure", body, profile=SURGICAL, facts=[(surgery, "surgery")])
 
     def sub(
         key: str,
@@ -228,13 +215,7 @@ def to_fhir_therapy_not_given(ctx: MapContext) -> None:
             **_common(ctx),
             "reasonReference": [ctx.ref("condition.primary")],
         }
-        ctx.add(
-            f"not-given.{key}",
-            path,
-            "Procedure",
-            body,
-            facts=[(item, path)],
-        )
+        ctx.add(f"not-given.{key}", path, "Procedure", body, facts=[(item, path)])
 
 
 # --- FHIR -> case ------------------------------------------------------------------------------
