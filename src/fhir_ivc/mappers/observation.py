@@ -118,17 +118,27 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
         "extension": [ext(RELATED_CONDITION_EXT, valueReference=ctx.ref("condition.primary"))]
     }
     specimen = {"specimen": ctx.ref("specimen")}
+
+    def finding(
+        key: str, code: dict[str, Any], value: dict[str, Any], profile: str, **extra: Any
+    ) -> None:
+        """One pathology Observation of the whole ``pathology`` object (the resection specimen)."""
+        add_observation(
+            ctx,
+            f"pathology.{key}",
+            p,
+            code,
+            value,
+            category="laboratory",
+            profile=profile,
+            facts=[(path_, p)],
+            extra=extra,
+        )
+
     value = C.icdo3_morphology(path_.icdo3_morphology, path_.histologic_type)
-    add_observation(
-        ctx,
-        "pathology.histology",
-        p,
-        concept(C.HISTOLOGIC_BEHAVIOR_AND_TYPE),
-        {"valueCodeableConcept": value},
-        category="laboratory",
-        profile=HISTOLOGY,
-        facts=[(path_, p)],
-        extra={**related, **specimen},
+    behavior = concept(C.HISTOLOGIC_BEHAVIOR_AND_TYPE)
+    finding(
+        "histology", behavior, {"valueCodeableConcept": value}, HISTOLOGY, **related, **specimen
     )
     if path_.grade or path_.fnclcc_grade:
         grade: dict[str, Any] = {"coding": []}
@@ -136,57 +146,21 @@ def to_fhir_pathology_observations(ctx: MapContext) -> None:
             grade["coding"] += C.HISTOLOGIC_GRADE_VALUE.codings(path_.grade)
         if path_.fnclcc_grade:
             grade["coding"] += C.FNCLCC_GRADE.codings(path_.fnclcc_grade)
-        extra: dict[str, Any] = {**related, **specimen}
-        if path_.fnclcc_grade:
-            extra["method"] = concept(C.FNCLCC_SYSTEM)
-        add_observation(
-            ctx,
-            "pathology.grade",
-            p,
-            concept(C.HISTOLOGIC_GRADE),
-            {"valueCodeableConcept": grade},
-            category="laboratory",
-            profile=GRADE,
-            extra=extra,
-            facts=[(path_, p)],
-        )
+        method = {"method": concept(C.FNCLCC_SYSTEM)} if path_.fnclcc_grade else {}
+        value = {"valueCodeableConcept": grade}
+        finding("grade", concept(C.HISTOLOGIC_GRADE), value, GRADE, **related, **specimen, **method)
     if path_.size_cm:
-        add_observation(
-            ctx,
-            "pathology.size",
-            p,
-            concept(C.TUMOR_SIZE),
-            {"component": _size_components(path_.size_cm)},
-            category="laboratory",
-            profile=TUMOR_SIZE,
-            facts=[(path_, p)],
-            extra={**specimen, "method": concept(C.GROSS_EXAMINATION)},
-        )
+        size = {"component": _size_components(path_.size_cm)}
+        gross = concept(C.GROSS_EXAMINATION)
+        finding("size", concept(C.TUMOR_SIZE), size, TUMOR_SIZE, **specimen, method=gross)
     part_of = {"partOf": [ctx.ref("surgery")]} if ctx.case.surgery else {}
     if path_.margin_status:
-        add_observation(
-            ctx,
-            "pathology.margin",
-            p,
-            concept(C.SURGICAL_MARGIN),
-            {"valueCodeableConcept": C.MARGIN_STATUS.concept(path_.margin_status)},
-            category="laboratory",
-            profile=MARGIN,
-            facts=[(path_, p)],
-            extra={**part_of, **specimen},
-        )
+        value = {"valueCodeableConcept": C.MARGIN_STATUS.concept(path_.margin_status)}
+        finding("margin", concept(C.SURGICAL_MARGIN), value, MARGIN, **part_of, **specimen)
     if path_.r_classification:
-        add_observation(
-            ctx,
-            "pathology.residual-tumor",
-            p,
-            _local("residual-tumor"),
-            {"valueCodeableConcept": C.R_CLASSIFICATION.concept(path_.r_classification)},
-            category="laboratory",
-            profile=RESIDUAL,
-            facts=[(path_, p)],
-            extra={**part_of, **specimen},
-        )
+        value = {"valueCodeableConcept": C.R_CLASSIFICATION.concept(path_.r_classification)}
+        code = _local("residual-tumor")
+        finding("residual-tumor", code, value, RESIDUAL, **part_of, **specimen)
     items = path_.organ_infiltration
     for ipath, key, item in keyed(items, "pathology.organ_infiltration"):
         add_observation(
