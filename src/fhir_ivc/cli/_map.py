@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -28,6 +28,7 @@ from fhir_ivc.cli._limits import (
     MaxRecordBytes,
     limits_from,
 )
+from fhir_ivc.cli._map_bulk import BulkDirOption, map_bulk
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem, services
 from fhir_ivc.exceptions import MappingError
@@ -120,12 +121,18 @@ def map_command(
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (REJECT lines stay)."),
     ] = False,
+    bulk: BulkDirOption = None,
 ) -> None:
     """Map case records to FHIR bundles, streaming: one case in memory at a time.
 
     Exit codes: 0 every record mapped, 1 some records rejected, 2 the run could not be done.
     """
     started = time.perf_counter()
+    if bulk is not None:  # docs/bulk.md; the run lives in _map_bulk
+        limits = limits_from(max_record_bytes, max_depth)
+        options: dict[str, Any] = {"rejects": rejects, "validate": validate, "quiet": quiet}
+        map_bulk(services(ctx), inputs, bulk, (out, ndjson), limits, _MapRun, **options)
+        return
     if (out is None) == (ndjson is None):
         raise typer.BadParameter(
             "give exactly one of --out DIR or --ndjson FILE", param_hint="'--out' / '--ndjson'"

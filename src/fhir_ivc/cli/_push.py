@@ -52,6 +52,7 @@ from fhir_ivc.cli._limits import (
     limits_from,
 )
 from fhir_ivc.cli._output import Reporter, reject_line
+from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
 from fhir_ivc.cli._push_input import Item, Reject, Work, Works, mapped_works, prebuilt_works
 from fhir_ivc.cli._services import services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
@@ -401,6 +402,8 @@ def push_command(
             "--quiet", "-q", help="No progress, table or summary (REJECT/FAIL lines stay)."
         ),
     ] = False,
+    bulk: BulkFlag = False,
+    max_poll_wait: MaxPollWait = 5.0,
 ) -> None:
     """Push cases to a FHIR R4 server: one transaction of conditional PUTs per case.
 
@@ -408,6 +411,11 @@ def push_command(
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
     started = time.perf_counter()
+    if bulk:  # docs/bulk.md; the run lives in _push_bulk
+        secrets = (auth_token_env, auth_token_file, basic_auth_file)
+        flags = (concurrency, report, timeout, insecure, max_poll_wait, verbose, quiet)
+        push_bulk(services(ctx), inputs, PushBulkOptions(server, secrets, *flags))
+        return
     check_inputs(inputs, tables=not prebuilt)  # case tables hold cases, not bundles
     if server is None and not dry_run:
         raise typer.BadParameter("the FHIR server's base URL is required", param_hint="'--server'")

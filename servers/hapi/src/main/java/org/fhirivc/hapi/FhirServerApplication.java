@@ -44,7 +44,9 @@ import org.springframework.context.annotation.Import;
 	// Ours: storage settings, H2 DataSource, EntityManagerFactory, transactions.
 	StorageConfig.class,
 	// Ours: the RestfulServer at /fhir/*.
-	RestServerConfig.class
+	RestServerConfig.class,
+	// Ours: $import / $export (batch2 maintenance every second, no export job reuse).
+	BulkDataConfig.class
 })
 public class FhirServerApplication {
 

@@ -1,5 +1,7 @@
 package org.fhirivc.hapi;
 
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
+import ca.uhn.fhir.batch2.jobs.imprt.BulkDataImportProvider;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
@@ -27,13 +29,18 @@ public class RestServerConfig {
 			JpaStorageSettings storageSettings,
 			ISearchParamRegistry searchParamRegistry,
 			IValidationSupport validationSupport,
-			DatabaseBackedPagingProvider pagingProvider) {
+			DatabaseBackedPagingProvider pagingProvider,
+			BulkDataImportProvider bulkImportProvider,
+			BulkDataExportProvider bulkExportProvider) {
 		RestfulServer server = new RestfulServer(systemDao.getContext());
 		// One provider per R4 resource type (read/vread/search/create/update/patch/delete/history,
 		// conditional create/update/delete, and type-specific operations such as Patient/$everything).
 		server.registerProviders(resourceProviders.createProviders());
 		// System level: transaction/batch bundles, /_history, $meta, $expunge, ...
 		server.registerProvider(systemProvider);
+		// FHIR Bulk Data: $import / $import-poll-status and $export / $export-poll-status (BulkDataConfig).
+		server.registerProvider(bulkImportProvider);
+		server.registerProvider(bulkExportProvider);
 		// /metadata generated from the registered providers and the active search parameters.
 		JpaCapabilityStatementProvider capabilities = new JpaCapabilityStatementProvider(
 				server, systemDao, storageSettings, searchParamRegistry, validationSupport);

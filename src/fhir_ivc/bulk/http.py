@@ -1,0 +1,386 @@
+"""The asynchronous-request pattern of FHIR Bulk Data, over HTTP: kick off, poll, download.
+
+``$import`` and ``$export`` both answer a kick-off (``Prefer: respond-async``) with ``202
+Accepted`` and a status URL in ``Content-Location``, then ``202`` to every poll until the job
+is done (``200`` with the result) or failed (``4xx``/``5xx`` with an OperationOutcome). This
+module moves those requests; :mod:`fhir_ivc.bulk.imports` and :mod:`fhir_ivc.bulk.exports`
+decide what to send and what the answers mean.
+
+* **Polling** honours ``Retry-After`` (seconds or an HTTP date) on ``202``, ``429`` and ``503``,
+  capped by ``max_wait`` (HAPI FHIR says 120 s whatever the job), and reports ``X-Progress``.
+  A ``429``/``502``/``503``/``504`` or a transport error while polling is retried (the job goes
+  on on the server), up to ``max_transient`` times in a row.
+* **Downloads** are streamed to a file, never held in memory. A body shorter than its
+  ``Content-Length``, a connection cut mid-body or a last line that is not complete JSON is a
+  truncated download: it is fetched again (up to ``download_attempts`` times).
+* **Credentials** go only to the server's own origin: an output file on another host (object
+  storage, say) is fetched without them, and ``requiresAccessToken`` files elsewhere are refused.
+
+Errors are the project's exceptions (:mod:`fhir_ivc.exceptions`); messages and log lines carry
+URLs without their query string and never a body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import httpx
+import orjson
+
+from fhir_ivc.client import FHIR_JSON, USER_AGENT
+from fhir_ivc.client._answers import first_issue_text
+from fhir_ivc.client._errors import error_for_status, origin_of, redact_url
+from fhir_ivc.client._retry import DEFAULT_RETRY
+from fhir_ivc.exceptions import ConfigError, FhirHttpError, RequestError, TransportError
+
+__all__ = ["BulkHttp", "BulkJobError", "JobStatus", "Progress"]
+
+logger = logging.getLogger("fhir_ivc.bulk")
+
+NDJSON: Final = "application/fhir+ndjson"
+_TRANSIENT: Final = frozenset({429, 502, 503, 504})
+_CHUNK: Final = 64 * 1024
+
+#: called with the X-Progress text (or the status) and the seconds until the next poll
+Progress = Callable[[str, float], None]
+
+
+class BulkJobError(RequestError):
+    """The server says the bulk job failed (or no longer knows it)."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None, outcome: Mapping[str, Any] | None
+    ) -> None:
+        self.status_code = status_code
+        self.outcome = dict(outcome) if outcome is not None else None
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """The answer to one poll."""
+
+    status_code: int
+    body: Any
+    retry_after: float | None
+    progress: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.status_code == 200
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+class BulkHttp:
+    """An ``httpx.Client`` for one FHIR server's bulk operations (a context manager).
+
+    ``sleep`` and ``transport`` are for tests. ``max_wait`` caps every wait between polls;
+    ``min_wait`` is the wait when the server gives no ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout: float = 60.0,
+        verify: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        min_wait: float = 1.0,
+        max_wait: float = 10.0,
+        max_transient: int = 10,
+        download_attempts: int = 3,
+    ) -> None:
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError(f"FHIR base URL must be an absolute http(s) URL, got {base_url!r}")
+        self.base_url = str(url).rstrip("/")
+        self._origin = origin_of(url)
+        self._auth = auth
+        self._sleep = sleep
+        self.min_wait = min_wait
+        self.max_wait = max_wait
+        self.max_transient = max_transient
+        self.download_attempts = download_attempts
+        self.requests = 0
+        headers = {"Accept": FHIR_JSON, "User-Agent": USER_AGENT}
+        self._http = httpx.Client(
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+            headers=headers,
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._http.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+
+    def _same_origin(self, url: str) -> bool:
+        return origin_of(httpx.URL(url)) == self._origin
+
+    def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        auth = self._auth if self._same_origin(str(request.url)) else None
+        self.requests += 1
+        try:
+            return self._http.send(request, auth=auth, stream=stream)
+        except httpx.HTTPError as exc:
+            where = redact_url(request.url)
+            raise TransportError(
+                f"{request.method} {where}: {type(exc).__name__}: {exc}",
+                request=(request.method, where),
+            ) from exc
+
+    def _error(self, request: httpx.Request, response: httpx.Response) -> RequestError:
+        body = _json(response)
+        outcome = body if isinstance(body, dict) else None
+        return error_for_status(
+            response.status_code,
+            outcome if outcome and outcome.get("resourceType") == "OperationOutcome" else None,
+            method=request.method,
+            url=str(request.url),
+            reason=response.reason_phrase,
+        )
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        return DEFAULT_RETRY.parse_retry_after(response.headers.get("Retry-After"))
+
+    def _wait(self, retry_after: float | None) -> float:
+        return min(self.max_wait, retry_after if retry_after is not None else self.min_wait)
+
+    # -- the asynchronous request pattern ------------------------------------------------------
+
+    def kick_off(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Send the kick-off request; the status URL (``Content-Location`` of the 202)."""
+        headers = {"Prefer": "respond-async"}
+        content = None
+        if body is not None:
+            content = orjson.dumps(body)
+            headers["Content-Type"] = FHIR_JSON
+        request = self._http.build_request(
+            method, self.url(path), params=params, headers=headers, content=content
+        )
+        for attempt in range(self.max_transient + 1):
+            response = self._send(request)
+            if response.status_code == 429 and attempt < self.max_transient:
+                # nothing was started: a 429 refuses the request (Bulk Data IG "rate limiting")
+                delay = self._wait(self._retry_after(response))
+                logger.info("%s: HTTP 429, trying again in %.1f s", redact_url(request.url), delay)
+                self._sleep(delay)
+                continue
+            break
+        if response.status_code != 202:
+            if response.is_success:
+                raise FhirHttpError(
+                    f"{method} {redact_url(request.url)}: expected 202 Accepted to an "
+                    f"asynchronous request, got HTTP {response.status_code}",
+                    status_code=response.status_code,
+                    request=(method, redact_url(request.url)),
+                )
+            raise self._error(request, response)
+        location = response.headers.get("Content-Location")
+        if not location:
+            raise FhirHttpError(
+                f"{method} {redact_url(request.url)}: 202 Accepted without a Content-Location "
+                "(the status URL)",
+                status_code=202,
+                request=(method, redact_url(request.url)),
+            )
+        return self.url(location)
+
+    def poll(self, status_url: str) -> JobStatus:
+        """One ``GET`` of the status URL; raises :class:`BulkJobError` when the job failed."""
+        request = self._http.build_request("GET", status_url)
+        response = self._send(request)
+        status = response.status_code
+        retry_after = self._retry_after(response)
+        progress = response.headers.get("X-Progress")
+        if status in (200, 202) or status in _TRANSIENT:
+            return JobStatus(
+                status, _json(response) if status == 200 else None, retry_after, progress
+            )
+        body = _json(response)
+        outcome = body if isinstance(body, dict) else None
+        detail = first_issue_text(outcome) if outcome else None
+        if status in (404, 410):
+            what = "no longer knows the job (expired, deleted or cancelled)"
+        else:
+            what = f"says the job failed (HTTP {status})"
+        raise BulkJobError(
+            f"the server {what}{': ' + detail if detail else ''}",
+            status_code=status,
+            outcome=outcome,
+        )
+
+    def wait(
+        self,
+        status_url: str,
+        *,
+        on_progress: Progress | None = None,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Any:
+        """Poll ``status_url`` until the job is done; its final JSON body."""
+        started = clock()
+        transient = 0
+        while True:
+            try:
+                answer = self.poll(status_url)
+            except TransportError as exc:
+                answer = None
+                error: RequestError | None = exc
+            else:
+                error = None
+            if answer is not None and answer.done:
+                return answer.body
+            if error is not None or (answer is not None and answer.status_code != 202):
+                transient += 1
+                if transient > self.max_transient:
+                    if error is not None:
+                        raise error
+                    code = answer.status_code if answer is not None else None
+                    raise BulkJobError(
+                        f"polling {redact_url(status_url)}: HTTP {code} "
+                        f"{self.max_transient + 1} times in a row",
+                        status_code=code,
+                        outcome=None,
+                    )
+            else:
+                transient = 0
+            delay = self._wait(answer.retry_after if answer is not None else None)
+            if error is not None:
+                delay = min(self.max_wait, self.min_wait * 2 ** min(transient, 6))
+            if timeout is not None and clock() - started + delay > timeout:
+                raise BulkJobError(
+                    f"the job did not finish within {timeout:.0f} s "
+                    f"(status URL {redact_url(status_url)}; resume with it)",
+                    status_code=None,
+                    outcome=None,
+                )
+            if on_progress is not None:
+                text = (
+                    (answer.progress or f"HTTP {answer.status_code}")
+                    if answer is not None
+                    else f"transport error ({type(error).__name__})"
+                )
+                on_progress(text, delay)
+            self._sleep(delay)
+
+    def cancel(self, status_url: str) -> None:
+        """``DELETE`` the status URL (ends the job and its files); errors are ignored."""
+        with contextlib.suppress(RequestError):
+            self._send(self._http.build_request("DELETE", status_url)).close()
+
+    # -- downloads -----------------------------------------------------------------------------
+
+    def download(self, url: str, dest: Path, *, requires_token: bool = True) -> int:
+        """Stream one output file to ``dest``; returns its size in bytes.
+
+        A truncated body is fetched again up to ``download_attempts`` times; then
+        ``TransportError``.
+        """
+        if requires_token and self._auth is not None and not self._same_origin(url):
+            raise ConfigError(
+                f"an output file is on another host ({redact_url(url)}) and requires the "
+                "access token: fhir-ivc sends credentials only to the FHIR server itself"
+            )
+        problem = ""
+        for attempt in range(1, self.download_attempts + 1):
+            try:
+                return self._download_once(url, dest)
+            except TransportError as exc:
+                problem = str(exc)
+                logger.warning(
+                    "download %s attempt %d failed: %s", redact_url(url), attempt, problem
+                )
+                if attempt < self.download_attempts:
+                    self._sleep(min(self.max_wait, self.min_wait * attempt))
+        raise TransportError(
+            f"GET {redact_url(url)}: the download failed {self.download_attempts} times "
+            f"(last: {problem})",
+            request=("GET", redact_url(url)),
+            attempts=self.download_attempts,
+        )
+
+    def _download_once(self, url: str, dest: Path) -> int:
+        request = self._http.build_request("GET", url, headers={"Accept": NDJSON})
+        response = self._send(request, stream=True)
+        where = redact_url(url)
+        tmp = dest.with_name(f".{dest.name}.part")
+        try:
+            if response.status_code != 200:
+                response.read()
+                raise self._error(request, response)
+            expected = response.headers.get("Content-Length")
+            size = 0
+            tail = b""  # the bytes after the last newline so far
+            try:
+                with tmp.open("wb") as file:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        file.write(chunk)
+                        size += len(chunk)
+                        newline = chunk.rfind(b"\n")
+                        tail = chunk[newline + 1 :] if newline >= 0 else tail + chunk
+            except httpx.HTTPError as exc:
+                raise TransportError(
+                    f"GET {where}: cut off after {size} bytes ({type(exc).__name__})",
+                    request=("GET", where),
+                ) from exc
+            if expected is not None and expected.isdigit() and int(expected) != size:
+                raise TransportError(
+                    f"GET {where}: {size} of {expected} bytes (truncated)", request=("GET", where)
+                )
+            if tail.strip() and not _is_json(tail):
+                raise TransportError(
+                    f"GET {where}: the last line is not complete JSON (truncated)",
+                    request=("GET", where),
+                )
+            os.replace(tmp, dest)
+            return size
+        finally:
+            response.close()
+            if tmp.exists():
+                tmp.unlink()
+
+
+def _is_json(line: bytes) -> bool:
+    """Whether a last line without a final newline is still a whole JSON value."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True

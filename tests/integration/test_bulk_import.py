@@ -1,0 +1,227 @@
+"""``map --bulk`` + ``push --bulk`` against HAPI FHIR's own ``$import`` (batch2 BULK_IMPORT_PULL).
+
+The seed cases and synthetic ones (``FHIR_IVC_BULK_TEST_CASES``, default 40), under a
+``source_system`` unique to the test, go through the real command line: ``map --bulk`` writes
+the folder, ``push --bulk`` serves it on 127.0.0.1 and runs ``$import``. Then:
+
+* the server holds exactly the resources of the folder (every one read back by its logical id);
+* it holds what transactions would store: a push of the same cases as transactions of ``PUT
+  Type/id`` afterwards finds every entry ``unchanged`` (HAPI compares the content), and the
+  other way round in the fallback test (transactions first, then ``$import``: every resource
+  ``SUCCESSFUL_UPDATE_NO_CHANGE``);
+* a second ``push --bulk`` changes nothing (idempotent);
+* without ``$import`` in the CapabilityStatement the command says so and falls back to
+  transactions, with the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fhir_ivc.bulk.ndjson import iter_case_resources, read_manifest
+from fhir_ivc.bundle import build_bundles
+from fhir_ivc.cli._app import app
+from fhir_ivc.cli._services import Services
+from fhir_ivc.client import CapabilityInfo, FhirClient
+from fhir_ivc.exchange import push_many
+from fhir_ivc.model import Case
+from fhir_ivc.testing.synth import synthetic_case
+
+from .test_push import SEED
+
+#: Synthetic cases of the module's import. HAPI stored ~25 resources/s here (2 shared cores,
+#: load average 13-17), so the default keeps CI in its budget; FHIR_IVC_BULK_TEST_CASES=300
+#: runs the same tests on a few hundred (docs/bulk.md quotes such a run).
+SYNTHETIC = int(os.environ.get("FHIR_IVC_BULK_TEST_CASES", "40"))
+
+
+def _source_system() -> str:
+    return f"https://fhir-ivc.example.org/fhir/sid/bulk-{uuid.uuid4()}"
+
+
+def _cases(source_system: str, synthetic: int = SYNTHETIC) -> list[Case]:
+    records = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    seeds = [Case.model_validate({**r, "source_system": source_system}) for r in records]
+    synth = [synthetic_case(i, seed=13, source_system=source_system) for i in range(synthetic)]
+    return seeds + synth
+
+
+def _write_cases(path: Path, cases: list[Case]) -> Path:
+    path.write_text(
+        "".join(json.dumps(c.model_dump(mode="json", exclude_none=True)) + "\n" for c in cases),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _invoke(*args: str, obj: Services | None = None) -> Any:
+    return CliRunner().invoke(app, list(args), obj=obj, catch_exceptions=False)
+
+
+def _map_bulk(tmp_path: Path, cases: list[Case]) -> Path:
+    folder = tmp_path / "bulk"
+    result = _invoke(
+        "map", str(_write_cases(tmp_path / "cases.ndjson", cases)), "--bulk", str(folder)
+    )
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def _push_bulk(fhir_base_url: str, folder: Path, report: Path, obj: Services | None = None) -> Any:
+    result = _invoke(
+        "push", "--bulk", str(folder), "--server", fhir_base_url,
+        "--max-poll-wait", "0.5", "--report", str(report), obj=obj,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(report.read_text(encoding="utf-8"))
+
+
+def _transactions(fhir_base_url: str, cases: list[Case]) -> list[Any]:
+    bundles = [build_bundles(c, ids="logical") for c in cases]
+    with FhirClient(fhir_base_url, timeout=120) as client:
+        results = push_many(
+            client, [(b.case_id, b.transaction, b.sources) for b in bundles], concurrency=2
+        )
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+    return results
+
+
+def _stored(fhir: httpx.Client, folder: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(resource in the folder, the same resource on the server), for every resource.
+
+    Read back by ``Type?_id=a,b,…`` in batches of 100 ids (one GET per resource would take
+    minutes on this machine).
+    """
+    manifest = read_manifest(folder)
+    batch: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def read(rtype: str, sent: dict[str, dict[str, Any]]) -> Iterator[Any]:
+        found = fhir.get(rtype, params={"_id": ",".join(sent), "_count": len(sent)})
+        assert found.status_code == 200, found.text
+        stored = {e["resource"]["id"]: e["resource"] for e in found.json().get("entry", [])}
+        assert set(stored) == set(sent), f"{rtype}: {len(set(sent) - set(stored))} missing"
+        for rid, resource in sent.items():
+            yield resource, stored[rid]
+
+    for _case, resources in iter_case_resources(manifest):
+        for resource in resources:
+            ids = batch.setdefault(resource["resourceType"], {})
+            ids[resource["id"]] = resource
+            if len(ids) == 100:
+                yield from read(resource["resourceType"], batch.pop(resource["resourceType"]))
+    for rtype, sent in batch.items():
+        yield from read(rtype, sent)
+
+
+def _content(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource without what the server adds (meta.versionId, lastUpdated, source)."""
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    profile = (resource.get("meta") or {}).get("profile")
+    if profile:
+        out["meta"] = {"profile": profile}
+    return out
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The module's one big import: its cases, folder and report."""
+
+    cases: list[Case]
+    folder: Path
+    report: dict[str, Any]
+    source_system: str
+
+
+@pytest.fixture(scope="module")
+def imported(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Imported:
+    """Seeds + synthetic cases mapped with ``map --bulk`` and loaded with ``push --bulk``."""
+    tmp = tmp_path_factory.mktemp("bulk-import")
+    source_system = _source_system()
+    cases = _cases(source_system)
+    folder = _map_bulk(tmp, cases)
+    report = _push_bulk(fhir_base_url, folder, tmp / "report.json")
+    return Imported(cases, folder, report, source_system)
+
+
+def test_import_reports_every_case_and_type(imported: Imported):
+    manifest = read_manifest(imported.folder)
+    assert manifest.cases == len(imported.cases)
+    assert manifest.resources == sum(
+        len(build_bundles(c).transaction["entry"]) for c in imported.cases
+    )
+    summary = imported.report["summary"]
+    assert summary["method"] == "$import"
+    assert summary["ok"] == len(imported.cases)
+    assert summary["failed"] == summary["unknown"] == 0
+    assert summary["entries"]["created"] == manifest.resources
+    assert [c["case_id"] for c in imported.report["cases"]] == [c.case_id for c in imported.cases]
+    assert all(c["status"] == "ok" for c in imported.report["cases"])
+
+
+def test_import_stores_exactly_the_folder(imported: Imported, fhir):
+    compared = 0
+    for sent, stored in _stored(fhir, imported.folder):
+        assert _content(stored) == _content(sent)
+        compared += 1
+    assert compared == read_manifest(imported.folder).resources
+
+
+def test_import_stores_what_transactions_would(imported: Imported, fhir_base_url):
+    results = _transactions(fhir_base_url, imported.cases)
+    assert all(r.counts["unchanged"] == len(r.entries) for r in results)
+
+
+def test_a_second_import_changes_nothing(imported: Imported, fhir_base_url, tmp_path):
+    again = _push_bulk(fhir_base_url, imported.folder, tmp_path / "again.json")
+    assert again["summary"]["entries"]["unchanged"] == read_manifest(imported.folder).resources
+    assert again["summary"]["ok"] == len(imported.cases)
+
+
+class _NoImport(FhirClient):
+    """The real client, but the server's CapabilityStatement loses its ``$import``."""
+
+    def capabilities(self) -> CapabilityInfo:
+        info = super().capabilities()
+        ops = info.system_operations - {"import"}
+        return CapabilityInfo(
+            info.fhir_version,
+            info.software,
+            info.interactions,
+            info.operations,
+            info.system_interactions,
+            ops,
+            info.no_update_create,
+        )
+
+
+def test_without_import_it_falls_back_to_transactions(fhir_base_url, fhir, tmp_path):
+    cases = _cases(_source_system(), synthetic=4)
+    folder = _map_bulk(tmp_path, cases)
+    obj = Services(fhir_client=partial(_NoImport))
+    result = _invoke(
+        "push", "--bulk", str(folder), "--server", fhir_base_url,
+        "--report", str(tmp_path / "r.json"), obj=obj,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "does not offer $import" in result.output
+    summary = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["summary"]
+    assert summary["method"] == "transactions"
+    assert summary["ok"] == len(cases)
+    assert summary["entries"]["created"] == read_manifest(folder).resources
+    for sent, stored in _stored(fhir, folder):
+        assert _content(stored) == _content(sent)
+    # the same folder by $import now (after transactions): every resource unchanged
+    report = _push_bulk(fhir_base_url, folder, tmp_path / "again.json")
+    assert report["summary"]["entries"]["unchanged"] == read_manifest(folder).resources
