@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self
 
 import httpx
 import orjson
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.client import FHIR_JSON, USER_AGENT
 from fhir_ivc.client._answers import first_issue_text
 from fhir_ivc.client._errors import error_for_status, origin_of, redact_url
@@ -130,12 +130,7 @@ class BulkHttp:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         self._http.close()
 
     # -- plumbing ------------------------------------------------------------------------------

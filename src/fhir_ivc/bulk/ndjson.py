@@ -27,11 +27,11 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final, Self
 
 import orjson
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc._version import __version__
 from fhir_ivc.io import BundleSet, atomic_write_bytes, dump_json
 from fhir_ivc.io.writer import _AtomicLines
@@ -274,15 +274,10 @@ class BulkDirWriter:
             for rtype, f in sorted(self._types.items(), key=lambda kv: type_rank(kv[0]))
         ]
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         files = self.files()
-        self._stack.__exit__(exc_type, exc, tb)
-        if exc_type is not None:
+        self._stack.__exit__(*exc_info)
+        if exc_info[0] is not None:
             return
         old = self._old_files()
         manifest = {

@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import quote, unquote, urlsplit
+
+from fhir_ivc._types import ExcInfo
 
 __all__ = ["FileServer"]
 
@@ -114,12 +115,7 @@ class FileServer:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
