@@ -317,9 +317,10 @@ def build(jar_path: Path) -> dict[str, Any]:
         for system, code in sorted(codes):
             by_system.setdefault(system, []).append(code)
         expansions[url] = {"codes": by_system}
-    systems = {s for e in expansions.values() for s in e.get("codes", ())}
+    # every complete code system of the specification, bound or not: a Coding of one (e.g.
+    # observation-category, bound "preferred") has a known code list, as the HL7 engine checks
     code_systems: dict[str, list[str]] = {}
-    for system in sorted(systems & set(expander.code_systems)):
+    for system in sorted(expander.code_systems):
         codes_of = sorted(expander.tree(system))
         if len(codes_of) <= _MAX_CODES:
             code_systems[system] = codes_of

@@ -3,12 +3,13 @@
 Every test in this folder is marked ``java`` (a hook below). The session fixture
 :func:`conformance` makes the inputs of every group in :data:`INPUT_GROUPS` (the seed cases and
 200 synthetic cases mapped by ``fhir-ivc map``, both bundle kinds; the broken-resource suite and
-its valid bases; third-party data: the mCODE and US Core 6.1.0 examples; the emitted Patients
-claiming US Core's patient profile), then runs ``scripts/fhir-validate`` a single time over all of
-them, with the full package chain (scripts/fhir-packages), profiles/ and a tarball of the project
-package built by ``scripts/build_profiles.py --tgz`` loaded and checked.
+its valid bases; the mutation suite of tests/validation/_mutants.py; third-party data: the mCODE
+and US Core 6.1.0 examples; the emitted Patients claiming US Core's patient profile), then
+runs ``scripts/fhir-validate`` a single time over all of them, with the full package chain
+(scripts/fhir-packages), profiles/ and a tarball of the project package built by
+``scripts/build_profiles.py --tgz`` loaded and checked.
 
-To add inputs to the same engine run (a mutation suite, say), add one producer to
+To add inputs to the same engine run (as the mutation suite does), add one producer to
 :data:`INPUT_GROUPS`: ``name -> function(work_dir) -> [files]``; the test reads its results with
 ``conformance.of(conformance.group("name"))``.
 
@@ -35,6 +36,7 @@ import pytest
 from fhir_ivc.testing.synth import synthetic_cases
 from fhir_ivc.validation.hl7 import run_hl7_engine
 from tests._fhir_packages import example_files, package_tarball
+from tests.validation import _mutants as mutation_suite
 
 from ._found import Found, collect
 
@@ -124,6 +126,11 @@ def _us_core_patients(work: Path) -> list[Path]:
     return [out, controls]
 
 
+def _mutants(work: Path) -> list[Path]:
+    """The mutation suite (tests/validation/_mutants.py): one bundle file per mutant."""
+    return mutation_suite.write(work / "mutants")
+
+
 #: The inputs of the one engine run, by group, made in this order (us-core-patients reads the
 #: bundles of seed and synth). Extend here; the test reads ``conformance.group(name)``.
 INPUT_GROUPS: dict[str, Callable[[Path], list[Path]]] = {
@@ -134,6 +141,7 @@ INPUT_GROUPS: dict[str, Callable[[Path], list[Path]]] = {
     "mcode-examples": _mcode_examples,
     "us-core-examples": _us_core_examples,
     "us-core-patients": _us_core_patients,
+    "mutants": _mutants,
 }
 
 

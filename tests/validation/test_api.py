@@ -276,14 +276,24 @@ def test_unexpandable_filter_reason_names_the_filter() -> None:
 
 def test_packages_are_found() -> None:
     dirs = package_dirs()
-    assert [d.name for d in dirs] == ["hl7.fhir.us.mcode-4.0.0", "profiles"]
+    assert [d.name for d in dirs] == [
+        "hl7.fhir.us.mcode-4.0.0",
+        "hl7.fhir.uv.extensions.r4-5.2.0",
+        "profiles",
+    ]
     assert PROJECT_PACKAGE in registry().packages
     assert len(registry().structure_definitions) >= 34 + 12
     assert registry().code_system(IVC + "CodeSystem/ivc-segment") is not None
 
 
-def test_mcode_files_match_their_provenance_checksums() -> None:
-    folder = package_dirs()[0]
+@pytest.mark.parametrize(
+    ("index", "package_name", "version"),
+    [(0, "hl7.fhir.us.mcode", "4.0.0"), (1, "hl7.fhir.uv.extensions.r4", "5.2.0")],
+)
+def test_shipped_package_files_match_their_provenance_checksums(
+    index: int, package_name: str, version: str
+) -> None:
+    folder = package_dirs()[index]
     listed = dict(
         reversed(line.split(maxsplit=1))
         for line in (folder / "PROVENANCE.txt").read_text("utf-8").splitlines()
@@ -294,4 +304,4 @@ def test_mcode_files_match_their_provenance_checksums() -> None:
     for name, digest in listed.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
     package = json.loads((folder / "package.json").read_text("utf-8"))
-    assert (package["name"], package["version"]) == ("hl7.fhir.us.mcode", "4.0.0")
+    assert (package["name"], package["version"]) == (package_name, version)

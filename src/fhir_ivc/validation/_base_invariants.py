@@ -45,7 +45,8 @@ def _value_keys(value: Mapping[str, Any], prefix: str) -> bool:
 def _codings(concept: Any) -> list[Mapping[str, Any]]:
     if not isinstance(concept, Mapping):
         return []
-    return [c for c in concept.get("coding") or () if isinstance(c, Mapping)]
+    codings = concept.get("coding")
+    return [c for c in codings if isinstance(c, Mapping)] if isinstance(codings, list) else []
 
 
 def _coded(concept: Any, system: str, codes: tuple[str, ...]) -> bool:

@@ -159,6 +159,9 @@ class Core:
     def type_spec(self, name: str) -> Mapping[str, Any] | None:
         return self._types.get(name)
 
+    def has_value_set(self, url: str) -> bool:
+        return url in self._value_sets
+
     def expansion(self, url: str) -> Expansion:
         found = self._expansions.get(url)
         if found is None:
@@ -248,7 +251,13 @@ class Core:
             child.targets = targets
             child.choice = choice
             child.min = row[0]
-            if type_code in self.primitives:
+            if table.is_resource and path == "id":
+                # Resource.id is an ``id`` in the specification (the snapshot says System.String
+                # with fhir-type string); the HL7 engine checks its characters and length too
+                child.kind = PRIMITIVE
+                child.type = "id"
+                child.primitive = self.primitives["id"]
+            elif type_code in self.primitives:
                 child.kind = PRIMITIVE
                 child.primitive = self.primitives[type_code]
             elif backbone is not None:

@@ -44,11 +44,15 @@ def _present(value: Any) -> bool:
 
 def _has_code(concept: Any, system: str, codes: Collection[str]) -> bool:
     """``concept.coding.where(system = S and code in codes).exists()``."""
-    if not isinstance(concept, Mapping):
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    if not isinstance(codings, list):
         return False
     return any(
-        isinstance(c, Mapping) and c.get("system") == system and c.get("code") in codes
-        for c in concept.get("coding") or ()
+        isinstance(c, Mapping)
+        and c.get("system") == system
+        and isinstance(c.get("code"), str)
+        and c["code"] in codes
+        for c in codings
     )
 
 

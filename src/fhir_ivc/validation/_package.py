@@ -27,13 +27,16 @@ _HERE: Final = Path(__file__).resolve().parent
 #: npm name of the project's package (profiles/package.json)
 PROJECT_PACKAGE: Final = "fhir-ivc.ivc-lms"
 _MCODE_DIR: Final = _HERE / "packages" / "hl7.fhir.us.mcode-4.0.0"
+#: the definitions of the FHIR core extensions the adapter emits (data-absent-reason...)
+_EXTENSIONS_DIR: Final = _HERE / "packages" / "hl7.fhir.uv.extensions.r4-5.2.0"
 
 JsonObject = dict[str, Any]
 
 
 def package_dirs() -> list[Path]:
-    """The package folders read, in order: mCODE, then the project's package when found."""
-    dirs = [_MCODE_DIR]
+    """The package folders read, in order: mCODE, the core extensions the adapter emits, then
+    the project's package when found."""
+    dirs = [_MCODE_DIR, _EXTENSIONS_DIR]
     project = _project_dir()
     if project is not None:
         dirs.append(project)

@@ -343,7 +343,7 @@ def _codes(value: Any) -> list[tuple[str | None, str]]:
     codings = value.get("coding") if "coding" in value else [value]
     return [
         (c.get("system") if isinstance(c.get("system"), str) else None, c["code"])
-        for c in codings or ()
+        for c in (codings if isinstance(codings, list) else ())
         if isinstance(c, Mapping) and isinstance(c.get("code"), str)
     ]
 
@@ -356,7 +356,8 @@ def _type_matcher(steps: tuple[str, ...], types: tuple[str, ...]) -> Matcher:
         if not steps:  # $this of a choice element: the JSON key names the type
             return any(item.key.endswith(s) for s in suffixes)
         return any(
-            isinstance(v, Mapping) and (v.get("resourceType") in names or "Resource" in names)
+            isinstance(v, Mapping)
+            and ("Resource" in names or (type(rt := v.get("resourceType")) is str and rt in names))
             for v in follow(item.value, steps)
         )
 

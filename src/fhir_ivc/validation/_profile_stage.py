@@ -255,8 +255,8 @@ class Run:
         checked again (never one with a reference inside: targets resolve in the bundle)."""
         value = item.value
         if type(value) is dict and "resourceType" not in value:
-            text = orjson.dumps(value)
-            if b'"reference"' not in text:
+            text = _dumps(value)
+            if text is not None and b'"reference"' not in text:
                 key = (id(node), text)
                 memo = self.validator.clean
                 if key in memo:
@@ -336,9 +336,10 @@ class Run:
         where = item.path
         pairs: list[tuple[str | None, str]]
         if kind == "CodeableConcept" and isinstance(value, dict):
+            codings = value.get("coding")
             pairs = [
                 (c.get("system"), c["code"])
-                for c in value.get("coding") or ()
+                for c in (codings if type(codings) is list else ())
                 if isinstance(c, dict) and isinstance(c.get("code"), str)
             ]
         elif kind in ("Coding", "Quantity") and isinstance(value, dict):
@@ -417,6 +418,15 @@ class Run:
                     f"not the display code system {system} gives this code ({expected!r})",
                 )
         self.profile = saved
+
+
+def _dumps(value: dict[str, Any]) -> bytes | None:
+    """The memo key of a JSON object; None when orjson cannot write it (an integer beyond 64
+    bits: the structure stage reports it, the value is checked without the memo)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return None
 
 
 def _words(text: str) -> str:

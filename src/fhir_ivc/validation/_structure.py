@@ -212,7 +212,11 @@ class Structure:
     def _remembered(self, child: Child, item: dict[str, Any], where: str) -> None:
         """:meth:`_complex` through the memo (see the module docstring)."""
         assert self._memo is not None  # noqa: S101 - checked by the caller
-        text = orjson.dumps(item)
+        try:
+            text = orjson.dumps(item)
+        except TypeError:  # an integer beyond 64 bits: reported by the walk, never remembered
+            self._complex(child, item, where)
+            return
         key = (id(child), text)
         replay = self._memo.get(key)
         if replay is not None:
@@ -331,11 +335,13 @@ class Structure:
             self._unexpandable(strength, expansion.url, expansion.unexpandable, where)
             return
         codings = item.get("coding") if child.type == "CodeableConcept" else [item]
+        # a system or code of the wrong JSON type is reported by the walk; it matches nothing
         pairs = [
             (c.get("system"), c.get("code"))
-            for c in codings or ()
+            for c in (codings if type(codings) is list else ())
             if type(c) is dict and "code" in c
         ]
+        pairs = [(s, c) for s, c in pairs if type(c) is str and (s is None or type(s) is str)]
         if not pairs:
             if strength == "required":
                 self.add(

@@ -15,7 +15,7 @@ registry. Those give ``None`` and the caller decides the severity.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from fhir_ivc.validation._package import Registry, canonical
@@ -31,13 +31,22 @@ _MAX_DEPTH: Final = 8
 class Terminology:
     """Membership questions answered from one :class:`Registry`, with memoisation."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        core_expansion: Callable[[str], tuple[frozenset[tuple[str, str]], str] | None]
+        | None = None,
+    ) -> None:
         self._registry = registry
+        #: (system, code) pairs of an R4 core value set, or why not (None: not a core one)
+        self._core_expansion = core_expansion
         self._members: dict[tuple[str, str | None, str], tuple[Member, str]] = {}
         self._codes: dict[str, dict[str, str] | None] = {}
 
     def has_value_set(self, url: str) -> bool:
-        return self._registry.value_set(url) is not None
+        if self._registry.value_set(url) is not None:
+            return True
+        return self._core_expansion is not None and self._core_expansion(canonical(url)) is not None
 
     def codes(self, system: str) -> dict[str, str] | None:
         """code -> display of a complete CodeSystem in the registry, else None."""
@@ -65,7 +74,15 @@ class Terminology:
     def _value_set(self, url: str, system: str | None, code: str, depth: int) -> tuple[Member, str]:
         vs = self._registry.value_set(url)
         if vs is None:
-            return None, f"value set {url} is not available offline"
+            core = self._core_expansion(url) if self._core_expansion is not None else None
+            if core is None:
+                return None, f"value set {url} is not available offline"
+            pairs, why = core
+            if why:
+                return None, why
+            if system is None:
+                return any(c == code for _, c in pairs), ""
+            return (system, code) in pairs, ""
         if depth > _MAX_DEPTH:
             return None, f"value set {url} nests too deeply"
         compose = vs.get("compose") or {}

@@ -30,7 +30,7 @@ class Validator:
     def __init__(self, registry: Registry, core_tables: Core | None = None) -> None:
         self.registry = registry
         self.core = core_tables if core_tables is not None else core()
-        self.terminology = Terminology(registry)
+        self.terminology = Terminology(registry, self._core_expansion)
         self._target_types: dict[str, str | None] = {}
         #: subtrees found clean before, and the notes they give (see Structure)
         self.memo: dict[tuple[int, bytes], tuple[tuple[object, str, str], ...]] = {}
@@ -39,6 +39,14 @@ class Validator:
         self._invariants: dict[str, list[tuple[str, Invariant | None, Severity, str]]] = {}
         self._profiles: dict[str, Profile | None] = {}
         self._chains: dict[str, tuple[Profile, ...]] = {}
+
+    def _core_expansion(self, url: str) -> tuple[frozenset[tuple[str, str]], str] | None:
+        """A value set of the R4 core tables (the profile stage's fallback): its pairs, or why
+        it cannot be expanded; None when the core does not have it."""
+        if not self.core.has_value_set(url):
+            return None
+        expansion = self.core.expansion(url)
+        return expansion.pairs, expansion.unexpandable
 
     # -- profiles ------------------------------------------------------------------------------
 
