@@ -1,8 +1,10 @@
 """``fhir-ivc map``: case records in, transaction and collection bundles out, streaming.
 
 One case is in memory at a time: read a record, map it (``Services.build_bundles``), check its
-bundles (``Services.check_bundle``), write them. A bad record, a mapping error or an invalid
-bundle rejects that record (a REJECT line and a line in the rejects file); the others go on.
+bundles (``Services.check_bundle``), write them. ``-j N`` maps and checks in N processes
+(``_map_jobs``), a bounded window of cases ahead; the output is byte-identical to ``-j 1``.
+A bad record, a mapping error or an invalid bundle rejects that record (a REJECT line and a
+line in the rejects file); the others go on.
 Exit codes: 0 every record mapped, 1 some rejected, 2 the run could not be done.
 """
 
@@ -29,9 +31,9 @@ from fhir_ivc.cli._limits import (
     limits_from,
 )
 from fhir_ivc.cli._map_bulk import BulkDirOption, map_bulk
+from fhir_ivc.cli._map_jobs import Outcome, Work, outcome, parallel_outcomes
 from fhir_ivc.cli._output import Reporter
-from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem, services
-from fhir_ivc.exceptions import MappingError
+from fhir_ivc.cli._services import BuildBundles, BundleCheck, services
 from fhir_ivc.io import (
     STDOUT,
     BundleDirWriter,
@@ -40,7 +42,6 @@ from fhir_ivc.io import (
     CaseRecordResult,
     NdjsonBundleWriter,
     RejectsWriter,
-    bundle_of,
     iter_inputs,
 )
 
@@ -122,6 +123,17 @@ def map_command(
         typer.Option("--quiet", "-q", help="No progress bar and no summary (REJECT lines stay)."),
     ] = False,
     bulk: BulkDirOption = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            help="Map and check cases in N processes (CPU-bound runs); the output is the same, "
+            "in the same order, as with 1.",
+        ),
+    ] = 1,
 ) -> None:
     """Map case records to FHIR bundles, streaming: one case in memory at a time.
 
@@ -157,7 +169,11 @@ def map_command(
             )
             reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
             run = _MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
-            run.consume(iter_inputs(inputs, limits=limits_from(max_record_bytes, max_depth)))
+            records = iter_inputs(inputs, limits=limits_from(max_record_bytes, max_depth))
+            if jobs > 1:
+                run.consume_outcomes(parallel_outcomes(records, run.work, jobs))
+            else:
+                run.consume(records)
         elapsed = time.perf_counter() - started
         summary = (
             f"mapped {plural(run.mapped, 'case')}, rejected {run.rejected}, "
@@ -196,13 +212,20 @@ class _MapRun:
         # the only state that grows with the input: ids seen, to refuse a second case with the
         # same id instead of silently overwriting its bundles
         self._seen: set[str] = set()
+        self.work = Work(self.build, self.check, self.kinds)
 
     def consume(self, results: Iterable[CaseRecordResult]) -> None:
         for result in results:
-            self._one(result)
+            self._one(result, None)
             self.reporter.advance()
 
-    def _one(self, result: CaseRecordResult) -> None:
+    def consume_outcomes(self, pairs: Iterable[tuple[CaseRecordResult, Outcome | None]]) -> None:
+        """Records whose outcome was computed elsewhere (``-j N``), in input order."""
+        for result, done in pairs:
+            self._one(result, done)
+            self.reporter.advance()
+
+    def _one(self, result: CaseRecordResult, done: Outcome | None) -> None:
         source = str(result.source)
         if result.case is None:
             self._reject([(err.case_id, err.path, err.reason) for err in result.errors], source)
@@ -213,26 +236,11 @@ class _MapRun:
             self._reject([(case.case_id, "case_id", reason)], source)
             return
         self._seen.add(case.case_id)
-        try:
-            bundles = self.build(case)
-        except MappingError as exc:
-            self._reject([(exc.case_id or case.case_id, exc.path, str(exc))], source)
+        done = outcome(self.work, case) if done is None else done
+        if done.bundles is None:
+            self._reject(done.errors, source)
             return
-        if self.check is not None:
-            check = self.check
-            problems = [
-                problem
-                for kind in self.kinds
-                if (
-                    problem := bundle_problem(
-                        bundle_of(bundles, kind), _sources(bundles), check, kind
-                    )
-                )
-            ]
-            if problems:
-                self._reject([(case.case_id, *problem) for problem in problems], source)
-                return
-        self.bundles += self.writer.write(bundles)
+        self.bundles += self.writer.write(done.bundles)
         self.mapped += 1
 
     def _reject(self, errors: list[tuple[str | None, str, str]], source: str) -> None:
@@ -241,9 +249,3 @@ class _MapRun:
             self.reporter.reject(case_id, path, reason, source)
             if self.rejects is not None:
                 self.rejects.write(case_id, path, reason, source)
-
-
-def _sources(bundles: object) -> dict[str, str]:
-    """entry fullUrl -> case element, when the builder says (``CaseBundles.sources``)."""
-    sources = getattr(bundles, "sources", None)
-    return dict(sources) if isinstance(sources, dict) else {}
