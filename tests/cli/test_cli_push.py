@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import unquote
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -60,6 +61,7 @@ class FakeFhir:
         self.reject: dict[str, int] = {}  # case id -> entry index to blame with a 422
         self.answers: list[httpx.Response] = []  # canned answers for the next POSTs
         self.in_flight = 0
+        self.next_id = 1
         self.max_in_flight = 0
         self.on_post: Callable[[], None] | None = None
 
@@ -71,6 +73,8 @@ class FakeFhir:
         self.requests.append(request)
         if request.method == "GET" and request.url.path == "/fhir/metadata":
             return _json(200, self.metadata)
+        if request.method == "GET" and request.url.path == "/fhir/List":
+            return _json(200, self._lists(request.url.params.get("identifier", "")))
         assert (request.method, request.url.path) == ("POST", "/fhir"), request
         if self.on_post is not None:
             self.on_post()
@@ -84,6 +88,15 @@ class FakeFhir:
         finally:
             self.in_flight -= 1
 
+    def _lists(self, token: str) -> dict[str, Any]:
+        """``GET List?identifier=``: the stored manifest, as a searchset."""
+        found = [
+            {"resource": {**json.loads(content), "id": str(rid)}}
+            for url, (rid, _, content) in self.store.items()
+            if url.startswith("List?") and unquote(url.partition("identifier=")[2]) == token
+        ]
+        return {"resourceType": "Bundle", "type": "searchset", "entry": found}
+
     def _transaction(self, bundle: dict[str, Any]) -> httpx.Response:
         case_id = _case_id(bundle)
         if case_id in self.reject:
@@ -95,12 +108,31 @@ class FakeFhir:
             )
             return _json(422, body)
         entries = []
+        ids = {}  # fullUrl -> Type/id, as the server resolves references
         for entry in bundle["entry"]:
-            url, rtype = entry["request"]["url"], entry["resource"]["resourceType"]
+            url = entry["request"]["url"]
+            if "resource" in entry and "fullUrl" in entry:
+                rid = self.store[url][0] if url in self.store else self.next_id + len(ids)
+                ids[entry["fullUrl"]] = f"{entry['resource']['resourceType']}/{rid}"
+        for entry in bundle["entry"]:
+            url = entry["request"]["url"]
+            if entry["request"]["method"] == "DELETE":
+                gone = [k for k, v in self.store.items() if f"/{v[0]}" == "/" + url.split("/")[1]]
+                for key in gone:
+                    del self.store[key]
+                code = "SUCCESSFUL_DELETE" if gone else "SUCCESSFUL_DELETE_NOT_FOUND"
+                response = {"status": "204 No Content", "outcome": hapi_outcome(code, code)}
+                entries.append({"response": response})
+                continue
+            rtype = entry["resource"]["resourceType"]
             content = json.dumps(entry["resource"], sort_keys=True)
+            for full_url, ref in ids.items():
+                content = content.replace(f'"{full_url}"', f'"{ref}"')
             if url not in self.store:
-                self.store[url] = (len(self.store) + 1, 1, content)
-                rid, version, status = len(self.store), 1, "201 Created"
+                rid = int(ids[entry["fullUrl"]].split("/")[1])
+                self.next_id = max(self.next_id, rid + 1)
+                self.store[url] = (rid, 1, content)
+                version, status = 1, "201 Created"
                 code = "SUCCESSFUL_UPDATE_NO_CONDITIONAL_MATCH"
             else:
                 rid, version, old = self.store[url]
@@ -207,21 +239,30 @@ def test_push_seed_cases_then_again(runner, server, seed_file):
     assert lines[0] == (
         f"fhir-ivc: pushing to {BASE} (FHIR 4.0.1, HAPI FHIR Server 8.8.0), 4 at a time"
     )
-    assert lines[1].split() == ["case", "created", "updated", "unchanged", "failed", "result"]
-    assert lines[2].split() == ["case-1", "30", "0", "0", "0", "ok"]
-    assert lines[3].split() == ["case-2", "43", "0", "0", "0", "ok"]
+    header = ["case", "created", "updated", "unchanged", "deleted", "failed", "result"]
+    assert lines[1].split() == header
+    # each case's entries and its manifest List (--corrections delete, the default)
+    assert lines[2].split() == ["case-1", "31", "0", "0", "0", "0", "ok"]
+    assert lines[3].split() == ["case-2", "44", "0", "0", "0", "0", "ok"]
     assert last_line(first.stderr).startswith(f"pushed to {BASE} in ")
     assert last_line(first.stderr).endswith(
-        "s: 2 ok, 0 failed, 0 rejected; entries: 73 created, 0 updated, 0 unchanged, 0 failed"
+        "s: 2 ok, 0 failed, 0 rejected; entries: 75 created, 0 updated, 0 unchanged, 0 deleted, "
+        "0 failed"
     )
-    assert [r.method for r in server.requests] == ["GET", "POST", "POST"]
+    # metadata, then per case the manifest search and the transaction
+    paths = sorted((r.method, r.url.path) for r in server.requests)
+    assert (
+        paths == [("GET", "/fhir/List")] * 2 + [("GET", "/fhir/metadata")] + [("POST", "/fhir")] * 2
+    )
     post = server.posts[0]
     assert post.headers["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
     assert "Authorization" not in post.headers
 
     again = push(runner, str(seed_file), "--server", BASE)
     assert again.exit_code == 0, again.output
-    assert "entries: 0 created, 0 updated, 73 unchanged, 0 failed" in last_line(again.stderr)
+    assert "entries: 0 created, 0 updated, 75 unchanged, 0 deleted, 0 failed" in last_line(
+        again.stderr
+    )
 
 
 def test_edited_case_reports_the_update(runner, server, seed_records, tmp_path):
@@ -235,7 +276,10 @@ def test_edited_case_reports_the_update(runner, server, seed_records, tmp_path):
 
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stderr.splitlines()[2:4]]
-    assert rows == [["case-1", "0", "1", "29", "0", "ok"], ["case-2", "0", "0", "43", "0", "ok"]]
+    assert rows == [
+        ["case-1", "0", "1", "30", "0", "0", "ok"],
+        ["case-2", "0", "0", "44", "0", "0", "ok"],
+    ]
 
 
 def test_report_file(runner, server, seed_file, tmp_path):
@@ -254,6 +298,7 @@ def test_report_file(runner, server, seed_file, tmp_path):
         "prebuilt",
         "concurrency",
         "ids",
+        "corrections",
         "started",
         "fhir_version",
         "software",
@@ -277,7 +322,13 @@ def test_report_file(runner, server, seed_file, tmp_path):
     ]
     assert (case_1["index"], case_1["case_id"], case_1["status"]) == (0, "case-1", "ok")
     assert case_1["source"] == f"{seed_file}:{seed_lines(seed_file)[0]}"
-    assert case_1["counts"] == {"created": 30, "updated": 0, "unchanged": 0, "failed": 0}
+    assert case_1["counts"] == {
+        "created": 31,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "failed": 0,
+    }
     assert (case_1["error"], case_1["status_code"]) == (None, None)
     entry = case_1["entries"][0]
     assert list(entry) == [
@@ -301,7 +352,9 @@ def test_report_file(runner, server, seed_file, tmp_path):
         "Patient/1/_history/1",
         "1",
     )
-    assert len(case_2["entries"]) == 43
+    assert len(case_2["entries"]) == 44
+    assert case_2["entries"][-1]["resource_type"] == "List"  # the manifest
+    assert case_2["entries"][-1]["source"] == "manifest"
     summary = data["summary"]
     assert summary["finished"] >= data["started"]
     del summary["finished"]
@@ -311,7 +364,7 @@ def test_report_file(runner, server, seed_file, tmp_path):
         "failed": 0,
         "rejected": 0,
         "skipped": 0,
-        "entries": {"created": 73, "updated": 0, "unchanged": 0, "failed": 0},
+        "entries": {"created": 75, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0},
         "exit_code": 0,
     }
     # the rejects file goes next to the report, empty when nothing was rejected
@@ -329,8 +382,8 @@ def test_failing_case_exits_1_and_the_other_case_is_pushed(
 
     assert result.exit_code == 1, result.output
     rows = [line.split() for line in result.stderr.splitlines()[2:4]]
-    assert rows[0] == ["case-1", "30", "0", "0", "0", "ok"]
-    assert rows[1] == ["case-2", "0", "0", "0", "43", "failed", "(HTTP", "422)"]
+    assert rows[0] == ["case-1", "31", "0", "0", "0", "0", "ok"]
+    assert rows[1] == ["case-2", "0", "0", "0", "0", "44", "failed", "(HTTP", "422)"]
     fail = next(line for line in result.stderr.splitlines() if line.startswith("FAIL "))
     assert fail == (
         "FAIL case 'case-2': transaction rejected with HTTP 422 (validation failed): "
@@ -379,7 +432,7 @@ def test_retry_after_503_is_logged_and_the_case_succeeds(runner, server, seed_fi
 def test_verbose_logs_one_line_per_case(runner, server, seed_file):
     result = push(runner, str(seed_file), "--server", BASE, "-v", "-j", "1")
     assert result.exit_code == 0, result.output
-    assert "fhir-ivc: info: case case-1 pushed: 30 created, 0 updated, 0 unchanged" in result.stderr
+    assert "fhir-ivc: info: case case-1 pushed: 31 created, 0 updated, 0 unchanged" in result.stderr
     assert logging.getLogger("fhir_ivc.client").level == logging.NOTSET
     assert logging.getLogger("fhir_ivc.exchange").level == logging.NOTSET
 
@@ -681,7 +734,7 @@ def test_prebuilt_ndjson_from_map(runner, server, seed_file, seed_records, tmp_p
     assert data["prebuilt"] is True
     by_case = {c["case_id"]: c for c in data["cases"]}
     assert by_case["case-1"]["source"] == f"{bundles}:1"
-    assert by_case["case-1"]["counts"]["created"] == 30
+    assert by_case["case-1"]["counts"]["created"] == 31  # and the manifest
     # the case element is read back from the case-element extension of each resource
     assert "surgery.blood_loss_ml (Observation.valueQuantity)" in by_case["case-2"]["error"]
     assert data["summary"]["skipped"] == 2
@@ -696,7 +749,7 @@ def test_prebuilt_json_files_and_folder_output_of_map(runner, server, seed_file,
 
     result = push(runner, *files, "--prebuilt", "--server", BASE)
     assert result.exit_code == 0, result.output
-    assert "entries: 73 created" in last_line(result.stderr)
+    assert "entries: 75 created" in last_line(result.stderr)
 
     again = push(runner, str(array), "--prebuilt", "--server", BASE, "--dry-run")
     assert again.exit_code == 0, again.output
@@ -786,3 +839,45 @@ def test_large_runs_list_only_the_cases_that_were_not_ok(runner, server, write_n
     assert [line.split()[2] for line in lines[5:7]] == ["'synth-000007':", "'synth-000042':"]
     assert "58 ok, 2 failed, 0 rejected" in lines[7]
     assert len(report_of(report)["cases"]) == 60
+
+
+# --- corrections ------------------------------------------------------------------------------
+
+
+def test_a_withdrawn_item_is_deleted_in_the_same_transaction(
+    runner, server, seed_records, tmp_path
+):
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump(seed_records))
+    assert push(runner, str(cases), "--server", BASE, "-q").exit_code == 0
+    seed_records[1]["metastases"] = [
+        m for m in seed_records[1]["metastases"] if m["site"] != "liver"
+    ]
+    cases.write_text(yaml.safe_dump(seed_records))
+    before = len(server.posts)
+
+    result = push(runner, str(cases), "--server", BASE, "--report", str(tmp_path / "r.json"))
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.stderr.splitlines()[2:4]}
+    assert rows["case-1"] == ["case-1", "0", "0", "31", "0", "0", "ok"]
+    # the resources that referred to the metastasis and the manifest change, the Condition goes
+    assert rows["case-2"][4:] == ["1", "0", "ok"]
+    sent = [json.loads(post.content) for post in server.posts[before:]]
+    deletes = [e["request"] for b in sent for e in b["entry"] if e["request"]["method"] == "DELETE"]
+    assert len(deletes) == 1
+    assert deletes[0]["url"].startswith("Condition/")
+    (entry,) = [
+        e
+        for c in report_of(tmp_path / "r.json")["cases"]
+        for e in c["entries"]
+        if e["outcome"] == "deleted"
+    ]
+    assert (entry["resource_type"], entry["source"]) == ("Condition", "metastasis.liver (removed)")
+
+
+def test_corrections_off_sends_no_manifest_and_no_search(runner, server, seed_file):
+    result = push(runner, str(seed_file), "--server", BASE, "--corrections", "off")
+    assert result.exit_code == 0, result.output
+    assert "entries: 73 created" in last_line(result.stderr)
+    assert [r.method for r in server.requests] == ["GET", "POST", "POST"]

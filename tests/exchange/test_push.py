@@ -291,7 +291,7 @@ def test_rejected_transaction_names_case_and_element():
         "surgery.blood_loss_ml (Observation.valueQuantity): Quantity value must be >= 0; "
         "something general"
     )
-    assert result.counts == {"created": 0, "updated": 0, "unchanged": 0, "failed": 4}
+    assert result.counts == {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 4}
     assert [e.outcome for e in result.entries] == ["failed"] * 4
     assert [e.status for e in result.entries] == [422] * 4
     assert result.entries[3].message == "Observation.valueQuantity: Quantity value must be >= 0"
@@ -366,7 +366,7 @@ async def test_push_bundle_outcomes(client, router):
     assert result.entries[0].location == "Patient/101/_history/1"
     assert result.entries[0].full_url == PATIENT_URL
     assert result.entries[2].full_url == PROCEDURE_URL
-    assert result.counts == {"created": 1, "updated": 1, "unchanged": 2, "failed": 0}
+    assert result.counts == {"created": 1, "updated": 1, "unchanged": 2, "deleted": 0, "failed": 0}
     assert route.call_count == 1
 
 
@@ -598,6 +598,7 @@ def test_push_result_counts_every_outcome():
         "created": 0,
         "updated": 0,
         "unchanged": 0,
+        "deleted": 0,
         "failed": 0,
     }
 

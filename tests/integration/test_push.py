@@ -160,7 +160,13 @@ def test_seed_cases_land_exactly_once_with_resolving_references(fhir_base_url, f
     for bundle, result in zip(bundles, results, strict=True):
         entries = len(bundle.transaction["entry"])
         assert result.case_id == bundle.case_id
-        assert result.counts == {"created": entries, "updated": 0, "unchanged": 0, "failed": 0}
+        assert result.counts == {
+            "created": entries,
+            "updated": 0,
+            "unchanged": 0,
+            "deleted": 0,
+            "failed": 0,
+        }
         assert all(e.status == 201 and e.version_id == "1" for e in result.entries)
 
     assert _count(fhir, "Patient", identifier=f"{source_system}|") == 2
@@ -238,7 +244,13 @@ def test_second_push_creates_nothing_and_changes_nothing(fhir_base_url, fhir):
 
     for bundle, result in zip(bundles, again, strict=True):
         entries = len(bundle.transaction["entry"])
-        assert result.counts == {"created": 0, "updated": 0, "unchanged": entries, "failed": 0}
+        assert result.counts == {
+            "created": 0,
+            "updated": 0,
+            "unchanged": entries,
+            "deleted": 0,
+            "failed": 0,
+        }
         assert all(e.status == 200 and e.version_id == "1" for e in result.entries)
     # same resources as after the first push, same ids
     assert [[e.location for e in r.entries] for r in again] == [
@@ -306,7 +318,7 @@ def test_a_conditional_url_matching_two_resources_fails_that_case_only(fhir_base
     message = failed.entries[index].message
     assert message is not None
     assert "Multiple resources match" in message
-    assert failed.counts == {"created": 0, "updated": 0, "unchanged": 0, "failed": 30}
+    assert failed.counts == {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 30}
     # rolled back: nothing of case-1 was written
     assert _count(fhir, "Patient", identifier=f"{source_system}|case-1") == 0
     assert _count(fhir, "Patient", identifier=f"{source_system}|case-2") == 1

@@ -6,7 +6,9 @@ old one. So a refactor must not change them, and ``--update-golden`` does not re
 
 ``tests/data/seed/<case>/expected/identifiers.json`` lists, per entry of the transaction bundle
 and in bundle order: the resource type, the fullUrl (a uuid derived like the identifier), every
-identifier, the conditional URL, and the collection bundle's id. A change that is intended needs
+identifier, the conditional URL, and the collection bundle's id; and the identifier, fullUrl and
+conditional URL of the case's manifest ``List`` that ``push`` writes beside them
+(:mod:`fhir_ivc.exchange.manifest`). A change that is intended needs
 a migration note in docs/mapping.md ("Identifiers") saying how servers holding the old ids are
 brought over; then regenerate the file with ``pytest tests/mapping/test_identifiers.py
 --update-identifiers`` and let a reviewer read the diff.
@@ -20,13 +22,21 @@ from typing import Any
 import pytest
 
 from fhir_ivc.bundle import CaseBundles
+from fhir_ivc.exchange.manifest import manifest_entry
 
 from ._fhir import SEED, seed_bundles, seed_case_ids
 
 
 def identifier_contract(bundles: CaseBundles) -> dict[str, Any]:
+    manifest = manifest_entry(bundles.transaction)  # written by push beside the entries
+    assert manifest is not None
     return {
         "collection_id": bundles.collection["id"],
+        "manifest": {
+            "fullUrl": manifest["fullUrl"],
+            "identifier": manifest["resource"]["identifier"],
+            "url": manifest["request"]["url"],
+        },
         "entries": [
             {
                 "resourceType": entry["resource"]["resourceType"],
@@ -53,6 +63,7 @@ def test_identifiers_and_conditional_urls_are_pinned(case_id: str, update_identi
         return
     expected = json.loads(path.read_text(encoding="utf-8"))
     assert actual["collection_id"] == expected["collection_id"]
+    assert actual["manifest"] == expected["manifest"], f"{case_id}: the manifest's id moved"
     lost = [e for e in expected["entries"] if e not in actual["entries"]]
     new = [e for e in actual["entries"] if e not in expected["entries"]]
     assert (lost, new) == ([], []), (

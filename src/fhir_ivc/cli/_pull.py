@@ -51,6 +51,7 @@ from fhir_ivc.cli._pull_state import (
     resolve_since,
     utc_now,
 )
+from fhir_ivc.cli._push_options import ManifestOnlyOption
 from fhir_ivc.cli._services import services
 from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
 from fhir_ivc.exchange._sync import server_time
@@ -342,6 +343,7 @@ def pull_command(
     insecure: Insecure = False,
     state: StateOption = None,
     since: SinceOption = None,
+    manifest_only: ManifestOnlyOption = False,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (problem lines stay)."),
@@ -354,6 +356,7 @@ def pull_command(
     """
     started_clock = time.perf_counter()
     query = _query(identifier or [], identifiers_file, system)
+    query = query.only_manifest() if manifest_only else query
     if out is not None and ndjson is not None:
         raise typer.BadParameter("give at most one of them", param_hint="'--out' / '--ndjson'")
     loss_report = _default_loss_report(out, ndjson) if loss_report is None else loss_report

@@ -18,21 +18,17 @@ named by id, entries by the case element they came from.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 import anyio
 import typer
 from anyio.abc import ObjectReceiveStream
-from rich.table import Table
 
 from fhir_ivc._version import __version__
-from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED, refuses_client_ids
+from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED
 from fhir_ivc.cli._connection import (
     AuthTokenEnv,
     AuthTokenFile,
@@ -51,206 +47,23 @@ from fhir_ivc.cli._limits import (
     MaxRecordBytes,
     limits_from,
 )
-from fhir_ivc.cli._output import Reporter, reject_line
+from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
 from fhir_ivc.cli._push_input import Item, Reject, Work, Works, mapped_works, prebuilt_works
+from fhir_ivc.cli._push_options import CorrectionsMode, CorrectionsOption, FeedOptions
+from fhir_ivc.cli._push_run import PushRun, client_logs, entries_text, now
 from fhir_ivc.cli._services import services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
 from fhir_ivc.exceptions import ConfigError, RequestError
-from fhir_ivc.exchange import OUTCOMES, CasePushResult, Outcome, push_many
-from fhir_ivc.exchange.push import PlannedEntry, plan_entries
+from fhir_ivc.exchange import OUTCOMES, push_many
+from fhir_ivc.exchange.push import plan_entries
 from fhir_ivc.exchange.report import (
     JsonReportWriter,
-    planned_record,
     public_url,
-    rejected_record,
-    result_record,
 )
 from fhir_ivc.io import RejectsWriter
 
 __all__ = ["push_command"]
-
-#: Cases listed one by one in the final table; larger runs list only the cases that were not ok.
-TABLE_ROWS: Final = 50
-#: Failure lines printed at the end; the report file has all of them.
-MAX_FAILURES_SHOWN: Final = 100
-
-#: the loggers whose records the command shows: the client's (retries, refused credentials)
-#: and the engine's (one line per case, with --verbose)
-_LOGGERS: Final = ("fhir_ivc.client", "fhir_ivc.exchange")
-
-
-# --- output -----------------------------------------------------------------------------------
-
-
-class _LogHandler(logging.Handler):
-    """Client and engine records (retries, refused credentials …) as ``fhir-ivc: …`` lines.
-
-    The push engine's own one-line-per-case records are dropped unless ``--verbose``: the
-    command prints every failed case itself, with its reason.
-    """
-
-    def __init__(self, output: Reporter, *, verbose: bool) -> None:
-        super().__init__(logging.INFO if verbose else logging.WARNING)
-        self.output = output
-        self.verbose = verbose
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not self.verbose and str(record.msg).startswith("case %s "):
-            return
-        try:
-            level = record.levelname.lower()
-            self.output.line(f"fhir-ivc: {level}: {record.getMessage()}")
-        except Exception:  # pragma: no cover - logging must never break the run
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def _client_logs(output: Reporter, *, verbose: bool) -> Iterator[None]:
-    handler = _LogHandler(output, verbose=verbose)
-    with contextlib.ExitStack() as stack:
-        for name in _LOGGERS:
-            logger = logging.getLogger(name)
-            level = logger.level
-            logger.addHandler(handler)
-            stack.callback(logger.setLevel, level)
-            stack.callback(logger.removeHandler, handler)
-            if verbose and (level == logging.NOTSET or level > logging.INFO):
-                logger.setLevel(logging.INFO)
-        yield
-
-
-# --- one run ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Row:
-    index: int
-    case_id: str | None
-    counts: Mapping[Outcome, int] | None
-    result: str
-
-
-@dataclass
-class _PushRun:
-    """Counts, the bounded table rows and the writers of one push (or dry) run."""
-
-    output: Reporter
-    report: JsonReportWriter | None
-    rejects: RejectsWriter | None
-    ok: int = 0
-    failed: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    planned_entries: int = 0
-    entries: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    rows: list[_Row] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    #: a failure said the server forbids client-assigned ids (``--ids logical``)
-    client_ids_refused: bool = False
-
-    @property
-    def cases(self) -> int:
-        return self.ok + self.failed + self.rejected
-
-    def _row(self, row: _Row) -> None:
-        if self.cases > TABLE_ROWS:  # too many to list: keep only the cases that were not ok
-            self.rows = [r for r in self.rows if r.result != "ok"]
-            if row.result == "ok":
-                return
-        if len(self.rows) < TABLE_ROWS:
-            self.rows.append(row)
-
-    def _progress(self) -> None:
-        parts = [f"{self.ok} ok"]
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        if self.rejected:
-            parts.append(f"{self.rejected} rejected")
-        self.output.advance(", ".join(parts))
-
-    def reject(self, work: Reject) -> None:
-        self.rejected += 1
-        for path, reason in work.problems:
-            self.output.line(reject_line(work.case_id, path, reason, work.source))
-            if self.rejects is not None:
-                self.rejects.write(work.case_id, path, reason, work.source)
-        if self.report is not None:
-            self.report.add(
-                rejected_record(work.case_id, work.problems, index=work.index, source=work.source)
-            )
-        self._row(_Row(work.index, work.case_id, None, "rejected"))
-        self._progress()
-
-    def pushed(self, item: Item, result: CasePushResult) -> None:
-        counts = result.counts
-        for outcome in OUTCOMES:
-            self.entries[outcome] += counts[outcome]
-        if result.ok:
-            self.ok += 1
-            status = "ok"
-        else:
-            self.failed += 1
-            status = "failed"
-            if result.status_code is not None:
-                status += f" (HTTP {result.status_code})"
-            elif result.exception is not None:
-                status += f" ({type(result.exception).__name__})"
-            if len(self.failures) < MAX_FAILURES_SHOWN:
-                error = result.error or f"case {item.case_id!r}: failed"
-                self.client_ids_refused |= refuses_client_ids(result.error)
-                self.failures.append((item.index, f"FAIL {error} ({item.source})"))
-        if self.report is not None:
-            self.report.add(result_record(result, index=item.index, source=item.source))
-        self._row(_Row(item.index, item.case_id, counts, status))
-        self._progress()
-
-    def planned(self, item: Item, planned: Sequence[PlannedEntry], *, verbose: bool) -> None:
-        self.ok += 1
-        self.planned_entries += len(planned)
-        record = planned_record(item.case_id, planned, index=item.index, source=item.source)
-        by_type = ", ".join(f"{t} {n}" for t, n in _by_count(record["resource_counts"]))
-        typer.echo(f"{item.case_id}: {_entries(len(planned))}: {by_type} ({item.source})")
-        if verbose:
-            for plan in planned:
-                typer.echo(f"    {plan.method} {plan.url}  <- {plan.source}")
-        if self.report is not None:
-            self.report.add(record)
-
-    def table(self) -> Table | None:
-        if not self.rows:
-            return None
-        table = Table(title=None, show_edge=False, pad_edge=False, box=None)
-        table.add_column("case")
-        for outcome in OUTCOMES:
-            table.add_column(outcome, justify="right")
-        table.add_column("result")
-        for row in sorted(self.rows, key=lambda r: r.index):
-            counts = [str(row.counts[o]) if row.counts else "-" for o in OUTCOMES]
-            table.add_row(row.case_id or "<no case_id>", *counts, row.result)
-        return table
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "cases": self.cases,
-            "ok": self.ok,
-            "failed": self.failed,
-            "rejected": self.rejected,
-            "skipped": self.skipped,
-            "entries": dict(self.entries),
-        }
-
-
-def _entries(count: int) -> str:
-    return "1 entry" if count == 1 else f"{count} entries"
-
-
-def _by_count(counts: Mapping[str, int]) -> list[tuple[str, int]]:
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -276,7 +89,11 @@ async def _check_server(client: AsyncFhirClient) -> CapabilityInfo:
 
 
 async def _pump(
-    client: AsyncFhirClient, works: Iterator[Work], run: _PushRun, concurrency: int
+    client: AsyncFhirClient,
+    works: Iterator[Work],
+    run: PushRun,
+    concurrency: int,
+    feed: FeedOptions = FeedOptions(),  # noqa: B008 - frozen, never changed
 ) -> None:
     """Feed the cases to ``concurrency`` workers through a channel of ``concurrency`` slots."""
     send, receive = anyio.create_memory_object_stream[Item](max_buffer_size=concurrency)
@@ -286,7 +103,10 @@ async def _pump(
             async for item in channel:
                 # push_many of one case: its isolation turns every error into a failed result
                 (result,) = await push_many(
-                    client, [(item.case_id, item.bundle, item.sources)], concurrency=1
+                    client,
+                    [(item.case_id, item.bundle, item.sources)],
+                    concurrency=1,
+                    corrections=feed.corrections,
                 )
                 run.pushed(item, result)
 
@@ -378,6 +198,7 @@ def push_command(
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
     ids: IdsOption = Ids.CONDITIONAL,
+    corrections: CorrectionsOption = CorrectionsMode.DELETE,
     max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
     validate: Annotated[
@@ -450,17 +271,19 @@ def push_command(
             "prebuilt": prebuilt,
             "concurrency": concurrency,
             "ids": ids.value,
-            "started": _now(),
+            "corrections": corrections.value,
+            "started": now(),
         }
         if dry_run:
             run = _dry_run(stream, output, header, report, rejects, verbose=verbose)
         else:
-            with _client_logs(output, verbose=verbose):  # first: the client warns when built
+            with client_logs(output, verbose=verbose):  # first: the client warns when built
                 client = use.async_fhir_client(
                     str(server), auth=auth, timeout=timeout, verify=not insecure
                 )
+                feed = FeedOptions(corrections=corrections.value)
                 run = anyio.run(
-                    _push, client, stream, output, header, report, rejects, concurrency, ids
+                    _push, client, stream, output, header, report, rejects, concurrency, ids, feed
                 )
         code = ExitCode.SOME_FAILED if run.failed or run.rejected else ExitCode.OK
         _finish(run, output, started, server, report, rejects, dry_run=dry_run)
@@ -488,9 +311,9 @@ def _dry_run(
     rejects: Path | None,
     *,
     verbose: bool,
-) -> _PushRun:
+) -> PushRun:
     with _writers(header, report, rejects) as (report_writer, rejects_writer):
-        run = _PushRun(output, report_writer, rejects_writer)
+        run = PushRun(output, report_writer, rejects_writer)
         for work in stream:
             if isinstance(work, Item):
                 run.planned(work, plan_entries(work.bundle, work.sources), verbose=verbose)
@@ -511,7 +334,8 @@ async def _push(
     rejects: Path | None,
     concurrency: int,
     ids: Ids = Ids.CONDITIONAL,
-) -> _PushRun:
+    feed: FeedOptions = FeedOptions(),  # noqa: B008 - frozen, never changed
+) -> PushRun:
     async with client:
         info = await _check_server(client)
         if ids is Ids.LOGICAL and info.no_update_create:
@@ -524,21 +348,21 @@ async def _push(
             f"{concurrency} at a time"
         )
         with _writers(header, report, rejects) as (report_writer, rejects_writer), output:
-            run = _PushRun(output, report_writer, rejects_writer)
-            await _pump(client, stream, run, concurrency)
+            run = PushRun(output, report_writer, rejects_writer)
+            await _pump(client, stream, run, concurrency, feed)
             _close_report(run, report_writer)
     return run
 
 
-def _close_report(run: _PushRun, writer: JsonReportWriter | None) -> None:
+def _close_report(run: PushRun, writer: JsonReportWriter | None) -> None:
     if writer is None:
         return
     code = ExitCode.SOME_FAILED if run.failed or run.rejected else ExitCode.OK
-    writer.finish({**run.summary(), "finished": _now(), "exit_code": int(code)})
+    writer.finish({**run.summary(), "finished": now(), "exit_code": int(code)})
 
 
 def _finish(
-    run: _PushRun,
+    run: PushRun,
     output: Reporter,
     started: float,
     server: str | None,
@@ -558,7 +382,7 @@ def _finish(
     if dry_run:
         output.info(
             f"dry run: {run.ok} {'case' if run.ok == 1 else 'cases'} would be pushed "
-            f"({_entries(run.planned_entries)}), rejected {run.rejected}{skipped}; "
+            f"({entries_text(run.planned_entries)}), rejected {run.rejected}{skipped}; "
             f"nothing was sent{tail}"
         )
         return

@@ -8,7 +8,8 @@
 
 Modules: :mod:`~fhir_ivc.exchange.push` (outcome of every entry of a transaction),
 :mod:`~fhir_ivc.exchange.pull` (which patients, what to search and read, reading the case back),
-:mod:`~fhir_ivc.exchange.report` (the JSON push report).
+:mod:`~fhir_ivc.exchange.report` (the JSON push report), :mod:`~fhir_ivc.exchange.manifest`
+(the per-case manifest behind corrections).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, overload
 
 from fhir_ivc.client import AsyncFhirClient, FhirClient
 from fhir_ivc.exchange import _async, _sync
+from fhir_ivc.exchange.manifest import Corrections
 from fhir_ivc.exchange.pull import PatientPull, PatientQuery, PullTarget, Strategy
 from fhir_ivc.exchange.push import OUTCOMES, CasePushResult, EntryResult, Outcome, PushItem
 
@@ -45,6 +47,7 @@ def push_many(
     *,
     concurrency: int = ...,
     on_result: PushDone = ...,
+    corrections: Corrections = ...,
 ) -> list[CasePushResult]: ...
 @overload
 def push_many(
@@ -53,6 +56,7 @@ def push_many(
     *,
     concurrency: int = ...,
     on_result: PushDone = ...,
+    corrections: Corrections = ...,
 ) -> Coroutine[Any, Any, list[CasePushResult]]: ...
 def push_many(
     client: FhirClient | AsyncFhirClient,
@@ -60,15 +64,23 @@ def push_many(
     *,
     concurrency: int = 4,
     on_result: PushDone = None,
+    corrections: Corrections = "off",
 ) -> list[CasePushResult] | Coroutine[Any, Any, list[CasePushResult]]:
     """Push many ``(case_id, transaction bundle, sources)``; results in input order.
 
     One transaction of conditional PUTs per case, at most ``concurrency`` in flight; one failing
     case never stops the others (it becomes a failed :class:`CasePushResult`).
+    ``corrections`` (``delete``/``entered-in-error``): each transaction also writes the case's
+    manifest and removes what the case no longer has (:mod:`fhir_ivc.exchange.manifest`).
     """
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "on_result": on_result,
+        "corrections": corrections,
+    }
     if isinstance(client, AsyncFhirClient):
-        return _async.push_many(client, items, concurrency=concurrency, on_result=on_result)
-    return _sync.push_many(client, items, concurrency=concurrency, on_result=on_result)
+        return _async.push_many(client, items, **options)
+    return _sync.push_many(client, items, **options)
 
 
 @overload

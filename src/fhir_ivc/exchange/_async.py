@@ -9,6 +9,7 @@ the pure helpers of :mod:`fhir_ivc.exchange.push` (outcome of each entry) and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -17,8 +18,9 @@ from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
 from fhir_ivc.client._answers import parse_transaction_response
 from fhir_ivc.client._core import ClientCore, JsonDict
 from fhir_ivc.exceptions import FhirHttpError, NotFoundError
-from fhir_ivc.exchange import push
+from fhir_ivc.exchange import manifest, push
 from fhir_ivc.exchange._concurrency import amap_bounded
+from fhir_ivc.exchange.manifest import Corrections
 from fhir_ivc.exchange.pull import (
     MAX_REFERENCE_READS,
     PatientPull,
@@ -41,6 +43,7 @@ from fhir_ivc.exchange.resources import ResourceSet, unreadable_reason
 
 __all__ = [
     "changed_patients",
+    "corrected_bundle",
     "find_patients",
     "gather_patient",
     "pull_many",
@@ -62,6 +65,7 @@ async def push_bundle(
     *,
     case_id: str,
     sources: Mapping[str, str] | None = None,
+    corrections: Corrections = "off",
 ) -> CasePushResult:
     """Push one case's transaction Bundle; per-entry outcomes in :class:`CasePushResult`.
 
@@ -69,8 +73,15 @@ async def push_bundle(
     (``"surgery.blood_loss_ml"``), so failures name the element. A transaction the server
     rejects (any ``FhirHttpError``) becomes a failed result; transport and auth errors are
     raised (``push_many`` turns those into failed results too).
+
+    ``corrections`` (``delete`` or ``entered-in-error``): read the case's manifest on the
+    server first (one search) and, in the same transaction, write the new manifest and remove
+    what the case no longer has (:mod:`fhir_ivc.exchange.manifest`); ``off``: neither.
     """
-    planned = push.plan_entries(bundle, sources)
+    fixes: dict[int, str] = {}
+    if corrections != "off":
+        bundle, sources, fixes = await corrected_bundle(client, bundle, sources, corrections)
+    planned = push.plan_entries(bundle, sources, fixes)
     try:
         answer = await client.transaction(bundle)
     except FhirHttpError as exc:
@@ -79,24 +90,54 @@ async def push_bundle(
     return push.result_from_response(case_id, planned, entries)
 
 
+async def corrected_bundle(
+    client: AsyncFhirClient,
+    bundle: Mapping[str, Any],
+    sources: Mapping[str, str] | None,
+    mode: Corrections,
+) -> tuple[dict[str, Any], dict[str, str], dict[int, str]]:
+    """``bundle`` with its manifest and the corrections the server's manifest calls for."""
+    search = manifest.manifest_search(bundle)
+    if search is None:
+        return dict(bundle), dict(sources or {}), {}
+    held: list[Mapping[str, Any]] = []
+    async for page in client.search("List", search):
+        for entry in page.get("entry") or []:
+            resource = entry.get("resource") if isinstance(entry, Mapping) else None
+            if isinstance(resource, Mapping) and manifest.is_manifest(resource):
+                held.append(resource)
+    stale = [s for server in held for s in manifest.stale_items(server, bundle)]
+    current: dict[str, Mapping[str, Any]] = {}
+    if mode == "entered-in-error":
+        for item in stale:
+            resource_type, _, resource_id = item.reference.partition("/")
+            with contextlib.suppress(NotFoundError):  # gone: the DELETE replacing it is a no-op
+                current[item.reference] = await client.read(resource_type, resource_id)
+    return manifest.with_manifest(bundle, sources, stale, mode, current)
+
+
 async def push_many(
     client: AsyncFhirClient,
     items: Iterable[PushItem],
     *,
     concurrency: int = 4,
     on_result: Callable[[CasePushResult], None] | None = None,
+    corrections: Corrections = "off",
 ) -> list[CasePushResult]:
     """Push many ``(case_id, bundle, sources)``; results in input order.
 
     At most ``concurrency`` transactions are in flight, all over the client's one connection
     pool. ``on_result`` sees each result as it completes. One failing case never stops the
-    others: any exception becomes a failed :class:`CasePushResult`.
+    others: any exception becomes a failed :class:`CasePushResult`. ``corrections``: see
+    :func:`push_bundle`.
     """
 
     async def push_one(item: PushItem) -> CasePushResult:
         case_id, bundle, sources = item
         try:
-            return await push_bundle(client, bundle, case_id=case_id, sources=sources)
+            return await push_bundle(
+                client, bundle, case_id=case_id, sources=sources, corrections=corrections
+            )
         except Exception as exc:  # isolation: this case fails, the batch goes on
             return push.result_from_error(case_id, bundle, sources, exc)
 
@@ -221,6 +262,11 @@ async def pull_patient(
     resources = await gather_patient(
         client, target.patient, strategy=strategy, count=count, support=support
     )
+    if target.manifest_only and target.source_system and target.case_id:
+        # $everything need not return the List (HAPI does not): one search finds it
+        search = manifest.search_params(target.source_system, target.case_id)
+        async for page in client.search("List", search):
+            resources.add_page(page)
     return read_pulled(
         target,
         resources,

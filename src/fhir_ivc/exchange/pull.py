@@ -27,6 +27,7 @@ Nothing here logs PHI: log lines name resource types, counts and server ids, nev
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,6 +38,7 @@ from fhir_ivc.bundle.disassemble import CaseReadResult, read_case
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.client._core import JsonDict, QueryValue
 from fhir_ivc.exceptions import FhirIvcError
+from fhir_ivc.exchange.manifest import case_resources
 from fhir_ivc.exchange.resources import ResourceSet
 from fhir_ivc.mappers._read import Loss
 from fhir_ivc.model import Case
@@ -120,6 +122,8 @@ class PatientQuery:
 
     identifiers: tuple[tuple[str, str], ...] = ()
     system: str | None = None
+    #: read only the resources the case's manifest lists (see fhir_ivc.exchange.manifest)
+    manifest_only: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.identifiers) == (self.system is not None):
@@ -139,6 +143,10 @@ class PatientQuery:
     @classmethod
     def by_system(cls, system: str) -> PatientQuery:
         return cls(system=system)
+
+    def only_manifest(self) -> PatientQuery:
+        """The same query, reading only what each case's manifest lists."""
+        return dataclasses.replace(self, manifest_only=True)
 
     def searches(
         self, count: int | None = None, batch: int = DEFAULT_IDENTIFIER_BATCH
@@ -177,6 +185,7 @@ class PullTarget:
     patient: JsonDict | None = None
     #: set when the target cannot become a case whatever its data (e.g. a shared identifier)
     conflict: str | None = None
+    manifest_only: bool = False
 
     @property
     def patient_ref(self) -> str | None:
@@ -211,7 +220,13 @@ def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[Pull
                 f"conflicting values: {len(found)} patients carry this case identifier ({refs})"
             )
         targets.extend(
-            PullTarget(source_system=pair[0], case_id=pair[1], patient=p, conflict=conflict)
+            PullTarget(
+                source_system=pair[0],
+                case_id=pair[1],
+                patient=p,
+                conflict=conflict,
+                manifest_only=query.manifest_only,
+            )
             for p in found
         )
     for patient in unselected:
@@ -475,7 +490,8 @@ def read_pulled(
     target: PullTarget, resources: ResourceSet, *, strategy: str, requests: int
 ) -> PatientPull:
     """Read the gathered resources of ``target`` into a case (see :func:`read_case`)."""
-    read = read_case(resources.items(), source_system=target.source_system)
+    items = case_resources(resources.items(), manifest_only=target.manifest_only)
+    read = read_case(items, source_system=target.source_system)
     return PatientPull(
         patient=target.patient_ref,
         source_system=target.source_system,

@@ -17,6 +17,9 @@ transaction-response (R4 http.html#transaction-response):
     ``Successfully updated resource "Patient/9481/_history/1" with no changes detected.``
     Without such a code the generic fallback applies (see :func:`classify_entry`).
     GET entries are ``unchanged`` too.
+``deleted``
+    a correction entry (see :mod:`fhir_ivc.exchange.manifest`): a resource the case no longer
+    has was deleted, or marked entered-in-error, in the same transaction.
 ``failed``
     the entry, or the whole transaction, was rejected. When the server rejects the
     transaction (4xx with an OperationOutcome) every entry is ``failed`` and each issue is
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import unquote
@@ -57,8 +60,8 @@ __all__ = [
 
 logger = logging.getLogger("fhir_ivc.exchange")
 
-Outcome = Literal["created", "updated", "unchanged", "failed"]
-OUTCOMES: Final[tuple[Outcome, ...]] = ("created", "updated", "unchanged", "failed")
+Outcome = Literal["created", "updated", "unchanged", "deleted", "failed"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("created", "updated", "unchanged", "deleted", "failed")
 
 #: ``(case_id, transaction bundle, sources)``: one unit of work for ``push_many``.
 PushItem = tuple[str, Mapping[str, Any], Mapping[str, str] | None]
@@ -144,6 +147,8 @@ class PlannedEntry:
     source: str
     method: str
     url: str
+    #: the entry removes (or marks entered-in-error) a resource the case no longer has
+    correction: bool = False
 
     @property
     def conditional(self) -> bool:
@@ -151,9 +156,14 @@ class PlannedEntry:
 
 
 def plan_entries(
-    bundle: Mapping[str, Any], sources: Mapping[str, str] | None = None
+    bundle: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+    corrections: Collection[int] | Mapping[int, str] = (),
 ) -> list[PlannedEntry]:
-    """The entries of a transaction Bundle with their source element; ``ValueError`` if not one."""
+    """The entries of a transaction Bundle with their source element; ``ValueError`` if not one.
+
+    ``corrections``: the indexes of correction entries (a mapping also gives their source).
+    """
     if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
         raise ValueError(
             f"expected a transaction Bundle, got {bundle.get('resourceType')}/{bundle.get('type')}"
@@ -176,6 +186,8 @@ def plan_entries(
         ) or re.split(r"[/?]", url, maxsplit=1)[0]
         full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
         source = (sources.get(full_url) if full_url else None) or str(resource_type)
+        if isinstance(corrections, Mapping) and index in corrections:
+            source = corrections[index]
         planned.append(
             PlannedEntry(
                 index=index,
@@ -184,6 +196,7 @@ def plan_entries(
                 source=source,
                 method=str(request["method"]).upper(),
                 url=url,
+                correction=index in corrections,
             )
         )
     return planned
@@ -230,7 +243,8 @@ def classify_entry(planned: PlannedEntry, response: EntryResponse) -> tuple[Outc
     1. status >= 300 → ``failed``;
     2. a HAPI no-change storage code (or HAPI's "no changes detected" diagnostics) →
        ``unchanged``;
-    3. ``201`` or a HAPI "created" code → ``created``;
+    3. a correction entry (``PlannedEntry.correction``) → ``deleted``;
+       ``201`` or a HAPI "created" code → ``created``;
     4. GET/HEAD entries → ``unchanged`` (reads write nothing);
     5. generic fallback, only where it is provable: a **PUT** (update or conditional update)
        answered **200** (R4 http.html#update: 200 = an existing resource was updated, 201 =
@@ -246,6 +260,10 @@ def classify_entry(planned: PlannedEntry, response: EntryResponse) -> tuple[Outc
     code = hapi_storage_code(response.outcome)
     if code in HAPI_NO_CHANGE_CODES or (code is None and _says_no_change(response.outcome)):
         return "unchanged", first_issue_text(response.outcome)
+    if planned.correction:
+        if planned.method == "DELETE":
+            return "deleted", "no longer in the case: deleted"
+        return "deleted", "no longer in the case: marked entered-in-error"
     if response.status == 201 or code in HAPI_CREATED_CODES:
         return "created", None
     if planned.method in ("GET", "HEAD"):
@@ -388,17 +406,8 @@ def result_from_http_error(
         parts
     )
     rolled_back = f"not written: the transaction was rolled back (HTTP {status})"
-    entries = [
-        EntryResult(
-            full_url=plan.full_url,
-            resource_type=plan.resource_type,
-            source=plan.source,
-            outcome="failed",
-            status=status,
-            message="; ".join(per_entry[plan.index]) if plan.index in per_entry else rolled_back,
-        )
-        for plan in planned
-    ]
+    messages = {index: "; ".join(texts) for index, texts in per_entry.items()}
+    entries = _failed_entries(planned, status, messages, rolled_back)
     result = CasePushResult(
         case_id=case_id,
         ok=False,
@@ -431,20 +440,30 @@ def result_from_error(
         error = f"case {case_id!r}: {exc}"
     else:
         error = f"case {case_id!r}: unexpected {type(exc).__name__}: {exc}"
-    entries = [
+    entries = _failed_entries(planned, None, {}, "not written: the case could not be pushed")
+    result = CasePushResult(case_id=case_id, ok=False, entries=entries, error=error, exception=exc)
+    _log(result)
+    return result
+
+
+def _failed_entries(
+    planned: Sequence[PlannedEntry],
+    status: int | None,
+    messages: Mapping[int, str],
+    default: str,
+) -> list[EntryResult]:
+    """Every planned entry ``failed``: its own message (by index) where known, else ``default``."""
+    return [
         EntryResult(
             full_url=plan.full_url,
             resource_type=plan.resource_type,
             source=plan.source,
             outcome="failed",
-            status=None,
-            message="not written: the case could not be pushed",
+            status=status,
+            message=messages.get(plan.index, default),
         )
         for plan in planned
     ]
-    result = CasePushResult(case_id=case_id, ok=False, entries=entries, error=error, exception=exc)
-    _log(result)
-    return result
 
 
 def _log(result: CasePushResult) -> None:
@@ -452,11 +471,12 @@ def _log(result: CasePushResult) -> None:
     counts = result.counts
     if result.ok:
         logger.info(
-            "case %s pushed: %d created, %d updated, %d unchanged",
+            "case %s pushed: %d created, %d updated, %d unchanged, %d deleted",
             result.case_id,
             counts["created"],
             counts["updated"],
             counts["unchanged"],
+            counts["deleted"],
         )
         return
     if result.status_code:
