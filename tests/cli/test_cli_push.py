@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import unquote
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 import httpx
