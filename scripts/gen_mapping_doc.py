@@ -62,7 +62,10 @@ again on every server that holds the case. `tests/mapping/test_identifiers.py` p
 identifiers and conditional URLs of the seed cases; `--update-golden` does not rewrite them.
 An intended change needs a migration note here (how servers holding the old identifiers are
 brought over) and `pytest tests/mapping/test_identifiers.py --update-identifiers`. No
-migration has been needed so far.
+migration has been needed so far. The case manifest (`List`, key `manifest`, written by `push`
+since issue 11, see [push.md](push.md#corrections-a-case-is-the-unit-of-truth)) was *added* to
+the contract: no existing identifier moved, so servers holding cases need no migration; their
+first push with corrections writes the manifest.
 
 **Times.** A time is a real (partial) FHIR date or an offset from the index surgery; an offset
 is written as `data-absent-reason = unknown` plus `cqf-relativeDateTime` (target: the index

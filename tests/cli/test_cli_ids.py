@@ -33,6 +33,8 @@ def fake(runner):
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/fhir/metadata":
             return _json(200, state["metadata"])
+        if request.url.path == "/fhir/List":  # the case manifest (--corrections): none yet
+            return _json(200, {"resourceType": "Bundle", "type": "searchset", "entry": []})
         state["posts"].append(json.loads(request.content))
         return _json(400, outcome(REFUSAL))
 

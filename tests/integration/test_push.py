@@ -384,10 +384,10 @@ def test_cli_push_seed_file_as_shipped(fhir_base_url, tmp_path):
     sizes = {
         b.case_id: len(b.transaction["entry"]) for b in _bundles(_seed_records(_source_system()))
     }
-    for case in report["cases"]:
+    for case in report["cases"]:  # each case's resources and its manifest List
         assert case["status"] == "ok"
-        assert len(case["entries"]) == sizes[case["case_id"]]
-        assert sum(case["counts"].values()) == sizes[case["case_id"]]
+        assert len(case["entries"]) == sizes[case["case_id"]] + 1
+        assert sum(case["counts"].values()) == sizes[case["case_id"]] + 1
 
 
 def test_cli_push_twice_then_prebuilt(fhir_base_url, fhir, tmp_path):
@@ -403,21 +403,22 @@ def test_cli_push_twice_then_prebuilt(fhir_base_url, fhir, tmp_path):
     report = _report(report_path)
     assert report["server"] == fhir_base_url
     assert report["fhir_version"] == "4.0.1"
-    assert report["summary"]["entries"] == {
-        "created": 73,
+    assert report["summary"]["entries"] == {  # the resources and one manifest per case
+        "created": 75,
         "updated": 0,
         "unchanged": 0,
+        "deleted": 0,
         "failed": 0,
     }
     by_case = {c["case_id"]: c for c in report["cases"]}
-    assert by_case["case-1"]["counts"]["created"] == 30
-    assert by_case["case-2"]["counts"]["created"] == 43
+    assert by_case["case-1"]["counts"]["created"] == 31
+    assert by_case["case-2"]["counts"]["created"] == 44
     assert {e["outcome"] for c in report["cases"] for e in c["entries"]} == {"created"}
-    assert "entries: 73 created, 0 updated, 0 unchanged, 0 failed" in first.stderr
+    assert "entries: 75 created, 0 updated, 0 unchanged, 0 deleted, 0 failed" in first.stderr
 
     second = runner.invoke(app, [*args, "--concurrency", "1"])
     assert second.exit_code == 0, second.output
-    assert _report(report_path)["summary"]["entries"]["unchanged"] == 73
+    assert _report(report_path)["summary"]["entries"]["unchanged"] == 75
 
     # map to NDJSON (transaction + collection) and push the prebuilt bundles: still unchanged
     ndjson = tmp_path / "bundles.ndjson"
@@ -441,7 +442,8 @@ def test_cli_push_twice_then_prebuilt(fhir_base_url, fhir, tmp_path):
     assert report["summary"]["entries"] == {
         "created": 0,
         "updated": 0,
-        "unchanged": 73,
+        "unchanged": 75,
+        "deleted": 0,
         "failed": 0,
     }
     assert sorted(c["case_id"] for c in report["cases"]) == ["case-1", "case-2"]
@@ -473,7 +475,7 @@ def test_cli_push_reports_a_failed_case_by_element_and_exits_1(fhir_base_url, fh
     report = _report(report_path)
     by_case = {c["case_id"]: c for c in report["cases"]}
     assert by_case["case-1"]["status"] == "ok"
-    assert by_case["case-1"]["counts"]["created"] == 30
+    assert by_case["case-1"]["counts"]["created"] == 31  # and its manifest
     assert by_case["case-2"]["status"] == "failed"
     assert by_case["case-2"]["status_code"] == 412
     assert report["summary"]["exit_code"] == 1
