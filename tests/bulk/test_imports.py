@@ -94,7 +94,7 @@ def test_the_job_report_is_read_per_source():
     assert report_text(wrapped) == REPORT
     sources = parse_report(REPORT)
     first, second = sources.values()
-    assert first.counts == {"created": 5, "updated": 0, "unchanged": 2, "failed": 2}
+    assert first.counts == {"created": 5, "updated": 0, "unchanged": 2, "deleted": 0, "failed": 2}
     assert len(first.errors) == 2
     assert second.counts["updated"] == 1
     assert not second.errors
