@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL, find_ext
+from fhir_ivc.terminology._tables import CodeTable
+
+K = TypeVar("K")
 
 __all__ = [
     "ICDO3_MORPHOLOGY",
@@ -158,6 +161,24 @@ class ReadContext:
 
     def lose(self, resource: Mapping[str, Any], element: str, reason: str) -> None:
         self.losses.append(Loss(self.name(resource), element, reason))
+
+    def coded(
+        self,
+        resource: Mapping[str, Any],
+        table: CodeTable[K],
+        name: str,
+        reason: str,
+        *,
+        element: str | None = None,
+    ) -> K | None:
+        """The key of ``table`` that the CodeableConcept ``resource[name]`` carries, the
+        resource then used; else None and a Loss of ``element`` (``<Type>.<name>``)."""
+        key = table.lookup(resource.get(name))
+        if key is None:
+            self.lose(resource, element or f"{resource.get('resourceType')}.{name}", reason)
+        else:
+            self.use(resource)
+        return key
 
     @staticmethod
     def path(resource: Mapping[str, Any]) -> str | None:

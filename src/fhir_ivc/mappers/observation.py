@@ -250,16 +250,13 @@ def from_fhir_imaging_size(rc: ReadContext, res: dict[str, Any]) -> dict[str, An
     The modality comes from ``method`` (mCODE TumorSizeMethodVS: CT, MRI, ultrasound); without
     one the size has no place in the case record (it keeps sizes per imaging study).
     """
-    modality = C.IMAGING_MODALITY.lookup(res.get("method"))
+    reason = (
+        f"imaging tumor size without an imaging study, and its method "
+        f"{show_code(res.get('method'))} is not an imaging modality of the case model"
+    )
+    modality = rc.coded(res, C.IMAGING_MODALITY, "method", reason)
     if modality is None:
-        rc.lose(
-            res,
-            "Observation.method",
-            f"imaging tumor size without an imaging study, and its method "
-            f"{show_code(res.get('method'))} is not an imaging modality of the case model",
-        )
         return None
-    rc.use(res)
     study: dict[str, Any] = {"modality": modality, "dimensions_cm": size_dimensions(rc, res)}
     when = read_time(res, "effectiveDateTime")
     if when:
@@ -289,11 +286,10 @@ def from_fhir_imaging_sizes(
 
 def from_fhir_tumor_marker(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
     """A tumor marker from its Observation; None (a Loss) unless the result is negative/positive."""
-    value = C.FINDING.lookup(res.get("valueCodeableConcept"))
+    reason = "tumor marker result not negative/positive"
+    value = rc.coded(res, C.FINDING, "valueCodeableConcept", reason, element="Observation.value[x]")
     if value is None:
-        rc.lose(res, "Observation.value[x]", "tumor marker result not negative/positive")
         return None
-    rc.use(res)
     marker: dict[str, Any] = {"result": value}
     if res.get("code", {}).get("text"):
         marker["name"] = res["code"]["text"]
@@ -305,11 +301,9 @@ def from_fhir_tumor_marker(rc: ReadContext, res: dict[str, Any]) -> dict[str, An
 
 def from_fhir_organ_contact(rc: ReadContext, res: dict[str, Any]) -> dict[str, Any] | None:
     """An organ the tumor touches on imaging; None (a Loss) for an organ the model lacks."""
-    organ = C.ORGAN.lookup(res.get("bodySite"))
+    organ = rc.coded(res, C.ORGAN, "bodySite", "organ not in the case model")
     if organ is None:
-        rc.lose(res, "Observation.bodySite", "organ not in the case model")
         return None
-    rc.use(res)
     return rc.item(res, {"organ": organ}, ("organ",))
 
 

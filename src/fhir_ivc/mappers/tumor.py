@@ -132,16 +132,12 @@ def from_fhir_specimen(rc: ReadContext, res: dict[str, Any]) -> None:
 
 def from_fhir_tumor_extension(rc: ReadContext, res: dict[str, Any]) -> str | None:
     """The intraluminal site of an extension Tumor, or None (reported as a loss)."""
-    site = C.INTRALUMINAL_SITE.lookup(res.get("location"))
-    if site is None:
-        rc.lose(
-            res,
-            "BodyStructure.location",
-            "tumor location is neither the IVC nor a known intraluminal extension site",
-        )
-        return None
-    rc.use(res)
-    return site
+    return rc.coded(
+        res,
+        C.INTRALUMINAL_SITE,
+        "location",
+        "tumor location is neither the IVC nor a known intraluminal extension site",
+    )
 
 
 # --- the mapping rows (docs/mapping.md is generated from them) --------------------
