@@ -35,8 +35,9 @@ src/fhir_ivc/mappers/
                    to_fhir, from_fhir) declares a writer/reader pair once, .row(source,
                    element, ...) is then one row
   measures.py      the operative measures, declared entirely by their rows (Measure: field,
-                   identifier key, code, unit, value transforms); one loop writes them, one
-                   reads them, and the profile, its invariants and the rows derive from them
+                   identifier key, code, unit, value transforms, synthetic distribution); one
+                   loop writes them, one reads them, and the profile, its invariants, the rows
+                   and the synthetic cases' values (fhir_ivc.testing) derive from them
   patient.py, condition.py, tumor.py, procedure.py, observation.py, follow_up.py, report.py,
   medication.py    one module per resource family: to_fhir_* and from_fhir_* side by side,
                    the module's READ_SHAPES (what its readers take) and ELEMENTS rows at its end

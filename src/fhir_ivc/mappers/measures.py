@@ -10,16 +10,19 @@ the value transforms in both directions. Nothing else names a measure. Derived f
 * the profile's code and unit value sets and its unit invariants, :func:`unit_constraints`
   (``scripts/build_profiles.py`` writes them into profiles/, and
   ``fhir_ivc.validation._invariants`` checks them);
-* the mapping rows, :data:`ELEMENTS` (docs/mapping.md).
+* the mapping rows, :data:`ELEMENTS` (docs/mapping.md);
+* the synthetic cases' values, :attr:`Measure.synthetic` (:mod:`fhir_ivc.testing.synth` draws
+  each row's value through :class:`SyntheticSurgery`).
 
 docs/mapping.md ("Changing one element") walks through changing a measure's code and unit.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from fhir_ivc.fhir.elements import codings, concept, quantity
 from fhir_ivc.mappers._context import MapContext
@@ -39,6 +42,7 @@ __all__ = [
     "OPERATIVE_MEASURE",
     "READ_SHAPES",
     "Measure",
+    "SyntheticSurgery",
     "UnitConstraint",
     "from_fhir_operative_measure",
     "measure_of",
@@ -53,6 +57,26 @@ KIND: Final = "operative-measure"
 
 def _same(value: float) -> float:
     return value
+
+
+class SyntheticSurgery(Protocol):
+    """What a row's synthetic distribution may draw on: the case's random stream and the
+    synthetic surgery drawn so far (no value describes a real patient)."""
+
+    rng: random.Random
+
+    def chance(self, p: float) -> bool: ...
+
+    #: whether the IVC was repaired or replaced (not ligated)
+    @property
+    def repaired(self) -> bool: ...
+
+    #: the number of postoperative complications (drawn on first use)
+    def complication_count(self) -> int: ...
+
+
+def _none(surgery: SyntheticSurgery) -> float | None:
+    return None
 
 
 def _whole_days(value: float) -> int:
@@ -78,6 +102,8 @@ class Measure:
     #: ``valueQuantity.value`` -> case value
     from_fhir: Callable[[float], float | int] = _same
     note: str = ""
+    #: a synthetic case's value (in the case field's unit), or None when the case has none
+    synthetic: Callable[[SyntheticSurgery], float | None] = _none
 
     @property
     def source(self) -> str:
@@ -92,6 +118,7 @@ MEASURES: Final[tuple[Measure, ...]] = (
         C.OBS["operative-duration"],
         U.MINUTE,
         note="no verified LOINC/SNOMED CT code for operative duration",
+        synthetic=lambda s: float(5 * s.rng.randint(30, 108)),
     ),
     Measure(
         "ivc_clamp_time_min",
@@ -100,6 +127,7 @@ MEASURES: Final[tuple[Measure, ...]] = (
         C.OBS["ivc-clamp-time"],
         U.MINUTE,
         note="no verified LOINC/SNOMED CT code for clamp time",
+        synthetic=lambda s: float(s.rng.randint(15, 75)) if s.repaired and s.chance(0.7) else None,
     ),
     Measure(
         "blood_loss_ml",
@@ -108,6 +136,9 @@ MEASURES: Final[tuple[Measure, ...]] = (
         C.OBS["estimated-blood-loss"],
         U.MILLILITER,
         note="LOINC 59770-8 is narrative, 81661-1 measured (not estimated) blood loss",
+        synthetic=lambda s: float(
+            50 * max(1, min(180, round(s.rng.lognormvariate(6.6, 0.7) / 50)))
+        ),
     ),
     Measure(
         "postoperative_stay_days",
@@ -116,6 +147,8 @@ MEASURES: Final[tuple[Measure, ...]] = (
         C.OBS["postoperative-stay"],
         U.DAY,
         from_fhir=_whole_days,
+        # each complication adds a week; the complications are drawn before the stay
+        synthetic=lambda s: 7 * s.complication_count() + s.rng.randint(6, 14),
     ),
 )
 

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import datetime
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
-__all__ = ["MONTH_DAYS", "CaseWriterBase", "Record", "tenth", "weighted"]
+from fhir_ivc.mappers.measures import MEASURES
+
+__all__ = [
+    "MONTH_DAYS",
+    "CaseWriterBase",
+    "Record",
+    "SurgeryDraws",
+    "draw_measures",
+    "tenth",
+    "weighted",
+]
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -133,3 +143,53 @@ class CaseWriterBase:
         chosen = [name for name in names if name in obj and self.rng.random() < p]
         if chosen:
             obj["inferred"] = chosen
+
+
+class SurgeryDraws:
+    """The synthetic surgery as the measure rows' distributions see it
+    (:class:`fhir_ivc.mappers.measures.SyntheticSurgery`): the case's random stream, whether
+    the IVC was repaired, and its complications, drawn once, on first use."""
+
+    def __init__(
+        self,
+        writer: CaseWriterBase,
+        *,
+        repaired: bool,
+        complications: Callable[[], list[Record]],
+    ) -> None:
+        self.rng = writer.rng
+        self._writer = writer
+        self._repaired = repaired
+        self._draw_complications = complications
+        self._complications: list[Record] | None = None
+
+    @property
+    def repaired(self) -> bool:
+        return self._repaired
+
+    def chance(self, p: float) -> bool:
+        return self._writer.chance(p)
+
+    def complications(self) -> list[Record]:
+        if self._complications is None:
+            self._complications = self._draw_complications()
+        return self._complications
+
+    def complication_count(self) -> int:
+        return len(self.complications())
+
+
+def draw_measures(
+    writer: CaseWriterBase,
+    surgery: Record,
+    repaired: bool,
+    complications: Callable[[], list[Record]],
+) -> list[Record]:
+    """Set each operative measure of ``surgery`` that its row's distribution gives a value;
+    the surgery's complications (drawn here if no row asked for them first)."""
+    draws = SurgeryDraws(writer, repaired=repaired, complications=complications)
+    for measure in MEASURES:
+        value = measure.synthetic(draws)
+        if value is not None:
+            surgery[measure.field] = value
+    return draws.complications()

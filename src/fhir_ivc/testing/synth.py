@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from fhir_ivc.model import Case
+from fhir_ivc.testing import _writer
 from fhir_ivc.testing._writer import MONTH_DAYS, CaseWriterBase, Record, tenth, weighted
 
 __all__ = ["DEFAULT_SOURCE_SYSTEM", "synthetic_case", "synthetic_cases"]
@@ -310,16 +311,10 @@ class _CaseWriter(CaseWriterBase):
         surgery["ivc_management"] = self.ivc_management(extent, resections)
         repaired = any(m["method"] != "ligation" for m in surgery["ivc_management"])
 
-        surgery["operative_time_min"] = float(5 * rng.randint(30, 108))
-        if repaired and self.chance(0.7):
-            surgery["ivc_clamp_time_min"] = float(rng.randint(15, 75))
-        surgery["blood_loss_ml"] = float(
-            50 * max(1, min(180, round(rng.lognormvariate(6.6, 0.7) / 50)))
-        )
-        complications = self.complications()
+        # the operative measures, each from its row's distribution (fhir_ivc.mappers.measures)
+        complications = _writer.draw_measures(self, surgery, repaired, self.complications)
         if complications:
             surgery["complications"] = complications
-        surgery["postoperative_stay_days"] = rng.randint(6, 14) + 7 * len(complications)
         notes = [
             note
             for note in (
