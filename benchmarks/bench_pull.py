@@ -31,6 +31,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -61,6 +62,8 @@ class Run:
     cpu_seconds: float
     requests: int
     resources: int
+    #: patients on the server when the run was measured
+    stage: int = 0
 
     @property
     def rate(self) -> float:
@@ -84,9 +87,21 @@ def _server(url: str | None) -> tuple[str, bool]:
     return started.stdout.strip().splitlines()[-1], True
 
 
-def load(base_url: str, n: int, seed: int, concurrency: int) -> tuple[str, list[Case], float]:
-    source_system = f"https://fhir-ivc.example.org/fhir/sid/bench-pull-{uuid.uuid4().hex[:12]}"
-    cases = [synthetic_case(i, seed=seed, source_system=source_system) for i in range(n)]
+def load(
+    base_url: str,
+    n: int,
+    seed: int,
+    concurrency: int,
+    source_system: str | None = None,
+    start: int = 0,
+) -> tuple[str, list[Case], float]:
+    """Push cases ``start`` … ``start + n - 1`` under ``source_system`` (a fresh one by default)."""
+    source_system = (
+        source_system or f"https://fhir-ivc.example.org/fhir/sid/bench-pull-{uuid.uuid4().hex[:12]}"
+    )
+    cases = [
+        synthetic_case(i, seed=seed, source_system=source_system) for i in range(start, start + n)
+    ]
     items = []
     for case in cases:
         bundles = build_bundles(case)
@@ -163,9 +178,101 @@ def check(cases: list[Case], pulled: list[PatientPull]) -> None:
         sys.exit(f"pulled cases differ from the originals: {bad[:5]} ({len(pulled)} pulled)")
 
 
+KEEP_ALL = (
+    "import sys\n"
+    "from fhir_ivc.client import FhirClient\n"
+    "from fhir_ivc.exchange import PatientQuery, pull_many\n"
+    "with FhirClient(sys.argv[1], timeout=300) as fhir:\n"
+    "    kept = pull_many(fhir, PatientQuery.by_system(sys.argv[2]), strategy=sys.argv[3],\n"
+    "                     count=int(sys.argv[4]), concurrency=int(sys.argv[5]))\n"
+    "assert all(p.ok for p in kept), [p.problem for p in kept if not p.ok][:3]\n"
+)
+
+
+@dataclass
+class Rss:
+    stage: int
+    what: str
+    patients: int
+    peak_rss_mib: float
+    seconds: float
+
+
+def peak_rss(command: list[str]) -> tuple[float, float]:
+    """Peak resident memory (MiB) and wall seconds of one child process."""
+    with tempfile.TemporaryFile() as errors:
+        wall0 = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - wall0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            errors.seek(0)
+            sys.exit(f"{command[3:6]} failed: {errors.read().decode()[-2000:]}")
+    return usage.ru_maxrss / 1024, seconds  # ru_maxrss is KiB on Linux
+
+
+def measure_rss(
+    base_url: str, source_system: str, patients: int, stage: int, args: Any
+) -> list[Rss]:
+    """``fhir-ivc pull --out`` (streaming) and ``pull_many`` keeping every result (baseline)."""
+    out: list[Rss] = []
+    strategy, count, conc = args.rss_strategy, str(args.count), str(args.concurrency)
+    with tempfile.TemporaryDirectory() as folder:
+        cli = [
+            sys.executable, "-c", "from fhir_ivc.cli import main; main()", "pull",
+            "--server", base_url, "--system", source_system, "--out", folder, "-q",
+            "--count", count, "-j", conc, "--strategy", strategy,
+        ]  # fmt: skip
+        mib, seconds = peak_rss(cli)
+        written = len(list(Path(folder).glob("*.json"))) - 0
+        if written != patients:
+            sys.exit(f"the CLI wrote {written} case files, expected {patients}")
+    out.append(Rss(stage, "cli --out (streaming)", patients, mib, seconds))
+    keep = [sys.executable, "-c", KEEP_ALL, base_url, source_system, strategy, count, conc]
+    mib, seconds = peak_rss(keep)
+    out.append(Rss(stage, "pull_many keep=True (baseline)", patients, mib, seconds))
+    for r in out[-2:]:
+        print(
+            f"  RSS {r.what:32}: {r.patients} patients, peak {r.peak_rss_mib:6.1f} MiB, "
+            f"{r.seconds:.0f} s"
+        )
+    return out
+
+
+def measure_rates(
+    base_url: str, query: PatientQuery, cases: list[Case], stage: int, args: Any
+) -> list[Run]:
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    runs: list[Run] = []
+    for round_ in range(1, args.rounds + 1):
+        strategies = [s for s in ("everything", "search") if s in args.strategies]
+        if round_ % 2 == 0:
+            strategies.reverse()
+        for strategy in strategies:
+            for client in clients:
+                run, pulled = timed(base_url, query, round_, strategy, client, args)
+                check(cases, pulled)
+                run.stage = stage
+                runs.append(run)
+                print(
+                    f"[{stage} on server] round {round_} {strategy:10} {client:5}: "
+                    f"{run.rate:6.1f} patients/s ({run.patients} in {run.seconds:.1f} s, "
+                    f"{run.requests} requests, {run.resources} resources, "
+                    f"client CPU {run.cpu_seconds:.1f} s)"
+                )
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500, help="patients (default 500)")
+    parser.add_argument("--n", type=int, default=500, help="patients pulled (default 500)")
+    parser.add_argument(
+        "--grow-to",
+        type=int,
+        help="then load more patients of the same system until the server holds this many, "
+        "and measure again (the same N patients by identifier)",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4, help="patients in flight")
     parser.add_argument("--count", type=int, default=100, help="_count (page size)")
@@ -173,12 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", help="FHIR base URL (default: the local HAPI server)")
     parser.add_argument("--source-system", help="pull patients an earlier run loaded")
     parser.add_argument("--clients", default="async,sync", help="async,sync (default both)")
+    parser.add_argument("--strategies", default="everything,search")
+    parser.add_argument(
+        "--rss",
+        action="store_true",
+        help="also measure the peak RSS of `fhir-ivc pull` over every patient of the system "
+        "at each stage, against pull_many keeping every result",
+    )
+    parser.add_argument("--rss-strategy", default="auto")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
     base_url, started = _server(args.server)
     try:
         print(f"server {base_url}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+        print(f"load average {os.getloadavg()}")
         if args.source_system:
             source_system = args.source_system
             cases = [
@@ -194,40 +310,51 @@ def main(argv: list[str] | None = None) -> int:
         for strategy in ("everything", "search"):
             pull(base_url, warm, strategy=strategy, client="async", count=args.count, concurrency=4)
 
-        clients = [c.strip() for c in args.clients.split(",") if c.strip()]
-        runs: list[Run] = []
-        for round_ in range(1, args.rounds + 1):
-            strategies = ["everything", "search"]
-            if round_ % 2 == 0:
-                strategies.reverse()
-            for strategy in strategies:
-                for client in clients:
-                    run, pulled = timed(base_url, query, round_, strategy, client, args)
-                    check(cases, pulled)
-                    runs.append(run)
-                    print(
-                        f"round {round_} {strategy:10} {client:5}: {run.rate:6.1f} patients/s "
-                        f"({run.patients} in {run.seconds:.1f} s, {run.requests} requests, "
-                        f"{run.resources} resources, client CPU {run.cpu_seconds:.1f} s)"
-                    )
+        runs = measure_rates(base_url, query, cases, args.n, args)
+        rss = measure_rss(base_url, source_system, args.n, args.n, args) if args.rss else []
+        if args.grow_to and args.grow_to > args.n:
+            more = args.grow_to - args.n
+            _, _, seconds = load(base_url, more, args.seed, 4, source_system, start=args.n)
+            print(f"loaded {more} more cases in {seconds:.1f} s; load average {os.getloadavg()}")
+            by_id = PatientQuery.by_identifiers([(source_system, c.case_id) for c in cases])
+            runs += measure_rates(base_url, by_id, cases, args.grow_to, args)
+            if args.rss:
+                rss += measure_rss(base_url, source_system, args.grow_to, args.grow_to, args)
         print("\nbest of rounds (patients/s):")
         summary = {}
-        for strategy in ("everything", "search"):
-            for client in clients:
-                rates = [r.rate for r in runs if (r.strategy, r.client) == (strategy, client)]
-                summary[f"{strategy}/{client}"] = {"best": max(rates), "worst": min(rates)}
-                print(f"  {strategy:10} {client:5}: {max(rates):6.1f} (worst {min(rates):.1f})")
+        for stage in sorted({r.stage for r in runs}):
+            for strategy in ("everything", "search"):
+                for client in {r.client for r in runs}:
+                    rates = [
+                        r.rate
+                        for r in runs
+                        if (r.stage, r.strategy, r.client) == (stage, strategy, client)
+                    ]
+                    if not rates:
+                        continue
+                    summary[f"{stage}/{strategy}/{client}"] = {
+                        "best": max(rates),
+                        "worst": min(rates),
+                    }
+                    print(
+                        f"  {stage:5} on server {strategy:10} {client:5}: {max(rates):6.1f} "
+                        f"(worst {min(rates):.1f})"
+                    )
+        print(f"load average {os.getloadavg()}")
         if args.json:
             result = {
                 "server": base_url,
                 "n": args.n,
+                "grow_to": args.grow_to,
                 "concurrency": args.concurrency,
                 "count": args.count,
                 "load_seconds": load_seconds,
                 "cpus": os.cpu_count(),
+                "load_average_end": os.getloadavg(),
                 "python": platform.python_version(),
                 "fhir_ivc": metadata.version("fhir-ivc"),
                 "runs": [asdict(r) | {"rate": r.rate} for r in runs],
+                "rss": [asdict(r) for r in rss],
                 "summary": summary,
             }
             args.json.write_text(json.dumps(result, indent=2))

@@ -15,6 +15,7 @@ import copy
 import gc
 import re
 import weakref
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ import pytest
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.exceptions import RequestError
+from fhir_ivc.exchange import _async, _sync
 from fhir_ivc.exchange.pull import (
     SEARCHES,
     PatientPull,
@@ -618,3 +620,37 @@ async def test_keep_false_hands_each_result_on_and_holds_none(client, router, co
 async def test_keep_false_without_on_result_is_refused(client, router):
     with pytest.raises(ValueError, match="on_result"):
         await pull(client, PatientQuery.by_system(SYSTEM), keep=False)
+
+
+# --------------------------------------------------------------------------------------------
+# auto: measure both strategies on the first patients, use the faster
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("slow", "chosen"), [("everything", "search"), ("search", "everything")])
+async def test_auto_uses_the_strategy_that_was_faster_on_the_first_patients(
+    client, router, monkeypatch, slow, chosen
+):
+    clock = [0.0]  # the engines' clock: advanced by the fake server's "slow" answers only
+    for engine in (_async, _sync):
+        monkeypatch.setattr(engine, "PROBE_MIN_PATIENTS", 3)
+        monkeypatch.setattr(engine, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    originals = cases(3)
+    server = FakeServer([r for c in originals for r in server_resources(c)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        is_everything = request.url.path.endswith("$everything")
+        is_search = not is_everything and "subject" in request.url.params
+        if slow == "everything" and is_everything:
+            clock[0] += 0.3  # one request per patient
+        if slow == "search" and is_search:
+            clock[0] += 0.05  # eleven per patient
+        return server.handler(request)
+
+    router.route().mock(side_effect=handler)
+    results = await pull(client, PatientQuery.by_system(SYSTEM), count=100)
+    assert [r.case for r in results] == originals
+    assert {r.strategy for r in results} == {chosen}
+    # the probe gathered PROBE_PATIENTS (2) patients both ways before the run
+    everything = [p for p, _ in server.requests if p.endswith("$everything")]
+    assert len(everything) == 2 + (3 if chosen == "everything" else 0)

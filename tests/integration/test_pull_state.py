@@ -132,6 +132,8 @@ def pull_args(base: str, system: str, state: Path, ndjson: Path, *extra: str) ->
         "100",
         "-j",
         "2",
+        "--strategy",
+        "everything",  # the test counts $everything requests: no probing by `auto`
         "-q",
         *extra,
     ]

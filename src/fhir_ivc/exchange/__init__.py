@@ -123,13 +123,13 @@ def pull_many(
 ) -> list[PatientPull] | Coroutine[Any, Any, list[PatientPull]]:
     """Pull every patient ``query`` selects and read each back into a case record.
 
-    ``strategy``: ``auto`` (``$everything`` when the server offers it), ``everything`` or
-    ``search``. Results in query order; a patient that fails becomes a failed
-    :class:`PatientPull`, the others go on. ``keep=False`` streams: each result goes to
-    ``on_result`` as it completes and is dropped (the list returned is empty), so memory does
-    not grow with the number of patients. ``skip(target)`` true leaves a target out (a resumed
-    run's finished patients); ``since`` (an instant) pulls only the patients with changes at or
-    after it.
+    ``strategy``: ``auto`` (the type searches when the server does not offer ``$everything``, else
+    whichever is faster on the first patients), ``everything`` or ``search``. Results in query
+    order; a patient that fails becomes a failed :class:`PatientPull`, the others go on.
+    ``keep=False`` streams: each result goes to ``on_result`` as it completes and is dropped (the
+    list returned is empty), so memory does not grow with the number of patients. ``skip(target)``
+    true leaves a target out (a resumed run's finished patients); ``since`` (an instant) pulls only
+    the patients with changes at or after it.
     """
     options: dict[str, Any] = {
         "strategy": strategy,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -23,11 +24,14 @@ from fhir_ivc.exchange._concurrency import amap_bounded
 from fhir_ivc.exchange.manifest import Corrections
 from fhir_ivc.exchange.pull import (
     MAX_REFERENCE_READS,
+    PROBE_MIN_PATIENTS,
+    PROBE_PATIENTS,
     PatientPull,
     PatientQuery,
     PullTarget,
     SearchSupport,
     Strategy,
+    choose_faster,
     drain,
     everything_params,
     failed_pull,
@@ -46,6 +50,7 @@ __all__ = [
     "corrected_bundle",
     "find_patients",
     "gather_patient",
+    "probe_strategies",
     "pull_many",
     "pull_patient",
     "push_bundle",
@@ -248,6 +253,36 @@ async def gather_patient(
     return resources
 
 
+async def probe_strategies(
+    client: AsyncFhirClient,
+    patients: list[JsonDict],
+    *,
+    count: int | None = None,
+    support: SearchSupport | None = None,
+) -> Literal["everything", "search"]:
+    """Gather ``patients`` with both strategies (alternating which goes first); the faster.
+
+    What is gathered here is dropped: the patients are pulled again with the chosen strategy.
+    """
+    seconds = {"everything": 0.0, "search": 0.0}
+    order: list[Literal["everything", "search"]] = ["everything", "search"]
+    for patient in patients:
+        for strategy in order:
+            started = time.perf_counter()
+            await gather_patient(client, patient, strategy=strategy, count=count, support=support)
+            seconds[strategy] += time.perf_counter() - started
+        order.reverse()
+    chosen = choose_faster(seconds)
+    logger.info(
+        "pull: auto: %d patients took %.2f s with $everything, %.2f s with the searches: %s",
+        len(patients),
+        seconds["everything"],
+        seconds["search"],
+        chosen,
+    )
+    return chosen
+
+
 async def pull_patient(
     client: AsyncFhirClient,
     target: PullTarget,
@@ -289,19 +324,20 @@ async def pull_many(
 ) -> list[PatientPull]:
     """Pull every patient ``query`` selects; results in query order (not found ones too).
 
-    ``GET [base]/metadata`` once (``auto``: ``$everything`` if the server offers it, else
-    the type searches), the Patient searches, then at most ``concurrency`` patients at a
-    time over the client's one connection pool. ``on_result`` sees each result as it
-    completes. With ``keep=False`` nothing is kept after ``on_result`` has seen it (the list
-    returned is empty): memory then does not grow with the number of patients. One failing
-    patient never stops the others: an error while gathering its data becomes a failed
-    :class:`PatientPull`. Errors while finding the patients (server down, credentials
-    refused) are raised.
+    ``GET [base]/metadata`` once, the Patient searches, then at most ``concurrency`` patients at a
+    time over the client's one connection pool. ``auto``: the type searches when the server does not
+    offer ``$everything``; when it does and there are at least ``PROBE_MIN_PATIENTS`` patients, the
+    first ``PROBE_PATIENTS`` are gathered both ways (:func:`probe_strategies`) and the faster way is
+    used for all. ``on_result`` sees each result as it completes. With ``keep=False`` nothing is
+    kept after ``on_result`` has seen it (the list returned is empty): memory then does not grow
+    with the number of patients. One failing patient never stops the others: an error while
+    gathering its data becomes a failed :class:`PatientPull`. Errors while finding the patients
+    (server down, credentials refused) are raised.
 
-    ``skip(target)`` true: the target is not pulled and has no result (a resumed run's
-    finished patients). ``since`` (an instant, ``pull_changes.parse_instant``): only the
-    patients with a resource changed at or after it are pulled (:func:`changed_patients`);
-    identifiers nobody carries are still reported.
+    ``skip(target)`` true: the target is not pulled and has no result (a resumed run's finished
+    patients). ``since`` (an instant, ``pull_changes.parse_instant``): only the patients with a
+    resource changed at or after it are pulled (:func:`changed_patients`); identifiers nobody
+    carries are still reported.
     """
     if not keep and on_result is None:
         raise ValueError("keep=False needs on_result: the results would be lost")
@@ -318,6 +354,12 @@ async def pull_many(
         changed = await changed_patients(client, since, support=support, count=count)
         targets = [t for t in targets if t.patient is None or t.patient["id"] in changed]
         logger.info("pull: %d of them changed since %s", len(targets), since)
+    if strategy == "auto" and resolved == "everything":
+        todo = [t.patient for t in targets if t.patient is not None and not (skip and skip(t))]
+        if len(todo) >= PROBE_MIN_PATIENTS:
+            resolved = await probe_strategies(
+                client, todo[:PROBE_PATIENTS], count=count, support=support
+            )
 
     async def pull_one(target: PullTarget) -> PatientPull:
         try:

@@ -46,6 +46,8 @@ from fhir_ivc.model import Case
 __all__ = [
     "DEFAULT_IDENTIFIER_BATCH",
     "MAX_REFERENCE_READS",
+    "PROBE_MIN_PATIENTS",
+    "PROBE_PATIENTS",
     "SEARCHES",
     "STRATEGIES",
     "PatientPull",
@@ -54,6 +56,7 @@ __all__ = [
     "SearchSupport",
     "Strategy",
     "TypeSearch",
+    "choose_faster",
     "drain",
     "everything_params",
     "failed_pull",
@@ -69,7 +72,8 @@ __all__ = [
 
 logger = logging.getLogger("fhir_ivc.exchange")
 
-#: ``auto`` uses ``$everything`` when the CapabilityStatement offers it, else ``search``.
+#: ``auto``: ``search`` when the CapabilityStatement does not offer ``$everything``; when it
+#: does, whichever of the two gathers the first patients faster (:func:`choose_faster`).
 Strategy = Literal["auto", "everything", "search"]
 STRATEGIES: Final[tuple[Strategy, ...]] = ("auto", "everything", "search")
 
@@ -381,6 +385,22 @@ def resolve_strategy(
             "everything" if capabilities.supports_operation("everything", "Patient") else "search"
         )
     return strategy
+
+
+#: ``auto`` times both strategies on this many patients before it chooses (when it may choose)
+PROBE_PATIENTS: Final = 2
+#: … and only when a run pulls at least this many (below, the probe would cost more than it saves)
+PROBE_MIN_PATIENTS: Final = 8
+
+
+def choose_faster(seconds: Mapping[str, float]) -> Literal["everything", "search"]:
+    """The strategy that gathered the probe patients in less wall time (ties: ``everything``).
+
+    Why measure: on HAPI FHIR 8.8 with H2, ``$everything`` gets slower as the *server* grows
+    (docs/pull.md "Why $everything slows down"), the searches do not; which is faster depends
+    on the server, so ``auto`` asks the clock, not the CapabilityStatement.
+    """
+    return "search" if seconds.get("search", float("inf")) < seconds["everything"] else "everything"
 
 
 def everything_params(count: int | None) -> dict[str, QueryValue]:
