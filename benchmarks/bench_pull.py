@@ -29,15 +29,19 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 
@@ -240,6 +244,125 @@ def measure_rss(
     return out
 
 
+class SyntheticServer:
+    """A local HTTP endpoint that serves ``n`` patients made from one synthetic case, on the fly.
+
+    Only what ``fhir-ivc pull --system`` asks for: ``metadata``, ``Patient?identifier=S|``
+    (paged) and ``Patient/[id]/$everything``. Each patient is synthetic case 0 with its own case
+    id and resource ids, generated per request and never stored, so the server's memory and CPU
+    do not depend on ``n``: what grows with ``n`` in the pull's RSS is the pull's own.
+    """
+
+    def __init__(self, n: int, system: str) -> None:
+        case = synthetic_case(0, source_system=system)
+        entries = build_bundles(case).collection["entry"]
+        names = {
+            e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries
+        }
+        text = json.dumps([e["resource"] for e in entries])
+        for full_url, name in names.items():
+            text = text.replace(f'"reference": "{full_url}"', f'"reference": "{name}"')
+        self.template, self.case_id, self.n, self.system = text, case.case_id, n, system
+        handler = self._handler()
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base = f"http://127.0.0.1:{self.http.server_address[1]}/fhir"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def resources(self, i: int) -> list[dict[str, Any]]:
+        text = self.template.replace(self.case_id, f"synth-{i:06d}")
+        text = re.sub(r'("id": "|"reference": "[A-Za-z]+/)([^"]+)"', rf'\1\2-p{i}"', text)
+        resources: list[dict[str, Any]] = json.loads(text)
+        return resources
+
+    def statement(self) -> dict[str, Any]:
+        return {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "resource": [
+                        {
+                            "type": "Patient",
+                            "interaction": [{"code": "read"}, {"code": "search-type"}],
+                            "operation": [{"name": "everything", "definition": "urn:x:everything"}],
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        if path == "/fhir/metadata":
+            return self.statement()
+        if path == "/fhir/Patient":
+            size = int(query.get("_count", ["50"])[0])
+            page = int(query.get("page", ["1"])[0])
+            ids = range((page - 1) * size, min(page * size, self.n))
+            entries = [self.resources(i)[0] for i in ids]  # the Patient comes first
+            links = []
+            if page * size < self.n:
+                links.append(
+                    {
+                        "relation": "next",
+                        "url": f"{self.base}/Patient?identifier={self.system}|"
+                        f"&_count={size}&page={page + 1}",
+                    }
+                )
+            return self.searchset(entries, links)
+        match = re.fullmatch(r"/fhir/Patient/.+-p(\d+)/\$everything", path)
+        if match:
+            return self.searchset(self.resources(int(match[1])), [])
+        raise ValueError(path)
+
+    @staticmethod
+    def searchset(resources: list[dict[str, Any]], links: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": links,
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                body = json.dumps(server.answer(url.path, parse_qs(url.query))).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def synthetic_rss(sizes: list[int], args: Any) -> list[Rss]:
+    """Peak RSS of the streaming CLI and of the keep-everything baseline, per number of patients."""
+    out: list[Rss] = []
+    for n in sizes:
+        system = f"urn:fhir-ivc:bench-pull-rss-{n}"
+        server = SyntheticServer(n, system)
+        try:
+            out += measure_rss(server.base, system, n, n, args)
+        finally:
+            server.close()
+    return out
+
+
 def measure_rates(
     base_url: str, query: PatientQuery, cases: list[Case], stage: int, args: Any
 ) -> list[Run]:
@@ -288,8 +411,22 @@ def main(argv: list[str] | None = None) -> int:
         "at each stage, against pull_many keeping every result",
     )
     parser.add_argument("--rss-strategy", default="auto")
+    parser.add_argument(
+        "--rss-synthetic",
+        metavar="N,M",
+        help="only the RSS benchmark, against a local synthetic endpoint (no HAPI): pull N, "
+        "then M patients, streaming CLI vs pull_many keeping every result",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
+    if args.rss_synthetic:
+        print(f"load average {os.getloadavg()}")
+        sizes = [int(x) for x in args.rss_synthetic.split(",")]
+        rss = synthetic_rss(sizes, args)
+        print(f"load average {os.getloadavg()}")
+        if args.json:
+            args.json.write_text(json.dumps({"rss": [asdict(r) for r in rss]}, indent=2))
+        return 0
 
     base_url, started = _server(args.server)
     try:

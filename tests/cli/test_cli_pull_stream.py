@@ -91,7 +91,10 @@ def peak_of_pull(runner, tmp_path: Path, n: int, *extra: str) -> tuple[int, Any]
     try:
         result = runner.invoke(
             app,
-            ["pull", "--server", BASE, "--system", SYSTEM, "-q", "--out", str(out), *extra],
+            [
+                *("pull", "--server", BASE, "--system", SYSTEM, "-q", "--out", str(out)),
+                *("--strategy", "everything", *extra),
+            ],
         )
         _, peak = tracemalloc.get_traced_memory()
     finally:

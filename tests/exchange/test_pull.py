@@ -654,3 +654,22 @@ async def test_auto_uses_the_strategy_that_was_faster_on_the_first_patients(
     # the probe gathered PROBE_PATIENTS (2) patients both ways before the run
     everything = [p for p, _ in server.requests if p.endswith("$everything")]
     assert len(everything) == 2 + (3 if chosen == "everything" else 0)
+
+
+async def test_auto_takes_everything_when_the_searches_fail_on_the_probe(
+    client, router, monkeypatch
+):
+    for engine in (_async, _sync):
+        monkeypatch.setattr(engine, "PROBE_MIN_PATIENTS", 3)
+    originals = cases(3)
+    server = FakeServer([r for c in originals for r in server_resources(c)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Condition"):
+            return make_response(400, {"resourceType": "OperationOutcome", "issue": []})
+        return server.handler(request)
+
+    router.route().mock(side_effect=handler)
+    results = await pull(client, PatientQuery.by_system(SYSTEM), count=100)
+    assert [r.case for r in results] == originals
+    assert {r.strategy for r in results} == {"everything"}

@@ -263,13 +263,21 @@ async def probe_strategies(
     """Gather ``patients`` with both strategies (alternating which goes first); the faster.
 
     What is gathered here is dropped: the patients are pulled again with the chosen strategy.
+    A strategy that fails on a probe patient counts as infinitely slow (the run then shows the
+    error of that patient, if it is not passing).
     """
     seconds = {"everything": 0.0, "search": 0.0}
     order: list[Literal["everything", "search"]] = ["everything", "search"]
     for patient in patients:
         for strategy in order:
             started = time.perf_counter()
-            await gather_patient(client, patient, strategy=strategy, count=count, support=support)
+            try:
+                await gather_patient(
+                    client, patient, strategy=strategy, count=count, support=support
+                )
+            except Exception as exc:  # the probe must not end the run
+                logger.warning("pull: auto: %s failed on a probe patient: %r", strategy, exc)
+                seconds[strategy] = float("inf")
             seconds[strategy] += time.perf_counter() - started
         order.reverse()
     chosen = choose_faster(seconds)
