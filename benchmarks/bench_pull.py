@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -363,9 +364,55 @@ def synthetic_rss(sizes: list[int], args: Any) -> list[Rss]:
     return out
 
 
+def latency(base_url: str, source_system: str, k: int, count: int) -> dict[str, Any]:
+    """Seconds to gather one patient, each of ``k`` patients both ways, one at a time.
+
+    Sequential (no concurrency) and alternating which strategy goes first, so that both see the
+    same load; the medians and their ratio are reported with the server's patient count.
+    """
+    from fhir_ivc.exchange._sync import gather_patient
+    from fhir_ivc.exchange.pull import SearchSupport
+
+    strategies: list[Literal["everything", "search"]] = ["everything", "search"]
+    seconds: dict[str, list[float]] = {"everything": [], "search": []}
+    with FhirClient(base_url, timeout=300) as fhir:
+        support = SearchSupport.from_statement(fhir.capability_statement())
+        params = {"identifier": f"{source_system}|", "_count": k}
+        page = next(iter(fhir.search("Patient", params)))
+        patients = [e["resource"] for e in page.get("entry", [])][:k]
+        for i, patient in enumerate(patients):
+            for strategy in strategies if i % 2 == 0 else strategies[::-1]:
+                started = time.perf_counter()
+                gather_patient(fhir, patient, strategy=strategy, count=count, support=support)
+                seconds[strategy].append(time.perf_counter() - started)
+    result = {
+        "server_patients": server_patients(base_url),
+        "patients": len(patients),
+        "everything_median_s": statistics.median(seconds["everything"]),
+        "search_median_s": statistics.median(seconds["search"]),
+        "load_average": os.getloadavg(),
+    }
+    result["ratio"] = result["everything_median_s"] / result["search_median_s"]
+    print(
+        f"latency on a server of {result['server_patients']} patients, {len(patients)} patients "
+        f"one at a time: $everything {result['everything_median_s']:.2f} s, searches "
+        f"{result['search_median_s']:.2f} s (median per patient; ratio {result['ratio']:.2f}); "
+        f"load average {result['load_average'][0]:.1f}"
+    )
+    return result
+
+
+def server_patients(base_url: str) -> int:
+    """How many patients the server holds (``Patient?_summary=count``)."""
+    with FhirClient(base_url, timeout=300) as fhir:
+        page = next(iter(fhir.search("Patient", {"_summary": "count"})))
+    return int(page.get("total", 0))
+
+
 def measure_rates(
     base_url: str, query: PatientQuery, cases: list[Case], stage: int, args: Any
 ) -> list[Run]:
+    stage = server_patients(base_url)  # every patient on the server, other systems included
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     runs: list[Run] = []
     for round_ in range(1, args.rounds + 1):
@@ -412,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rss-strategy", default="auto")
     parser.add_argument(
+        "--latency",
+        type=int,
+        metavar="K",
+        help="only time K patients of --source-system one at a time with both strategies",
+    )
+    parser.add_argument(
         "--rss-synthetic",
         metavar="N,M",
         help="only the RSS benchmark, against a local synthetic endpoint (no HAPI): pull N, "
@@ -429,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     base_url, started = _server(args.server)
+    if args.latency:
+        result = latency(base_url, args.source_system, args.latency, args.count)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
     try:
         print(f"server {base_url}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
         print(f"load average {os.getloadavg()}")
