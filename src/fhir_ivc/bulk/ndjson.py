@@ -33,6 +33,7 @@ import orjson
 
 from fhir_ivc._types import ExcInfo
 from fhir_ivc._version import __version__
+from fhir_ivc.exchange.resources import _references
 from fhir_ivc.io import BundleSet, atomic_write_bytes, dump_json
 from fhir_ivc.io.writer import _AtomicLines
 
@@ -159,19 +160,6 @@ def read_manifest(root: str | os.PathLike[str]) -> BulkManifest:
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-
-
-def _references(value: Any) -> Iterator[str]:
-    if isinstance(value, Mapping):
-        ref = value.get("reference")
-        if isinstance(ref, str):
-            yield ref
-        for child in value.values():
-            if isinstance(child, Mapping | list):
-                yield from _references(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _references(child)
 
 
 def referenced_first(resources: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -40,6 +40,16 @@ from fhir_ivc.cli._connection import (
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._pull_bulk import (
+    ExportTypes,
+    GroupOption,
+    MaxPollWait,
+    PullBulkFlag,
+    PullBulkOptions,
+    ResumeOption,
+    export_state_path,
+    pull_bulk,
+)
 from fhir_ivc.cli._pull_outputs import Outputs, ResumableLines, open_outputs
 from fhir_ivc.cli._pull_state import (
     Journaling,
@@ -348,6 +358,11 @@ def pull_command(
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (problem lines stay)."),
     ] = False,
+    bulk: PullBulkFlag = False,
+    group: GroupOption = None,
+    export_type: ExportTypes = None,
+    resume: ResumeOption = None,
+    max_poll_wait: MaxPollWait = 5.0,
 ) -> None:
     """Pull patients from a FHIR server and read them back into case records.
 
@@ -418,17 +433,24 @@ def pull_command(
             )
             if journal is not None and journal.resumed:
                 run.resume(journal)
-            pull_many(
-                fhir,
-                query,
-                strategy=strategy.value,
-                count=count,
-                concurrency=concurrency,
-                on_result=run,
-                keep=False,  # each patient is written by `run` and dropped
-                skip=(lambda t: journal.is_done(target_key(t))) if journal is not None else None,
-                since=since_at,
-            )
+            skip = (lambda t: journal.is_done(target_key(t))) if journal is not None else None
+            if bulk:  # docs/bulk.md: one $export instead of requests per patient (_pull_bulk)
+                where = export_state_path(state, out, ndjson)
+                how = (since_at, where, auth, timeout, insecure, max_poll_wait)
+                options = PullBulkOptions.of(group, export_type, resume, *how)
+                pull_bulk(fhir, query, options, reporter, on_result=run, skip=skip)
+            else:
+                pull_many(
+                    fhir,
+                    query,
+                    strategy=strategy.value,
+                    count=count,
+                    concurrency=concurrency,
+                    on_result=run,
+                    keep=False,  # each patient is written by `run` and dropped
+                    skip=skip,
+                    since=since_at,
+                )
             outputs.complete(
                 {
                     "tool": f"fhir-ivc {__version__}",

@@ -11,7 +11,11 @@ the folder, ``push --bulk`` serves it on 127.0.0.1 and runs ``$import``. Then:
   ``SUCCESSFUL_UPDATE_NO_CHANGE``);
 * a second ``push --bulk`` changes nothing (idempotent);
 * without ``$import`` in the CapabilityStatement the command says so and falls back to
-  transactions, with the same result.
+  transactions, with the same result;
+* ``pull --bulk`` (``Group/[id]/$export`` of a Group of exactly these patients, so the shared
+  server's other data stays out) reads them back equal to the cases, with the loss report
+  ``pull`` writes; a started export is taken up from its status URL; ``--since`` exports only
+  what changed.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from fhir_ivc.exchange import push_many
 from fhir_ivc.model import Case
 from fhir_ivc.testing.synth import synthetic_case
 
+from .test_pull import _diff
 from .test_push import SEED
 
 #: Synthetic cases of the module's import. HAPI stored ~25 resources/s here (2 shared cores,
@@ -225,3 +230,130 @@ def test_without_import_it_falls_back_to_transactions(fhir_base_url, fhir, tmp_p
     # the same folder by $import now (after transactions): every resource unchanged
     report = _push_bulk(fhir_base_url, folder, tmp_path / "again.json")
     assert report["summary"]["entries"]["unchanged"] == read_manifest(folder).resources
+
+
+# --- pull --bulk ($export) ---------------------------------------------------------------
+
+
+def _group(fhir: httpx.Client, imported: Imported) -> str:
+    """A Group whose members are the imported patients (PUT by a fresh id)."""
+    patients = [
+        e["resource"]["id"]
+        for page in [
+            fhir.get(
+                "Patient",
+                params={"identifier": f"{imported.source_system}|", "_count": 1000},
+            ).json()
+        ]
+        for e in page.get("entry", [])
+    ]
+    assert len(patients) == len(imported.cases)
+    group_id = f"bulk-{uuid.uuid4().hex[:20]}"
+    group = {
+        "resourceType": "Group",
+        "id": group_id,
+        "type": "person",
+        "actual": True,
+        "member": [{"entity": {"reference": f"Patient/{p}"}} for p in patients],
+    }
+    assert fhir.put(f"Group/{group_id}", json=group).status_code in (200, 201)
+    return group_id
+
+
+@pytest.fixture(scope="module")
+def group_id(imported: Imported, fhir_base_url: str) -> str:
+    with httpx.Client(
+        base_url=fhir_base_url,
+        headers={"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"},
+        timeout=120,
+    ) as fhir:
+        return _group(fhir, imported)
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _pull(fhir_base_url: str, out: Path, *extra: str) -> Any:
+    return _invoke(
+        "pull", "--server", fhir_base_url, "--ndjson", str(out), "--max-poll-wait", "0.5", *extra
+    )
+
+
+def test_pull_bulk_round_trip_equals_the_cases(
+    imported: Imported,
+    group_id: str,
+    fhir_base_url: str,
+    tmp_path: Path,
+):
+    out = tmp_path / "cases.ndjson"
+    result = _pull(
+        fhir_base_url, out, "--bulk", "--group", group_id, "--system", imported.source_system
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Group/{group_id}/$export" in result.output
+    pulled = {r["case_id"]: r for r in _lines(out)}
+    problems = []
+    for case in imported.cases:
+        back = pulled.get(case.case_id)
+        if back is None:
+            problems.append(f"{case.case_id}: missing")
+        elif Case.model_validate(back) != case:
+            lines = _diff(
+                case.model_dump(mode="json"), Case.model_validate(back).model_dump(mode="json")
+            )
+            problems.append(f"{case.case_id}:\n  " + "\n  ".join(lines))
+    assert not problems, "\n".join(problems)
+    assert len(pulled) == len(imported.cases)
+    assert not (tmp_path / "cases.ndjson.export-state.json").exists()  # removed when done
+
+    # the same loss report as pull (per patient), strategy aside
+    plain = tmp_path / "plain.ndjson"
+    assert _pull(fhir_base_url, plain, "--system", imported.source_system).exit_code == 0
+
+    def losses(path: Path) -> dict[str, Any]:
+        return {
+            r["case_id"]: {k: v for k, v in r.items() if k not in ("strategy",)}
+            for r in _lines(path.with_name(path.stem + ".losses.ndjson"))
+        }
+
+    assert losses(out) == losses(plain)
+
+
+def test_pull_bulk_takes_up_a_started_export(
+    imported: Imported,
+    group_id: str,
+    fhir_base_url: str,
+    tmp_path: Path,
+):
+    kick = httpx.get(
+        f"{fhir_base_url}/Group/{group_id}/$export",
+        params={"_type": "Patient,Condition"},
+        headers={"Prefer": "respond-async", "Accept": "application/fhir+json"},
+        timeout=60,
+    )
+    assert kick.status_code == 202
+    status_url = kick.headers["Content-Location"]
+    out = tmp_path / "cases.ndjson"
+    result = _pull(
+        fhir_base_url, out, "--bulk", "--resume", status_url, "--system", imported.source_system
+    )
+    assert "taking up the export job" in result.output
+    # Patient and Condition only: the cases are incomplete, but every patient is there
+    losses = _lines(tmp_path / "cases.losses.ndjson")
+    assert {r["case_id"] for r in losses} == {c.case_id for c in imported.cases}
+
+
+def test_pull_bulk_since_exports_only_what_changed(
+    imported: Imported,
+    group_id: str,
+    fhir_base_url: str,
+    tmp_path: Path,
+):
+    out = tmp_path / "cases.ndjson"
+    result = _pull(
+        fhir_base_url, out, "--bulk", "--group", group_id, "--system", imported.source_system,
+        "--since", "2999-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _lines(out) == []
