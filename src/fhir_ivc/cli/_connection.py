@@ -1,4 +1,6 @@
-"""Options and helpers shared by the commands that talk to a FHIR server (push, pull)."""
+"""Options and helpers shared by the commands that talk to a FHIR server (push, pull,
+validate --server): timeouts, TLS, and the credentials (a bearer token, HTTP basic, or SMART
+Backend Services with ``--auth smart``, see :mod:`fhir_ivc.cli._smart_options`)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,38 @@ from typing import Annotated
 
 import typer
 
-from fhir_ivc.client import BasicAuth, BearerTokenAuth
+from fhir_ivc.cli._smart_options import (
+    AuthChoice,
+    AuthKind,
+    SmartClientId,
+    SmartConfigFile,
+    SmartOptions,
+    SmartPrivateKey,
+    SmartScope,
+    SmartTokenUrl,
+)
+from fhir_ivc.client import BasicAuth, BearerTokenAuth, SmartBackendAuth
 
-__all__ = ["AuthTokenEnv", "AuthTokenFile", "BasicAuthFile", "Insecure", "Timeout", "auth_from"]
+__all__ = [
+    "AuthChoice",
+    "AuthKind",
+    "AuthTokenEnv",
+    "AuthTokenFile",
+    "BasicAuthFile",
+    "Credentials",
+    "Insecure",
+    "SmartClientId",
+    "SmartConfigFile",
+    "SmartOptions",
+    "SmartPrivateKey",
+    "SmartScope",
+    "SmartTokenUrl",
+    "Timeout",
+    "auth_from",
+]
+
+#: what :func:`auth_from` returns (an ``httpx.Auth`` each)
+Credentials = BearerTokenAuth | BasicAuth | SmartBackendAuth
 
 AuthTokenEnv = Annotated[
     str | None,
@@ -46,23 +77,31 @@ Insecure = Annotated[
 
 
 def auth_from(
-    token_env: str | None, token_file: Path | None, basic_file: Path | None
-) -> BearerTokenAuth | BasicAuth | None:
-    """The credentials the auth options name (at most one of them); secrets are never printed."""
+    token_env: str | None,
+    token_file: Path | None,
+    basic_file: Path | None,
+    smart: SmartOptions | None = None,
+) -> Credentials | None:
+    """The credentials the auth options name (at most one kind); secrets are never printed."""
     given = [
         name
         for name, value in (
             ("--auth-token-env", token_env),
             ("--auth-token-file", token_file),
             ("--basic-auth-file", basic_file),
+            ("--auth smart", smart if smart is not None and smart.wanted else None),
         )
         if value is not None
     ]
     if len(given) > 1:
         raise typer.BadParameter(
             f"give at most one of them (got {' and '.join(given)})",
-            param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file'",
+            param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file' / '--auth'",
         )
+    if smart is not None:
+        smart_auth = smart.auth()  # None without --auth smart (and refuses stray SMART options)
+        if smart_auth is not None:
+            return smart_auth
     if token_env is not None:
         return BearerTokenAuth.from_env(token_env)
     if token_file is not None:

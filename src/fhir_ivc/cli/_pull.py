@@ -31,10 +31,17 @@ import typer
 
 from fhir_ivc._version import __version__
 from fhir_ivc.cli._connection import (
+    AuthKind,
     AuthTokenEnv,
     AuthTokenFile,
     BasicAuthFile,
     Insecure,
+    SmartClientId,
+    SmartConfigFile,
+    SmartOptions,
+    SmartPrivateKey,
+    SmartScope,
+    SmartTokenUrl,
     Timeout,
     auth_from,
 )
@@ -63,6 +70,8 @@ from fhir_ivc.cli._pull_state import (
 )
 from fhir_ivc.cli._push_options import ManifestOnlyOption
 from fhir_ivc.cli._services import services
+from fhir_ivc.client.smart import DEFAULT_PULL_SCOPE
+from fhir_ivc.exceptions import AuthError
 from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
 from fhir_ivc.exchange._sync import server_time
 from fhir_ivc.exchange.pull import parse_identifier, target_key
@@ -187,6 +196,8 @@ class _Run:
             self._raw_keys.update(raw_keys(self.outputs.raw))
 
     def __call__(self, pulled: PatientPull) -> None:
+        if isinstance(pulled.exception, AuthError):  # every patient would be refused: stop
+            raise pulled.exception
         self.patients += 1
         self.resources += len(pulled.resources)
         self.requests += pulled.requests
@@ -349,6 +360,12 @@ def pull_command(
     auth_token_env: AuthTokenEnv = None,
     auth_token_file: AuthTokenFile = None,
     basic_auth_file: BasicAuthFile = None,
+    auth_kind: AuthKind = None,
+    client_id: SmartClientId = None,
+    private_key: SmartPrivateKey = None,
+    scope: SmartScope = None,
+    token_url: SmartTokenUrl = None,
+    smart_config: SmartConfigFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
     state: StateOption = None,
@@ -397,7 +414,9 @@ def pull_command(
             "network path can read and change what is received, credentials included"
         )
     with exit_on_error():
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
+        smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
+        smart = smart.bind(server, DEFAULT_PULL_SCOPE, timeout=timeout, verify=not insecure)
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart)
         if auth is not None:
             reporter.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
         with contextlib.ExitStack() as stack:

@@ -30,10 +30,17 @@ from anyio.abc import ObjectReceiveStream
 from fhir_ivc._version import __version__
 from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED
 from fhir_ivc.cli._connection import (
+    AuthKind,
     AuthTokenEnv,
     AuthTokenFile,
     BasicAuthFile,
     Insecure,
+    SmartClientId,
+    SmartConfigFile,
+    SmartOptions,
+    SmartPrivateKey,
+    SmartScope,
+    SmartTokenUrl,
     Timeout,
     auth_from,
 )
@@ -54,7 +61,8 @@ from fhir_ivc.cli._push_options import CorrectionsMode, CorrectionsOption, FeedO
 from fhir_ivc.cli._push_run import PushRun, client_logs, entries_text, now
 from fhir_ivc.cli._services import services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
-from fhir_ivc.exceptions import ConfigError, RequestError
+from fhir_ivc.client.smart import DEFAULT_PUSH_SCOPE
+from fhir_ivc.exceptions import AuthError, ConfigError, RequestError
 from fhir_ivc.exchange import OUTCOMES, push_many
 from fhir_ivc.exchange.push import plan_entries
 from fhir_ivc.exchange.report import (
@@ -108,6 +116,8 @@ async def _pump(
                     concurrency=1,
                     corrections=feed.corrections,
                 )
+                if isinstance(result.exception, AuthError):  # every case would be refused
+                    raise result.exception
                 run.pushed(item, result)
 
     try:
@@ -195,6 +205,12 @@ def push_command(
     auth_token_env: AuthTokenEnv = None,
     auth_token_file: AuthTokenFile = None,
     basic_auth_file: BasicAuthFile = None,
+    auth_kind: AuthKind = None,
+    client_id: SmartClientId = None,
+    private_key: SmartPrivateKey = None,
+    scope: SmartScope = None,
+    token_url: SmartTokenUrl = None,
+    smart_config: SmartConfigFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
     ids: IdsOption = Ids.CONDITIONAL,
@@ -253,7 +269,9 @@ def push_command(
             "network path can read and change what is sent, credentials included"
         )
     with exit_on_error():
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file)
+        smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
+        smart = smart.bind(server, DEFAULT_PUSH_SCOPE, timeout=timeout, verify=not insecure)
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart)
         if auth is not None:
             output.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never the value
         use = services(ctx)

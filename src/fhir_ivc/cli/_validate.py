@@ -21,6 +21,22 @@ from typing import Annotated, Any, Final
 import orjson
 import typer
 
+from fhir_ivc.cli._connection import (
+    AuthKind,
+    AuthTokenEnv,
+    AuthTokenFile,
+    BasicAuthFile,
+    Credentials,
+    Insecure,
+    SmartClientId,
+    SmartConfigFile,
+    SmartOptions,
+    SmartPrivateKey,
+    SmartScope,
+    SmartTokenUrl,
+    Timeout,
+    auth_from,
+)
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
@@ -32,6 +48,7 @@ from fhir_ivc.cli._limits import (
 )
 from fhir_ivc.cli._tables import table_documents
 from fhir_ivc.client import FhirClient
+from fhir_ivc.client.smart import DEFAULT_PULL_SCOPE
 from fhir_ivc.exceptions import FhirHttpError
 from fhir_ivc.io import InputLimits, Unreadable, iter_json_values
 from fhir_ivc.io.tables import is_table_input
@@ -126,6 +143,17 @@ def validate_command(
     ] = SeverityChoice.WARNING,
     max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
+    auth_token_env: AuthTokenEnv = None,
+    auth_token_file: AuthTokenFile = None,
+    basic_auth_file: BasicAuthFile = None,
+    auth_kind: AuthKind = None,
+    client_id: SmartClientId = None,
+    private_key: SmartPrivateKey = None,
+    scope: SmartScope = None,
+    token_url: SmartTokenUrl = None,
+    smart_config: SmartConfigFile = None,
+    timeout: Timeout = 60.0,
+    insecure: Insecure = False,
 ) -> None:
     """Validate FHIR resources and bundles against the profiles they claim.
 
@@ -138,7 +166,16 @@ def validate_command(
     outcomes: list[tuple[str, dict[str, Any]]] = []
     resources = 0
     with exit_on_error():
-        check = _ServerCheck(server) if server else None
+        smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
+        smart = smart.bind(server, DEFAULT_PULL_SCOPE, timeout=timeout, verify=not insecure)
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart)
+        if auth is not None and not server:
+            raise typer.BadParameter("credentials are for --server", param_hint="'--server'")
+        check = (
+            _ServerCheck(server, auth=auth, timeout=timeout, verify=not insecure)
+            if server
+            else None
+        )
         try:
             for path in files:
                 file_issues: list[tuple[_Document, Issue]] = []
@@ -219,8 +256,10 @@ def _local(document: _Document) -> list[Issue]:
 class _ServerCheck:
     """``$validate`` on a FHIR server, one POST per resource."""
 
-    def __init__(self, base_url: str) -> None:
-        self._client = FhirClient(base_url)
+    def __init__(
+        self, base_url: str, *, auth: Credentials | None, timeout: float, verify: bool
+    ) -> None:
+        self._client = FhirClient(base_url, auth=auth, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._client.close()

@@ -12,7 +12,8 @@ from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._async import AsyncFhirClient
 from fhir_ivc.client._core import DEFAULT_RETRY, FHIR_JSON, USER_AGENT, RetryPolicy
 from fhir_ivc.client._sync import FhirClient
-from fhir_ivc.client.auth import BasicAuth, BearerTokenAuth
+from fhir_ivc.client.auth import BasicAuth, BearerTokenAuth, SmartBackendAuth
+from fhir_ivc.client.smart import SigningKey, public_jwks
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -24,4 +25,7 @@ __all__ = [
     "CapabilityInfo",
     "FhirClient",
     "RetryPolicy",
+    "SigningKey",
+    "SmartBackendAuth",
+    "public_jwks",
 ]

@@ -1,4 +1,6 @@
-"""Credentials for a FHIR server: ``httpx.Auth`` subclasses for bearer tokens and HTTP basic.
+"""Credentials for a FHIR server: ``httpx.Auth`` subclasses for bearer tokens and HTTP basic,
+and (from :mod:`fhir_ivc.client.smart`) SMART Backend Services, which gets its bearer tokens
+from an OAuth 2.0 token endpoint with a signed client assertion.
 
 One ``auth_flow`` generator serves both client shells (httpx drives it synchronously or
 asynchronously). Secrets are read from an environment variable or a file and are never
@@ -9,6 +11,7 @@ Re-authorisation: on a 401 answer, credentials loaded from a file are read again
 now holds different credentials the request is sent once more with them (for example after a
 token rotation). Credentials that cannot be refreshed (given directly, or from the
 environment) are not retried: the client raises :class:`~fhir_ivc.exceptions.AuthFailedError`.
+:class:`SmartBackendAuth` re-authorises the same way, once, with a new token from its endpoint.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from pathlib import Path
 import httpx
 
 from fhir_ivc.client._core import redact_url
+from fhir_ivc.client.smart import SmartBackendAuth
 from fhir_ivc.exceptions import AuthError, ConfigError
 
-__all__ = ["BasicAuth", "BearerTokenAuth", "SecretAuth"]
+__all__ = ["BasicAuth", "BearerTokenAuth", "SecretAuth", "SmartBackendAuth"]
 
 logger = logging.getLogger("fhir_ivc.client")
 
