@@ -38,6 +38,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The SMART tests' two servers start now, beside the tests that run first (test_smart.py).
+    if session.config.option.collectonly:
+        return
+    if any(item.path.name == "test_smart.py" for item in session.items):
+        from tests.integration._smart_servers import start_in_background
+
+        start_in_background()
+
+
 def _script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(SCRIPT), *args],
