@@ -110,7 +110,24 @@ class RequestError(FhirIvcError):
 
 
 class AuthError(RequestError):
-    """Authentication could not be set up or was refused."""
+    """Authentication could not be set up or was refused.
+
+    ``ends_run`` is true when every other request of the run would be refused the same way
+    (SMART: the token endpoint refused the client, a renewed token was refused, the token's
+    scope does not allow the request): push and pull then stop with this one error instead
+    of failing case after case.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: tuple[str, str] | None = None,
+        attempts: int = 1,
+        ends_run: bool = False,
+    ) -> None:
+        self.ends_run = ends_run
+        super().__init__(message, request=request, attempts=attempts)
 
 
 class AuthFailedError(AuthError):

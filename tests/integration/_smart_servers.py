@@ -96,6 +96,8 @@ class SmartServers:
 
     def make_clients(self) -> None:
         KEYS.mkdir(parents=True, exist_ok=True)
+        for old in KEYS.glob("*.pem"):  # earlier sessions' keys: their clients are gone
+            old.unlink()
         rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._register("job-rs", rsa_key, ALL_SCOPES)
         self._register("job-es", ec.generate_private_key(ec.SECP384R1()), ALL_SCOPES)
@@ -144,7 +146,8 @@ class SmartServers:
     def start(self) -> None:
         """Start what is not running yet; both at once (the JVMs start in parallel)."""
         self.make_clients()
-        hapi_env = {"FHIR_SERVER_STATE": str(HAPI_STATE)}
+        # generous start timeouts: on a shared, loaded machine a JVM start can take minutes
+        hapi_env = {"FHIR_SERVER_STATE": str(HAPI_STATE), "FHIR_SERVER_START_TIMEOUT": "1200"}
         auth_running = self._status(AUTH, {})
         if auth_running and CLIENTS.exists():
             self.auth_url = auth_running
@@ -155,7 +158,8 @@ class SmartServers:
                 port = str(probe.getsockname()[1])
             self.auth_url = f"http://127.0.0.1:{port}"
             start = ("start", "--port", port, "--clients", str(CLIENTS))
-            self._jobs.append(("auth", self._script(AUTH, *start, env={}), {}))
+            env = {"AUTH_SERVER_START_TIMEOUT": "1200"}
+            self._jobs.append(("auth", self._script(AUTH, *start, env=env), {}))
         hapi_running = self._status(HAPI, hapi_env)
         if hapi_running and self._trusts(hapi_running):
             self.fhir = hapi_running
@@ -184,22 +188,26 @@ class SmartServers:
         return bool(config.get("token_endpoint") == f"{self.auth_url}/oauth2/token")
 
     def wait(self) -> None:
-        """Wait for the starts; raise with the scripts' output when one failed."""
+        """Wait for every start, then raise with the scripts' output if one failed (the ones
+        that started are in ``started``, so ``stop`` still stops them)."""
         deadline = time.monotonic() + START_TIMEOUT_S
+        failures = []
         for name, job, env in self._jobs:
             try:
                 out, err = job.communicate(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 job.kill()
                 out, err = job.communicate()
-            if job.returncode != 0:
-                raise RuntimeError(f"starting the {name} server failed:\n{err}\n{out}")
+            if job.returncode != 0 or not out.strip():
+                failures.append(f"starting the {name} server failed:\n{err}\n{out}")
+                continue
             url = out.strip().splitlines()[-1]
-            script = AUTH if name == "auth" else HAPI
-            self.started.append((script, env))
+            self.started.append((AUTH if name == "auth" else HAPI, env))
             if name == "hapi":
                 self.fhir = url
         self._jobs.clear()
+        if failures:
+            raise RuntimeError("\n".join(failures))
 
     def stop(self) -> None:
         if os.environ.get("FHIR_IVC_KEEP_SMART_SERVERS"):  # reruns reuse them

@@ -196,7 +196,9 @@ class _Run:
             self._raw_keys.update(raw_keys(self.outputs.raw))
 
     def __call__(self, pulled: PatientPull) -> None:
-        if isinstance(pulled.exception, AuthError):  # every patient would be refused: stop
+        # every patient would be refused alike (SMART: the token endpoint refused, the scope
+        # is too narrow): one error for the run
+        if isinstance(pulled.exception, AuthError) and pulled.exception.ends_run:
             raise pulled.exception
         self.patients += 1
         self.resources += len(pulled.resources)

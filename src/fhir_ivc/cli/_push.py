@@ -116,7 +116,9 @@ async def _pump(
                     concurrency=1,
                     corrections=feed.corrections,
                 )
-                if isinstance(result.exception, AuthError):  # every case would be refused
+                # every case would be refused alike (SMART: the token endpoint refused, the
+                # scope is too narrow): one error for the run
+                if isinstance(result.exception, AuthError) and result.exception.ends_run:
                     raise result.exception
                 run.pushed(item, result)
 

@@ -198,8 +198,11 @@ class SmartBackendAuth(httpx.Auth):
 
     def _usable(self, refused: _Token | None) -> _Token | None:
         """The held token if it can be sent (not near expiry, not the refused one)."""
-        if self._failure is not None:
-            raise type(self._failure)(str(self._failure))
+        failure = self._failure
+        if failure is not None:
+            raise type(failure)(
+                str(failure), request=failure.request, attempts=failure.attempts, ends_run=True
+            )
         token = self._token
         if token is None or token is refused or self._clock() >= token.refresh_at:
             return None
@@ -294,6 +297,7 @@ class SmartBackendAuth(httpx.Auth):
     def _remember(self, error: AuthError) -> AuthError:
         """Keep the refusal: every later request fails with it, without asking again (the
         caller raises it; it is not logged here, so the run shows it once)."""
+        error.ends_run = True
         self._failure = error
         return error
 
@@ -356,6 +360,8 @@ class SmartBackendAuth(httpx.Auth):
                 f"{where}: HTTP 403 {detail or 'forbidden'} (the access token's scope "
                 f"{token.scope!r} does not allow this request; see --scope)",
                 request=(request.method, redact_url(str(request.url))),
+                # the scope is the run's: every request of this kind is refused alike
+                ends_run=detail.startswith("insufficient_scope"),
             )
         raise self._remember(
             AuthFailedError(
