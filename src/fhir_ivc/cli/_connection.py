@@ -4,6 +4,7 @@ Backend Services with ``--auth smart``, see :mod:`fhir_ivc.cli._smart_options`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -81,8 +82,23 @@ def auth_from(
     token_file: Path | None,
     basic_file: Path | None,
     smart: SmartOptions | None = None,
+    *,
+    say: Callable[[str], object] | None = None,
 ) -> Credentials | None:
-    """The credentials the auth options name (at most one kind); secrets are never printed."""
+    """The credentials the auth options name (at most one kind); secrets are never printed:
+    ``say`` is told where they come from (``fhir-ivc: credentials from env:NAME``)."""
+    auth = _credentials(token_env, token_file, basic_file, smart)
+    if auth is not None and say is not None:
+        say(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
+    return auth
+
+
+def _credentials(
+    token_env: str | None,
+    token_file: Path | None,
+    basic_file: Path | None,
+    smart: SmartOptions | None,
+) -> Credentials | None:
     given = [
         name
         for name, value in (

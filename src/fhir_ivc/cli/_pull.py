@@ -418,9 +418,7 @@ def pull_command(
     with exit_on_error():
         smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
         smart = smart.bind(server, DEFAULT_PULL_SCOPE, timeout=timeout, verify=not insecure)
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart)
-        if auth is not None:
-            reporter.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=reporter.info)
         with contextlib.ExitStack() as stack:
             journal = stack.enter_context(PullJournal(state)) if state is not None else None
             since_at = resolve_since(since, journal)

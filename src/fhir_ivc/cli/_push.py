@@ -116,8 +116,7 @@ async def _pump(
                     concurrency=1,
                     corrections=feed.corrections,
                 )
-                # every case would be refused alike (SMART: the token endpoint refused, the
-                # scope is too narrow): one error for the run
+                # an auth error every case would meet (SMART): one error for the run
                 if isinstance(result.exception, AuthError) and result.exception.ends_run:
                     raise result.exception
                 run.pushed(item, result)
@@ -273,9 +272,7 @@ def push_command(
     with exit_on_error():
         smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
         smart = smart.bind(server, DEFAULT_PUSH_SCOPE, timeout=timeout, verify=not insecure)
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart)
-        if auth is not None:
-            output.info(f"fhir-ivc: credentials from {auth.source}")  # the source, never the value
+        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=output.info)
         use = services(ctx)
         works = Works(use.check_bundle if validate else None)
         limits = limits_from(max_record_bytes, max_depth)
