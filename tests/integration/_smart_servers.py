@@ -15,8 +15,10 @@ start --clients .auth-server/test-clients.json`` and the secured HAPI of
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -70,7 +72,7 @@ class SmartServers:
         return f"{name}-{self.run}"
 
     def key(self, name: str) -> Path:
-        return KEYS / f"{self.client_id(name)}.pem"
+        return KEYS / self.run / f"{self.client_id(name)}.pem"
 
     # -- registration --------------------------------------------------------------------------
 
@@ -88,16 +90,27 @@ class SmartServers:
         )
 
     def write_clients(self) -> None:
-        # the server compares modification times: make sure a rewrite is seen as one
-        before = CLIENTS.stat().st_mtime_ns if CLIENTS.exists() else 0
-        CLIENTS.write_text(json.dumps({"audience": AUDIENCE, "clients": self._clients}, indent=1))
-        if CLIENTS.stat().st_mtime_ns <= before:
-            os.utime(CLIENTS, ns=(before + 1_000_000_000, before + 1_000_000_000))
+        """Register this session's clients beside those of any other session using the
+        running server (under a lock: two sessions may start together)."""
+        STATE.mkdir(parents=True, exist_ok=True)
+        with (STATE / "test-clients.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            others = []
+            if CLIENTS.exists():
+                try:
+                    others = json.loads(CLIENTS.read_text()).get("clients", [])
+                except ValueError:
+                    others = []
+            mine = {c["client_id"] for c in self._clients}
+            clients = [c for c in others if c.get("client_id") not in mine] + self._clients
+            # the server compares modification times: make sure a rewrite is seen as one
+            before = CLIENTS.stat().st_mtime_ns if CLIENTS.exists() else 0
+            CLIENTS.write_text(json.dumps({"audience": AUDIENCE, "clients": clients}, indent=1))
+            if CLIENTS.stat().st_mtime_ns <= before:
+                os.utime(CLIENTS, ns=(before + 1_000_000_000, before + 1_000_000_000))
 
     def make_clients(self) -> None:
-        KEYS.mkdir(parents=True, exist_ok=True)
-        for old in KEYS.glob("*.pem"):  # earlier sessions' keys: their clients are gone
-            old.unlink()
+        (KEYS / self.run).mkdir(parents=True, exist_ok=True)
         rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._register("job-rs", rsa_key, ALL_SCOPES)
         self._register("job-es", ec.generate_private_key(ec.SECP384R1()), ALL_SCOPES)
@@ -145,10 +158,12 @@ class SmartServers:
 
     def start(self) -> None:
         """Start what is not running yet; both at once (the JVMs start in parallel)."""
+        auth_running = self._status(AUTH, {})
+        if not auth_running:  # a new server: the clients of earlier sessions are gone
+            CLIENTS.unlink(missing_ok=True)
         self.make_clients()
         # generous start timeouts: on a shared, loaded machine a JVM start can take minutes
         hapi_env = {"FHIR_SERVER_STATE": str(HAPI_STATE), "FHIR_SERVER_START_TIMEOUT": "1200"}
-        auth_running = self._status(AUTH, {})
         if auth_running and CLIENTS.exists():
             self.auth_url = auth_running
             port = auth_running.rsplit(":", 1)[1]
@@ -161,16 +176,9 @@ class SmartServers:
             env = {"AUTH_SERVER_START_TIMEOUT": "1200"}
             self._jobs.append(("auth", self._script(AUTH, *start, env=env), {}))
         hapi_running = self._status(HAPI, hapi_env)
-        if hapi_running and self._trusts(hapi_running):
+        if hapi_running:  # checked in wait(): it must trust this authorization server
             self.fhir = hapi_running
         else:
-            if hapi_running:  # trusts another authorization server: restart it
-                subprocess.run(
-                    ["bash", str(HAPI), "stop"],
-                    env={**os.environ, **hapi_env},
-                    check=False,
-                    capture_output=True,
-                )
             args = subprocess.run(
                 ["bash", str(AUTH), "hapi-args", "--port", port],
                 capture_output=True,
@@ -201,15 +209,25 @@ class SmartServers:
             if job.returncode != 0 or not out.strip():
                 failures.append(f"starting the {name} server failed:\n{err}\n{out}")
                 continue
-            url = out.strip().splitlines()[-1]
-            self.started.append((AUTH if name == "auth" else HAPI, env))
+            url = out.strip().splitlines()[-1]  # another session's server when it won the race
+            if "already running" not in err:
+                self.started.append((AUTH if name == "auth" else HAPI, env))
             if name == "hapi":
                 self.fhir = url
+            else:
+                self.auth_url = url
         self._jobs.clear()
+        if not failures and not self._trusts(self.fhir):
+            failures.append(
+                f"the secured HAPI server at {self.fhir} trusts another authorization server "
+                f"than the one at {self.auth_url}: stop it "
+                "(FHIR_SERVER_STATE=.fhir-server-smart scripts/fhir-server stop)"
+            )
         if failures:
             raise RuntimeError("\n".join(failures))
 
     def stop(self) -> None:
+        shutil.rmtree(KEYS / self.run, ignore_errors=True)
         if os.environ.get("FHIR_IVC_KEEP_SMART_SERVERS"):  # reruns reuse them
             return
         for script, env in self.started:
