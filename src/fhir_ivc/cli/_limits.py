@@ -1,7 +1,9 @@
-"""``--max-record-bytes`` and ``--max-depth``: the input limits of map, push and validate.
+"""``--max-record-bytes`` and ``--max-depth``: the input limits of map, push and validate;
+``--max-response-bytes``, ``--response-deadline`` and ``--max-pages``: the bounds on a server's
+answers in pull and validate --server.
 
-The limits themselves, their defaults and what each reader does at them are in
-:mod:`fhir_ivc.io.limits` (docs/security.md).
+The limits themselves, their defaults and what happens at them are in
+:mod:`fhir_ivc.io.limits` and :class:`fhir_ivc.client.ResponseLimits` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -10,10 +12,19 @@ from typing import Annotated
 
 import typer
 
+from fhir_ivc.client import DEFAULT_RESPONSE_LIMITS, ResponseLimits
 from fhir_ivc.io import DEFAULT_LIMITS, InputLimits
 from fhir_ivc.io.limits import MAX_DEPTH_CEILING
 
-__all__ = ["MaxDepth", "MaxRecordBytes", "limits_from"]
+__all__ = [
+    "MaxDepth",
+    "MaxPages",
+    "MaxRecordBytes",
+    "MaxResponseBytes",
+    "ResponseDeadline",
+    "limits_from",
+    "response_limits_from",
+]
 
 MaxRecordBytes = Annotated[
     int,
@@ -43,3 +54,45 @@ DEFAULT_MAX_DEPTH = DEFAULT_LIMITS.max_depth
 def limits_from(max_record_bytes: int, max_depth: int) -> InputLimits:
     """The :class:`InputLimits` of the two options (the others keep their defaults)."""
     return InputLimits(max_record_bytes=max_record_bytes, max_depth=max_depth)
+
+
+MaxResponseBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-response-bytes",
+        min=1,
+        metavar="N",
+        help="Largest answer of the server (after decompression); a larger one is refused with "
+        "one error naming the request.",
+    ),
+]
+ResponseDeadline = Annotated[
+    float,
+    typer.Option(
+        "--response-deadline",
+        min=0.001,
+        metavar="S",
+        help="Seconds for one request, from sending it to the last byte of the answer (a "
+        "server that drips its answer hits this; --timeout bounds each read).",
+    ),
+]
+MaxPages = Annotated[
+    int,
+    typer.Option(
+        "--max-pages",
+        min=1,
+        metavar="N",
+        help="Pages of one search or $everything: next links beyond this are refused.",
+    ),
+]
+
+DEFAULT_MAX_RESPONSE_BYTES = DEFAULT_RESPONSE_LIMITS.max_body_bytes
+DEFAULT_RESPONSE_DEADLINE = DEFAULT_RESPONSE_LIMITS.deadline
+DEFAULT_MAX_PAGES = DEFAULT_RESPONSE_LIMITS.max_pages
+
+
+def response_limits_from(
+    max_response_bytes: int, deadline: float, max_pages: int = DEFAULT_MAX_PAGES
+) -> ResponseLimits:
+    """The :class:`ResponseLimits` of the three options."""
+    return ResponseLimits(max_body_bytes=max_response_bytes, deadline=deadline, max_pages=max_pages)

@@ -46,6 +46,15 @@ from fhir_ivc.cli._connection import (
     auth_from,
 )
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._limits import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
+    MaxPages,
+    MaxResponseBytes,
+    ResponseDeadline,
+    response_limits_from,
+)
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._pull_bulk import (
     ExportTypes,
@@ -370,6 +379,9 @@ def pull_command(
     smart_config: SmartConfigFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
+    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
+    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
+    max_pages: MaxPages = DEFAULT_MAX_PAGES,
     state: StateOption = None,
     since: SinceOption = None,
     manifest_only: ManifestOnlyOption = False,
@@ -419,13 +431,16 @@ def pull_command(
         smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
         smart = smart.bind(server, DEFAULT_PULL_SCOPE, timeout=timeout, verify=not insecure)
         auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=reporter.info)
+        answers = response_limits_from(max_response_bytes, response_deadline, max_pages)
         with contextlib.ExitStack() as stack:
             journal = stack.enter_context(PullJournal(state)) if state is not None else None
             since_at = resolve_since(since, journal)
             if since == "last" and since_at is None:
                 reporter.info(f"fhir-ivc: no completed run in {state} yet: pulling every patient")
             fhir = stack.enter_context(
-                services(ctx).fhir_client(server, auth=auth, timeout=timeout, verify=not insecure)
+                services(ctx).fhir_client(
+                    server, auth=auth, timeout=timeout, verify=not insecure, limits=answers
+                )
             )
             if journal is not None:
                 started = server_time(fhir) or utc_now()

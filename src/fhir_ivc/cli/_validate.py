@@ -41,13 +41,20 @@ from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
     DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_PAGES,
     DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
     MaxDepth,
+    MaxPages,
     MaxRecordBytes,
+    MaxResponseBytes,
+    ResponseDeadline,
     limits_from,
+    response_limits_from,
 )
 from fhir_ivc.cli._tables import table_documents
-from fhir_ivc.client import FhirClient
+from fhir_ivc.client import FhirClient, ResponseLimits
 from fhir_ivc.client.smart import DEFAULT_PULL_SCOPE
 from fhir_ivc.exceptions import FhirHttpError
 from fhir_ivc.io import InputLimits, Unreadable, iter_json_values
@@ -154,6 +161,9 @@ def validate_command(
     smart_config: SmartConfigFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
+    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
+    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
+    max_pages: MaxPages = DEFAULT_MAX_PAGES,
 ) -> None:
     """Validate FHIR resources and bundles against the profiles they claim.
 
@@ -172,7 +182,13 @@ def validate_command(
         if auth is not None and not server:
             raise typer.BadParameter("credentials are for --server", param_hint="'--server'")
         check = (
-            _ServerCheck(server, auth=auth, timeout=timeout, verify=not insecure)
+            _ServerCheck(
+                server,
+                auth=auth,
+                timeout=timeout,
+                verify=not insecure,
+                limits=response_limits_from(max_response_bytes, response_deadline, max_pages),
+            )
             if server
             else None
         )
@@ -257,9 +273,17 @@ class _ServerCheck:
     """``$validate`` on a FHIR server, one POST per resource."""
 
     def __init__(
-        self, base_url: str, *, auth: Credentials | None, timeout: float, verify: bool
+        self,
+        base_url: str,
+        *,
+        auth: Credentials | None,
+        timeout: float,
+        verify: bool,
+        limits: ResponseLimits,
     ) -> None:
-        self._client = FhirClient(base_url, auth=auth, timeout=timeout, verify=verify)
+        self._client = FhirClient(
+            base_url, auth=auth, timeout=timeout, verify=verify, limits=limits
+        )
 
     def close(self) -> None:
         self._client.close()

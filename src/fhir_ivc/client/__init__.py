@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._async import AsyncFhirClient
-from fhir_ivc.client._core import DEFAULT_RETRY, FHIR_JSON, USER_AGENT, RetryPolicy
+from fhir_ivc.client._core import (
+    DEFAULT_RESPONSE_LIMITS,
+    DEFAULT_RETRY,
+    FHIR_JSON,
+    USER_AGENT,
+    ResponseLimits,
+    RetryPolicy,
+)
 from fhir_ivc.client._sync import FhirClient
 from fhir_ivc.client.auth import BasicAuth, BearerTokenAuth, SmartBackendAuth
 from fhir_ivc.client.smart import SigningKey, public_jwks
 
 __all__ = [
+    "DEFAULT_RESPONSE_LIMITS",
     "DEFAULT_RETRY",
     "FHIR_JSON",
     "USER_AGENT",
@@ -24,6 +32,7 @@ __all__ = [
     "BearerTokenAuth",
     "CapabilityInfo",
     "FhirClient",
+    "ResponseLimits",
     "RetryPolicy",
     "SigningKey",
     "SmartBackendAuth",
