@@ -245,3 +245,14 @@ def test_well_formed_scopes(scope):
 def test_a_scope_with_letters_out_of_order_is_refused():
     with pytest.raises(ConfigError):
         check_scope("system/*.sr")
+
+
+def test_push_bulk_takes_smart_too(runner, seen, seed_file, key_file):
+    result = run(
+        runner, "push", str(seed_file), "--bulk", "--server", BASE, "--auth", "smart",
+        "--client-id", "job-1", "--private-key", str(key_file),
+    )  # fmt: skip
+    assert isinstance(result.exception, StopError), result.output
+    (auth,) = seen
+    assert isinstance(auth, SmartBackendAuth)
+    assert auth.scope == "system/*.cruds"

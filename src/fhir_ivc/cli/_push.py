@@ -50,9 +50,14 @@ from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
     MaxDepth,
     MaxRecordBytes,
+    MaxResponseBytes,
+    ResponseDeadline,
     limits_from,
+    response_limits_from,
 )
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
@@ -214,6 +219,8 @@ def push_command(
     smart_config: SmartConfigFile = None,
     timeout: Timeout = 60.0,
     insecure: Insecure = False,
+    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
+    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
     ids: IdsOption = Ids.CONDITIONAL,
     corrections: CorrectionsOption = CorrectionsMode.DELETE,
     max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
@@ -249,8 +256,10 @@ def push_command(
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
     started = time.perf_counter()
+    smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
+    smart = smart.bind(server, DEFAULT_PUSH_SCOPE, timeout=timeout, verify=not insecure)
     if bulk:  # docs/bulk.md; the run lives in _push_bulk
-        secrets = (auth_token_env, auth_token_file, basic_auth_file)
+        secrets = (auth_token_env, auth_token_file, basic_auth_file, smart)
         flags = (concurrency, report, timeout, insecure, max_poll_wait, verbose, quiet)
         push_bulk(services(ctx), inputs, PushBulkOptions(server, secrets, *flags))
         return
@@ -270,8 +279,6 @@ def push_command(
             "network path can read and change what is sent, credentials included"
         )
     with exit_on_error():
-        smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
-        smart = smart.bind(server, DEFAULT_PUSH_SCOPE, timeout=timeout, verify=not insecure)
         auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=output.info)
         use = services(ctx)
         works = Works(use.check_bundle if validate else None)
@@ -296,7 +303,11 @@ def push_command(
         else:
             with client_logs(output, verbose=verbose):  # first: the client warns when built
                 client = use.async_fhir_client(
-                    str(server), auth=auth, timeout=timeout, verify=not insecure
+                    str(server),
+                    auth=auth,
+                    timeout=timeout,
+                    verify=not insecure,
+                    limits=response_limits_from(max_response_bytes, response_deadline),
                 )
                 feed = FeedOptions(corrections=corrections.value)
                 run = anyio.run(

@@ -40,7 +40,7 @@ from fhir_ivc.bulk.imports import (
 )
 from fhir_ivc.bulk.ndjson import BulkCase, BulkManifest, iter_case_resources, read_manifest
 from fhir_ivc.bulk.serve import FileServer
-from fhir_ivc.cli._connection import auth_from
+from fhir_ivc.cli._connection import SmartOptions, auth_from
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._services import Services
@@ -82,7 +82,7 @@ class PushBulkOptions:
     """What ``push --bulk`` takes from ``push``'s options."""
 
     server: str | None
-    auth: tuple[str | None, Path | None, Path | None]
+    auth: tuple[str | None, Path | None, Path | None, SmartOptions | None]
     concurrency: int = 4
     report: Path | None = None
     timeout: float = 60.0
