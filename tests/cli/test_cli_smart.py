@@ -247,12 +247,19 @@ def test_a_scope_with_letters_out_of_order_is_refused():
         check_scope("system/*.sr")
 
 
-def test_push_bulk_takes_smart_too(runner, seen, seed_file, key_file):
+def test_push_bulk_takes_smart_too(runner, seed_file, key_file, monkeypatch):
+    import fhir_ivc.cli._push as push_module
+
+    given: list[Any] = []
+    monkeypatch.setattr(
+        push_module, "push_bulk", lambda use, inputs, options: given.append(options)
+    )
     result = run(
         runner, "push", str(seed_file), "--bulk", "--server", BASE, "--auth", "smart",
         "--client-id", "job-1", "--private-key", str(key_file),
     )  # fmt: skip
-    assert isinstance(result.exception, StopError), result.output
-    (auth,) = seen
+    assert result.exit_code == 0, result.output
+    (options,) = given
+    auth = options.auth[3].auth()  # what _push_bulk's auth_from(*options.auth) builds
     assert isinstance(auth, SmartBackendAuth)
     assert auth.scope == "system/*.cruds"
