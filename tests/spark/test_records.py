@@ -116,3 +116,16 @@ def test_bulk_rows_are_the_resources_of_the_logical_transaction() -> None:
     assert [(r.kind, orjson.loads(r.json)) for r in mapped.rows] == [
         (e["resource"]["resourceType"], e["resource"]) for e in entries
     ]
+
+
+def test_a_bug_while_mapping_one_case_is_a_reject_not_a_lost_partition() -> None:
+    def broken_check(bundle):
+        raise ZeroDivisionError("a message that could quote a value")
+
+    mapper = RecordMapper(check=broken_check)
+    case = synthetic_case(7, seed=30)
+    mapped = mapper.map(mapper.read_json(case_line(case)), "r0")
+    assert mapped.rows == ()
+    (reject,) = mapped.rejects
+    assert (reject.case_id, reject.path) == (case.case_id, "")
+    assert reject.reason == "internal error while mapping (ZeroDivisionError): please report it"

@@ -37,6 +37,7 @@ from fhir_ivc.io import (
     dump_json,
     iter_case_records,
 )
+from fhir_ivc.model import Case
 
 __all__ = [
     "DUPLICATE",
@@ -186,9 +187,16 @@ class RecordMapper:
             return self._rejected(case.case_id, [("case_id", DUPLICATE)], source)
         self._seen.add(case.case_id)
         try:
-            bundles = build_bundles(case, ids=self.ids)
+            return self._build(case, source)
         except MappingError as exc:
             return self._rejected(exc.case_id or case.case_id, [(exc.path, str(exc))], source)
+        except Exception as exc:  # a bug: this case is a reject, the partition's job goes on
+            # the type only: a message could quote the record (no patient data in rejects)
+            reason = f"internal error while mapping ({type(exc).__name__}): please report it"
+            return self._rejected(case.case_id, [("", reason)], source)
+
+    def _build(self, case: Case, source: str) -> Mapped:
+        bundles = build_bundles(case, ids=self.ids)
         if self.check is not None:
             problems = [
                 problem
