@@ -18,7 +18,10 @@ to leave it out) and writes them to one output:
 
 Reported: wall seconds, cases/s, local[2]/local[1] (scaling) and each against the CLI, the load
 average before and after each contender (the machine is shared), and whether every contender's
-bundles are the CLI's (the multiset of SHA-256 of the lines).
+bundles are the CLI's (the multiset of SHA-256 of the lines). CPU seconds too, the steadier
+number on a loaded machine: the CLI's (its process and children, ``RUSAGE_CHILDREN``), and for
+Spark the Python workers' (``time.process_time()`` around each partition, summed in an
+accumulator) plus the JVM's (``/proc/PID/stat`` before and after).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,6 +56,9 @@ class Run:
     load_after: tuple[float, float, float]
     note: str = ""
     start_s: float | None = None
+    cpu_s: float | None = None
+    #: Spark: the JVM's share of cpu_s
+    jvm_cpu_s: float | None = None
 
     @property
     def rate(self) -> float:
@@ -93,11 +100,38 @@ def run_cli(cases: Path, out: Path, n: int, jobs: int, validate: bool) -> Run:
         args += ["-j", str(jobs)]
         note = f"-j {jobs}"
     before = load()
+    cpu = _children_cpu()
     started = time.perf_counter()
     subprocess.run(args, check=True)
     wall = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     lines = sum(1 for _ in out.open("rb"))
-    return Run("cli", wall, n, lines, True, before, load(), note)
+    return Run("cli", wall, n, lines, True, before, load(), note, cpu_s=round(cpu, 1))
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Timed:
+    """A partition function that adds the worker's CPU seconds for its partition to ``acc``."""
+
+    def __init__(self, task, acc) -> None:
+        self.task = task
+        self.acc = acc
+
+    def __call__(self, batches):
+        started = time.process_time()
+        try:
+            yield from self.task(batches)
+        finally:
+            self.acc.add(time.process_time() - started)
 
 
 def run_spark(
@@ -106,7 +140,8 @@ def run_spark(
     os.environ["PYSPARK_PYTHON"] = sys.executable
     from pyspark.sql import SparkSession
 
-    from fhir_ivc.spark import map_cases
+    from fhir_ivc.io import DEFAULT_LIMITS, BundleKind
+    from fhir_ivc.spark.map import FRAME_SCHEMA, MapPartition, MapResult, RecordReader
 
     split = max(64 << 10, -(-cases.stat().st_size // partitions))
     started = time.perf_counter()
@@ -129,9 +164,18 @@ def run_spark(
         started = time.perf_counter()
         df = spark.read.text(str(cases))
         used = df.rdd.getNumPartitions()
-        result = map_cases(df, json_column="value", kinds=["transaction"], validate=validate)
+        # map_cases(df, json_column="value", kinds=["transaction"], validate=validate), its
+        # partition function wrapped to count the workers' CPU time
+        kinds = (BundleKind.TRANSACTION,)
+        reader = RecordReader("value", None)
+        task = MapPartition(reader, kinds, "conditional", "bundles", validate, DEFAULT_LIMITS)
+        acc = spark.sparkContext.accumulator(0.0)
+        result = MapResult(df.mapInArrow(Timed(task, acc), FRAME_SCHEMA), "bundles")
+        jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        jvm_cpu = _proc_cpu(jvm)
         result.rows.select("bundle").write.mode("overwrite").text(str(out))
         wall = time.perf_counter() - started
+        jvm_cpu = _proc_cpu(jvm) - jvm_cpu
         after = load()
     finally:
         spark.stop()
@@ -139,7 +183,20 @@ def run_spark(
     got = digest(parts)
     lines = sum(got.values())
     note = f"{used} partitions"
-    return Run(master, wall, n, lines, got == cli, before, after, note, round(start_s, 1))
+    cpu = round(acc.value + jvm_cpu, 1)
+    return Run(
+        master,
+        wall,
+        n,
+        lines,
+        got == cli,
+        before,
+        after,
+        note,
+        round(start_s, 1),
+        cpu,
+        round(jvm_cpu, 1),
+    )
 
 
 def main() -> None:
@@ -183,15 +240,22 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
     by = {r.name: r for r in runs}
     print(f"validate={args.validate}, {os.cpu_count()} CPUs")
     print(
-        f"{'contender':<10} {'wall s':>8} {'cases/s':>8} {'start s':>8} same  load before -> after"
+        f"{'contender':<10} {'wall s':>8} {'cases/s':>8} {'CPU s':>8} {'(JVM)':>7} "
+        f"{'cases/CPU s':>11} {'start s':>8} same  load before -> after"
     )
     for r in runs:
         start = f"{r.start_s:8.1f}" if r.start_s is not None else " " * 8
+        jvm = f"{r.jvm_cpu_s:7.1f}" if r.jvm_cpu_s is not None else " " * 7
+        per_cpu = r.cases / r.cpu_s if r.cpu_s else 0.0
         same = "yes " if r.same_as_cli else "NO  "
         print(
-            f"{r.name:<10} {r.wall_s:8.1f} {r.rate:8.1f} {start} {same}"
-            f"{r.load_before} -> {r.load_after}  {r.note}"
+            f"{r.name:<10} {r.wall_s:8.1f} {r.rate:8.1f} {r.cpu_s or 0:8.1f} {jvm} "
+            f"{per_cpu:11.1f} {start} {same}{r.load_before} -> {r.load_after}  {r.note}"
         )
+    for name in ("local[1]", "local[2]"):
+        if name in by and "cli" in by and by[name].cpu_s and by["cli"].cpu_s:
+            cpu_ratio = by[name].cpu_s / by["cli"].cpu_s
+            print(f"{name}: CPU seconds per case vs cli: {cpu_ratio:.2f}x")
     ratios = {}
     if "local[1]" in by and "local[2]" in by:
         ratios["local[2]/local[1]"] = by["local[2]"].rate / by["local[1]"].rate

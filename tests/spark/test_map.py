@@ -132,6 +132,23 @@ def test_bulk_output_is_one_line_per_resource_with_logical_ids(spark: SparkSessi
     assert refs
     assert refs <= ids  # every reference resolves inside the export
 
+    # one folder of NDJSON per resource type, as docs/spark.md says to write them
+    out = tmp_path / "bulk"
+    result = map_cases(df, json_column="record", ids="logical", output="bulk")
+    result.rows.select("resource_type", "resource").write.partitionBy("resource_type").text(
+        str(out)
+    )
+    written = {
+        folder.name.removeprefix("resource_type="): sorted(
+            line for part in folder.glob("part-*") for line in part.read_text().splitlines()
+        )
+        for folder in out.glob("resource_type=*")
+    }
+    by_type: dict[str, list[str]] = {}
+    for rtype, line in expected:
+        by_type.setdefault(rtype, []).append(line)
+    assert written == {rtype: sorted(lines) for rtype, lines in by_type.items()}
+
 
 def _references(value):
     if isinstance(value, dict):

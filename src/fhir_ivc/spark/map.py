@@ -149,7 +149,7 @@ class RecordReader:
 
 
 @dataclass(frozen=True)
-class _MapPartition:
+class MapPartition:
     """The function ``mapInArrow`` runs on each partition (pickled with its settings)."""
 
     reader: RecordReader
@@ -212,7 +212,7 @@ def map_cases(
     """
     check_columns(df, json_column, source_column)
     probe = RecordMapper(tuple(BundleKind(k) for k in kinds), ids, output)  # bad settings: now
-    task = _MapPartition(
+    task = MapPartition(
         RecordReader(json_column, source_column),
         tuple(probe.kinds),
         ids,
