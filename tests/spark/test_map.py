@@ -13,7 +13,9 @@ import orjson
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from typer.testing import CliRunner
 
+from fhir_ivc.cli._app import app
 from fhir_ivc.spark import case_schema, map_cases
 from fhir_ivc.testing import synthetic_cases
 
@@ -109,24 +111,24 @@ def test_rejects_are_the_clis_and_the_good_records_still_map(
     assert {r.source for r in result.rejects.collect()} >= {"partition 0 row 1"}
 
 
-def test_bulk_output_is_one_line_per_resource_with_logical_ids(spark: SparkSession, tmp_path):
+def test_bulk_output_is_the_ndjson_of_map_bulk_line_for_line(spark: SparkSession, tmp_path):
     lines = [case_line(case) for case in synthetic_cases(10, seed=23)]
-    cli_bundles, _ = cli_map(
-        write_ndjson(tmp_path / "c.ndjson", lines),
-        tmp_path / "b.ndjson",
-        "--ids",
-        "logical",
-        "--kind",
-        "transaction",
-    )
-    expected = [
-        (e["resource"]["resourceType"], orjson.dumps(e["resource"]).decode())
-        for bundle in cli_bundles
-        for e in orjson.loads(bundle)["entry"]
-    ]
+    cases = write_ndjson(tmp_path / "c.ndjson", lines)
+    folder = tmp_path / "map-bulk"
+    result = CliRunner().invoke(app, ["map", str(cases), "--bulk", str(folder), "-q"])
+    assert result.exit_code == 0, result.output
+    expected = {
+        path.stem: path.read_text(encoding="utf-8").splitlines()
+        for path in folder.glob("*.ndjson")
+        if path.name not in ("cases.ndjson", "rejects.ndjson")
+    }
     df = spark.createDataFrame([(line,) for line in lines], "record string").coalesce(1)
-    rows = map_cases(df, json_column="record", ids="logical", output="bulk").rows.collect()
-    assert [(r.resource_type, r.resource) for r in rows] == expected
+    bulk = map_cases(df, json_column="record", ids="logical", output="bulk").persist()
+    rows = bulk.rows.collect()
+    got: dict[str, list[str]] = {}
+    for row in rows:
+        got.setdefault(row.resource_type, []).append(row.resource)
+    assert got == expected  # each type's lines, in the order of map --bulk's file
     ids = {f"{r.resource_type}/{orjson.loads(r.resource)['id']}" for r in rows}
     refs = {ref for r in rows for ref in _references(orjson.loads(r.resource))}
     assert refs
@@ -134,20 +136,14 @@ def test_bulk_output_is_one_line_per_resource_with_logical_ids(spark: SparkSessi
 
     # one folder of NDJSON per resource type, as docs/spark.md says to write them
     out = tmp_path / "bulk"
-    result = map_cases(df, json_column="record", ids="logical", output="bulk")
-    result.rows.select("resource_type", "resource").write.partitionBy("resource_type").text(
-        str(out)
-    )
+    bulk.rows.select("resource_type", "resource").write.partitionBy("resource_type").text(str(out))
     written = {
-        folder.name.removeprefix("resource_type="): sorted(
-            line for part in folder.glob("part-*") for line in part.read_text().splitlines()
-        )
-        for folder in out.glob("resource_type=*")
+        part.name.removeprefix("resource_type="): [
+            line for file in sorted(part.glob("part-*")) for line in file.read_text().splitlines()
+        ]
+        for part in out.glob("resource_type=*")
     }
-    by_type: dict[str, list[str]] = {}
-    for rtype, line in expected:
-        by_type.setdefault(rtype, []).append(line)
-    assert written == {rtype: sorted(lines) for rtype, lines in by_type.items()}
+    assert written == expected
 
 
 def _references(value):
