@@ -34,6 +34,8 @@ class FakeServer:
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
         try:
+            if request.method == "GET":  # the manifest search of corrections: none yet
+                return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
             await anyio.sleep(0.2)  # longer than mapping a case: the pushers are the limit
             bundle = orjson.loads(request.content)
             if self.fail_case and self.fail_case in request.content.decode():

@@ -36,6 +36,7 @@ from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED, IdMode
 from fhir_ivc.client import AsyncFhirClient, FhirClient
 from fhir_ivc.exceptions import ConfigError, RequestError
 from fhir_ivc.exchange import OUTCOMES, CasePushResult, push_many
+from fhir_ivc.exchange.manifest import Corrections
 from fhir_ivc.exchange.report import public_url, rejected_record, result_record
 from fhir_ivc.io import DEFAULT_LIMITS, BundleKind, InputLimits
 from fhir_ivc.spark._records import Mapped, RecordMapper
@@ -138,6 +139,7 @@ class PushPartition:
     concurrency: int
     validate: bool
     limits: InputLimits
+    corrections: Corrections = "delete"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         kinds = (BundleKind.TRANSACTION,)
@@ -190,7 +192,10 @@ class PushPartition:
             async with channel:
                 async for item in channel:
                     (result,) = await push_many(
-                        client, [(item.case_id, item.bundle, item.sources)], concurrency=1
+                        client,
+                        [(item.case_id, item.bundle, item.sources)],
+                        concurrency=1,
+                        corrections=self.corrections,
                     )
                     report(_pushed_row(item, result))
 
@@ -241,13 +246,16 @@ def push_cases(
     auth: httpx.Auth | None = None,
     timeout: float = 60.0,
     verify: bool = True,
+    corrections: Corrections = "delete",
     client: ClientFactory | None = None,
 ) -> DataFrame:
     """Map and push every record of ``df``; the per-case report as a DataFrame (lazy).
 
     Records are read as :func:`fhir_ivc.spark.map_cases` reads them (``json_column``,
     ``source_column``, ``limits``); ``ids``, ``concurrency`` (transactions in flight per task),
-    ``validate`` and ``timeout`` are ``fhir-ivc push``'s options. The server is checked here,
+    ``validate``, ``timeout`` and ``corrections`` (the case's manifest; ``delete``,
+    ``entered-in-error`` or ``off``: docs/push.md) are ``fhir-ivc push``'s options, with its
+    defaults. The server is checked here,
     on the driver; the pushes happen when the report is computed (``.collect()``, ``.write``,
     ``.count()``): compute it once, every action pushes again (harmlessly: ``unchanged``).
     ``client`` replaces the default ``AsyncFhirClient(server, auth=..., ...)`` factory; it is
@@ -266,5 +274,6 @@ def push_cases(
         concurrency,
         validate,
         limits,
+        corrections,
     )
     return df.mapInArrow(task, REPORT_SCHEMA)
