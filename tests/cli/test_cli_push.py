@@ -9,6 +9,7 @@ refuse credentials. ``tests/integration/test_push.py`` runs the command against 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli import _push
 from fhir_ivc.cli._app import app
 from fhir_ivc.client import AsyncFhirClient, RetryPolicy
+from fhir_ivc.exchange.state import PushState
 from fhir_ivc.testing.synth import synthetic_case
 
 BASE = "http://fhir.test/fhir"
@@ -365,6 +367,7 @@ def test_report_file(runner, server, seed_file, tmp_path):
         "rejected": 0,
         "skipped": 0,
         "entries": {"created": 75, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0},
+        "requests": 5,  # GET /metadata, and per case the manifest search and the transaction
         "exit_code": 0,
     }
     # the rejects file goes next to the report, empty when nothing was rejected
@@ -881,3 +884,104 @@ def test_corrections_off_sends_no_manifest_and_no_search(runner, server, seed_fi
     assert result.exit_code == 0, result.output
     assert "entries: 73 created" in last_line(result.stderr)
     assert [r.method for r in server.requests] == ["GET", "POST", "POST"]
+
+
+# --- state, dead letters, replay --------------------------------------------------------------
+
+
+def test_state_skips_confirmed_unchanged_cases_without_a_request(
+    runner, server, seed_records, tmp_path
+):
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump(seed_records))
+    state = tmp_path / "state.sqlite"
+    report = tmp_path / "r.json"
+    args = ["--server", BASE, "--state", str(state), "--report", str(report)]
+    assert push(runner, str(cases), *args).exit_code == 0
+    assert report_of(report)["summary"]["requests"] == 5  # metadata, 2 x (manifest, transaction)
+    sent = len(server.requests)
+
+    again = push(runner, str(cases), *args)
+
+    assert again.exit_code == 0, again.output
+    assert len(server.requests) == sent + 1  # GET /metadata only
+    assert "2 already confirmed (--state, not sent)" in last_line(again.stderr)
+    data = report_of(report)
+    assert [c["status"] for c in data["cases"]] == ["confirmed", "confirmed"]
+    assert (data["summary"]["confirmed"], data["summary"]["requests"]) == (2, 1)
+
+    # an edited case is pushed again, the other one is not
+    records = copy.deepcopy(seed_records)
+    records[0]["surgery"]["blood_loss_ml"] += 1
+    cases.write_text(yaml.safe_dump(records))
+    edited = push(runner, str(cases), *args)
+    assert edited.exit_code == 0, edited.output
+    statuses = {c["case_id"]: c["status"] for c in report_of(report)["cases"]}
+    assert statuses == {"case-1": "ok", "case-2": "confirmed"}
+    # another server: nothing is confirmed there
+    with PushState(state, BASE) as here, PushState(state, BASE + "2") as there:
+        assert (here.count(), there.count()) == (2, 0)
+
+
+def test_a_failed_case_becomes_a_dead_letter_and_replay_sends_it_again(
+    runner, server, seed_file, seed_records, tmp_path
+):
+    server.reject["case-2"] = blood_loss_index(seed_records[1])
+    letters = tmp_path / "dead.ndjson"
+
+    first = push(runner, str(seed_file), "--server", BASE, "--dead-letters", str(letters))
+
+    assert first.exit_code == 1, first.output
+    assert f"1 dead letters in {letters}" in first.stderr
+    (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert letter["case_id"] == "case-2"
+    assert letter["element"] == "surgery.blood_loss_ml"
+    assert (letter["status_code"], letter["attempts"]) == (422, 1)
+    assert letter["record"]["case_id"] == "case-2"
+    assert letter["source"] == f"{seed_file}:{seed_lines(seed_file)[1]}"
+    assert "HTTP 422" in letter["error"]
+
+    still = push(runner, "--replay", str(letters), "--server", BASE)
+    assert still.exit_code == 1, still.output
+    (again,) = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert again["attempts"] == 2
+
+    del server.reject["case-2"]
+    fixed = push(runner, "--replay", str(letters), "--server", BASE)
+    assert fixed.exit_code == 0, fixed.output
+    assert letters.read_text() == ""
+    assert "1 ok, 0 failed" in last_line(fixed.stderr) or "1 ok, 0 failed" in fixed.stderr
+
+
+def test_replay_of_prebuilt_bundles_and_unreadable_lines_kept(runner, server, seed_file, tmp_path):
+    bundles = tmp_path / "bundles.ndjson"
+    assert (
+        runner.invoke(app, ["map", str(seed_file), "--ndjson", str(bundles), "-q"]).exit_code == 0
+    )
+    server.answers = [_json(409, outcome("conflict"))] * 2  # the first two transactions
+    letters = tmp_path / "dead.ndjson"
+    first = push(
+        runner, str(bundles), "--prebuilt", "--server", BASE, "--dead-letters", str(letters)
+    )
+    assert first.exit_code == 1, first.output
+    written = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert {w["case_id"] for w in written} == {"case-1", "case-2"}
+    assert all("bundle" in w and "record" not in w for w in written)
+    with letters.open("a") as file:
+        file.write("not json\n")
+
+    replayed = push(runner, "--replay", str(letters), "--server", BASE)
+
+    assert replayed.exit_code == 1, replayed.output  # the unreadable line is a reject
+    assert letters.read_text() == "not json\n"
+
+
+def test_feed_options_that_cannot_be_meant(runner, server, seed_file, tmp_path):
+    letters = tmp_path / "d.ndjson"
+    letters.write_text("")
+    both = push(runner, str(seed_file), "--replay", str(letters), "--server", BASE)
+    assert both.exit_code == 2
+    assert "not both" in both.stderr
+    assert push(runner, "--server", BASE).exit_code == 2
+    dry = push(runner, str(seed_file), "--dry-run", "--state", str(tmp_path / "s"))
+    assert dry.exit_code == 2

@@ -61,14 +61,22 @@ from fhir_ivc.cli._limits import (
 )
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
+from fhir_ivc.cli._push_feed import Feed, check_feed_options, open_feed
 from fhir_ivc.cli._push_input import Item, Reject, Work, Works, mapped_works, prebuilt_works
-from fhir_ivc.cli._push_options import CorrectionsMode, CorrectionsOption, FeedOptions
+from fhir_ivc.cli._push_options import (
+    CorrectionsMode,
+    CorrectionsOption,
+    DeadLettersOption,
+    ReplayOption,
+    StateOption,
+)
+from fhir_ivc.cli._push_replay import replay_works
 from fhir_ivc.cli._push_run import PushRun, client_logs, entries_text, now
 from fhir_ivc.cli._services import services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
 from fhir_ivc.client.smart import DEFAULT_PUSH_SCOPE
 from fhir_ivc.exceptions import AuthError, ConfigError, RequestError
-from fhir_ivc.exchange import OUTCOMES, push_many
+from fhir_ivc.exchange import OUTCOMES
 from fhir_ivc.exchange.push import plan_entries
 from fhir_ivc.exchange.report import (
     JsonReportWriter,
@@ -106,24 +114,22 @@ async def _pump(
     works: Iterator[Work],
     run: PushRun,
     concurrency: int,
-    feed: FeedOptions = FeedOptions(),  # noqa: B008 - frozen, never changed
+    feed: Feed,
 ) -> None:
-    """Feed the cases to ``concurrency`` workers through a channel of ``concurrency`` slots."""
+    """Feed the cases to ``concurrency`` workers through a channel of ``concurrency`` slots.
+
+    A case ``--state`` holds as confirmed with this very bundle is counted, never queued.
+    """
     send, receive = anyio.create_memory_object_stream[Item](max_buffer_size=concurrency)
 
     async def worker(channel: ObjectReceiveStream[Item]) -> None:
         async with channel:
             async for item in channel:
-                # push_many of one case: its isolation turns every error into a failed result
-                (result,) = await push_many(
-                    client,
-                    [(item.case_id, item.bundle, item.sources)],
-                    concurrency=1,
-                    corrections=feed.corrections,
-                )
+                result = await feed.push(client, item)  # every error is a failed result
                 # an auth error every case would meet (SMART): one error for the run
                 if isinstance(result.exception, AuthError) and result.exception.ends_run:
                     raise result.exception
+                feed.finished(item, result)
                 run.pushed(item, result)
 
     try:
@@ -133,7 +139,9 @@ async def _pump(
             receive.close()
             async with send:
                 for work in works:  # reading and mapping run here, one case at a time
-                    if isinstance(work, Item):
+                    if isinstance(work, Item) and feed.confirmed(work):
+                        run.already(work)
+                    elif isinstance(work, Item):
                         await send.send(work)
                     elif isinstance(work, Reject):
                         run.reject(work)
@@ -152,15 +160,15 @@ async def _pump(
 def push_command(
     ctx: typer.Context,
     inputs: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             show_default=False,
             metavar="INPUT",
             help="Case files (as for 'map'), or with --prebuilt transaction bundles "
             "(.json: one Bundle or an array; .ndjson: one per line). '-' reads NDJSON from "
-            "standard input.",
+            "standard input. None with --replay.",
         ),
-    ],
+    ] = None,
     server: Annotated[
         str | None,
         typer.Option(
@@ -223,6 +231,9 @@ def push_command(
     response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
     ids: IdsOption = Ids.CONDITIONAL,
     corrections: CorrectionsOption = CorrectionsMode.DELETE,
+    state: StateOption = None,
+    dead_letters: DeadLettersOption = None,
+    replay: ReplayOption = None,
     max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
     validate: Annotated[
@@ -258,11 +269,15 @@ def push_command(
     started = time.perf_counter()
     smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
     smart = smart.bind(server, DEFAULT_PUSH_SCOPE, timeout=timeout, verify=not insecure)
+    inputs = inputs or []
     if bulk:  # docs/bulk.md; the run lives in _push_bulk
         secrets = (auth_token_env, auth_token_file, basic_auth_file, smart)
         flags = (concurrency, report, timeout, insecure, max_poll_wait, verbose, quiet)
         push_bulk(services(ctx), inputs, PushBulkOptions(server, secrets, *flags))
         return
+    check_feed_options(
+        inputs, dry_run=dry_run, state=state, dead_letters=dead_letters, replay=replay
+    )
     check_inputs(inputs, tables=not prebuilt)  # case tables hold cases, not bundles
     if server is None and not dry_run:
         raise typer.BadParameter("the FHIR server's base URL is required", param_hint="'--server'")
@@ -278,16 +293,27 @@ def push_command(
             "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
             "network path can read and change what is sent, credentials included"
         )
-    with exit_on_error():
+    with exit_on_error(), contextlib.ExitStack() as stack:
         auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=output.info)
         use = services(ctx)
         works = Works(use.check_bundle if validate else None)
         limits = limits_from(max_record_bytes, max_depth)
-        stream = (
-            prebuilt_works(inputs, works, limits)
-            if prebuilt
-            else mapped_works(inputs, works, use.builder(ids), limits)
+        feed = stack.enter_context(
+            open_feed(
+                corrections=corrections.value,
+                server=server,
+                state=state,
+                dead_letters=dead_letters,
+                replay=replay,
+                commit=not dry_run,
+            )
         )
+        if replay is not None and feed.dead_letters is not None:
+            stream = replay_works(replay, works, use.builder(ids), feed.dead_letters)
+        elif prebuilt:
+            stream = prebuilt_works(inputs, works, limits)
+        else:
+            stream = mapped_works(inputs, works, use.builder(ids), limits)
         header: dict[str, Any] = {
             "tool": f"fhir-ivc {__version__}",
             "server": public_url(server) if server else None,
@@ -309,12 +335,14 @@ def push_command(
                     verify=not insecure,
                     limits=response_limits_from(max_response_bytes, response_deadline),
                 )
-                feed = FeedOptions(corrections=corrections.value)
                 run = anyio.run(
                     _push, client, stream, output, header, report, rejects, concurrency, ids, feed
                 )
         code = ExitCode.SOME_FAILED if run.failed or run.rejected else ExitCode.OK
         _finish(run, output, started, server, report, rejects, dry_run=dry_run)
+        if feed.dead_letters is not None and not dry_run:
+            kept = feed.dead_letters.count
+            output.info(f"fhir-ivc: {kept} dead letters in {feed.dead_letters.path}")
     if code is not ExitCode.OK:
         raise CliExit(code)
 
@@ -361,8 +389,8 @@ async def _push(
     report: Path | None,
     rejects: Path | None,
     concurrency: int,
-    ids: Ids = Ids.CONDITIONAL,
-    feed: FeedOptions = FeedOptions(),  # noqa: B008 - frozen, never changed
+    ids: Ids,
+    feed: Feed,
 ) -> PushRun:
     async with client:
         info = await _check_server(client)
@@ -378,6 +406,7 @@ async def _push(
         with _writers(header, report, rejects) as (report_writer, rejects_writer), output:
             run = PushRun(output, report_writer, rejects_writer)
             await _pump(client, stream, run, concurrency, feed)
+            run.requests = 1 + feed.requests  # and GET /metadata
             _close_report(run, report_writer)
     return run
 
@@ -407,6 +436,8 @@ def _finish(
         files.append(f"rejects in {rejects}")
     tail = "".join(f"; {f}" for f in files)
     skipped = f", skipped {run.skipped} collection bundles" if run.skipped else ""
+    if run.confirmed:
+        skipped += f", {run.confirmed} already confirmed (--state, not sent)"
     if dry_run:
         output.info(
             f"dry run: {run.ok} {'case' if run.ok == 1 else 'cases'} would be pushed "

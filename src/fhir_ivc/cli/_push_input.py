@@ -24,8 +24,18 @@ from fhir_ivc.io import (
     iter_inputs,
     iter_json_values,
 )
+from fhir_ivc.model import Case
 
-__all__ = ["Item", "Reject", "Skip", "Work", "Works", "mapped_works", "prebuilt_works"]
+__all__ = [
+    "Item",
+    "Reject",
+    "Skip",
+    "Work",
+    "Works",
+    "case_element_sources",
+    "mapped_works",
+    "prebuilt_works",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +47,10 @@ class Item:
     source: str
     bundle: Mapping[str, Any]
     sources: Mapping[str, str]
+    #: the case the bundle was mapped from (``None`` for a prebuilt bundle): a dead letter keeps it
+    case: Case | None = None
+    #: attempts of earlier runs (a replayed dead letter)
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +91,14 @@ class Works:
         return Reject(self._next(), case_id, source, tuple(problems))
 
     def item(
-        self, case_id: str, source: str, bundle: Mapping[str, Any], sources: Mapping[str, str]
+        self,
+        case_id: str,
+        source: str,
+        bundle: Mapping[str, Any],
+        sources: Mapping[str, str],
+        *,
+        case: Case | None = None,
+        attempts: int = 0,
     ) -> Item | Reject:
         if case_id in self._seen:
             reason = "duplicate case_id: an earlier record has the same id"
@@ -87,7 +108,7 @@ class Works:
             problem = bundle_problem(bundle, sources, self.check, "transaction")
             if problem is not None:
                 return self.reject(case_id, source, [problem])
-        return Item(self._next(), case_id, source, bundle, sources)
+        return Item(self._next(), case_id, source, bundle, sources, case, attempts)
 
 
 def mapped_works(
@@ -113,13 +134,14 @@ def mapped_works(
             source,
             bundles.transaction,
             dict(sources) if isinstance(sources, Mapping) else {},
+            case=case,
         )
 
 
 # --- prebuilt bundles -------------------------------------------------------------------------
 
 
-def _case_element_sources(bundle: Mapping[str, Any]) -> dict[str, str]:
+def case_element_sources(bundle: Mapping[str, Any]) -> dict[str, str]:
     """fullUrl → case element, from the ``case-element`` extension every mapped resource has."""
     sources: dict[str, str] = {}
     for entry in bundle.get("entry") or []:
@@ -175,7 +197,7 @@ def prebuilt_works(
                     continue
                 if kind == "transaction":
                     case_id = _bundle_case_id(value, source)
-                    yield works.item(case_id, source, value, _case_element_sources(value))
+                    yield works.item(case_id, source, value, case_element_sources(value))
                     continue
             what = f"a {kind} Bundle" if kind else "not a Bundle"
             yield works.reject(None, source, [("", f"expected a transaction Bundle, got {what}")])

@@ -1,17 +1,22 @@
-"""The options of ``fhir-ivc push`` that make it a feed: corrections (and, later, state, dead
-letters, replay, splitting), and :class:`FeedOptions`, the one value that carries them."""
+"""The options of ``fhir-ivc push`` that make it a feed: corrections, state, dead letters,
+replay (and ``pull --manifest-only``, which reads what corrections write)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fhir_ivc.exchange.manifest import Corrections
-
-__all__ = ["CorrectionsMode", "CorrectionsOption", "FeedOptions", "ManifestOnlyOption"]
+__all__ = [
+    "CorrectionsMode",
+    "CorrectionsOption",
+    "DeadLettersOption",
+    "ManifestOnlyOption",
+    "ReplayOption",
+    "StateOption",
+]
 
 
 class CorrectionsMode(StrEnum):
@@ -44,8 +49,35 @@ ManifestOnlyOption = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class FeedOptions:
-    """What the push workers do per case besides the transaction itself."""
-
-    corrections: Corrections = "delete"
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        dir_okay=False,
+        metavar="FILE",
+        help="SQLite journal of the cases the server confirmed, with their bundle's hash "
+        "(created if missing). A re-run sends no request for a case whose bundle is unchanged "
+        "and confirmed; it pushes the others.",
+    ),
+]
+DeadLettersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dead-letters",
+        dir_okay=False,
+        metavar="FILE",
+        help="Append the cases the server refused or that failed after the retries to this "
+        "NDJSON file (record or bundle, error, case element, attempts, time), for --replay.",
+    ),
+]
+ReplayOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--replay",
+        dir_okay=False,
+        exists=True,
+        metavar="FILE",
+        help="Send the cases of a dead-letter file again (instead of INPUT); what succeeds "
+        "leaves the file, what fails stays with its new error (rewritten atomically).",
+    ),
+]

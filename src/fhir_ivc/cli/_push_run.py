@@ -22,6 +22,7 @@ from fhir_ivc.exchange import OUTCOMES, CasePushResult, Outcome
 from fhir_ivc.exchange.push import PlannedEntry
 from fhir_ivc.exchange.report import (
     JsonReportWriter,
+    confirmed_record,
     planned_record,
     rejected_record,
     result_record,
@@ -38,6 +39,8 @@ MAX_FAILURES_SHOWN: Final = 100
 #: the loggers whose records the command shows: the client's (retries, refused credentials)
 #: and the engine's (one line per case, with --verbose)
 _LOGGERS: Final = ("fhir_ivc.client", "fhir_ivc.exchange")
+#: table rows left out of a long run's table
+_QUIET: Final = frozenset({"ok", "confirmed"})
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -108,15 +111,19 @@ class PushRun:
     failures: list[tuple[int, str]] = field(default_factory=list)
     #: a failure said the server forbids client-assigned ids (``--ids logical``)
     client_ids_refused: bool = False
+    #: cases not sent: ``--state`` holds their very bundle as confirmed
+    confirmed: int = 0
+    #: requests sent (``GET /metadata`` and each case's), when known
+    requests: int | None = None
 
     @property
     def cases(self) -> int:
-        return self.ok + self.failed + self.rejected
+        return self.ok + self.failed + self.rejected + self.confirmed
 
     def _row(self, row: _Row) -> None:
         if self.cases > TABLE_ROWS:  # too many to list: keep only the cases that were not ok
-            self.rows = [r for r in self.rows if r.result != "ok"]
-            if row.result == "ok":
+            self.rows = [r for r in self.rows if r.result not in _QUIET]
+            if row.result in _QUIET:
                 return
         if len(self.rows) < TABLE_ROWS:
             self.rows.append(row)
@@ -127,7 +134,17 @@ class PushRun:
             parts.append(f"{self.failed} failed")
         if self.rejected:
             parts.append(f"{self.rejected} rejected")
+        if self.confirmed:
+            parts.append(f"{self.confirmed} already confirmed")
         self.output.advance(", ".join(parts))
+
+    def already(self, item: Item) -> None:
+        """A case ``--state`` holds as confirmed with this very bundle: not sent."""
+        self.confirmed += 1
+        if self.report is not None:
+            self.report.add(confirmed_record(item.case_id, index=item.index, source=item.source))
+        self._row(_Row(item.index, item.case_id, None, "confirmed"))
+        self._progress()
 
     def reject(self, work: Reject) -> None:
         self.rejected += 1
@@ -191,7 +208,7 @@ class PushRun:
         return table
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "cases": self.cases,
             "ok": self.ok,
             "failed": self.failed,
@@ -199,6 +216,11 @@ class PushRun:
             "skipped": self.skipped,
             "entries": dict(self.entries),
         }
+        if self.confirmed:
+            summary["confirmed"] = self.confirmed
+        if self.requests is not None:
+            summary["requests"] = self.requests
+        return summary
 
 
 def entries_text(count: int) -> str:

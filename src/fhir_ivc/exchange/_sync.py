@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from fhir_ivc.client import CapabilityInfo, FhirClient
@@ -84,15 +85,17 @@ def push_bundle(
     what the case no longer has (:mod:`fhir_ivc.exchange.manifest`); ``off``: neither.
     """
     fixes: dict[int, str] = {}
+    requests = 1
     if corrections != "off":
-        bundle, sources, fixes = corrected_bundle(client, bundle, sources, corrections)
+        bundle, sources, fixes, searched = corrected_bundle(client, bundle, sources, corrections)
+        requests += searched
     planned = push.plan_entries(bundle, sources, fixes)
     try:
         answer = client.transaction(bundle)
     except FhirHttpError as exc:
-        return push.result_from_http_error(case_id, planned, exc)
+        return replace(push.result_from_http_error(case_id, planned, exc), requests=requests)
     entries = parse_transaction_response(answer, expected_entries=len(planned))
-    return push.result_from_response(case_id, planned, entries)
+    return replace(push.result_from_response(case_id, planned, entries), requests=requests)
 
 
 def corrected_bundle(
@@ -100,13 +103,19 @@ def corrected_bundle(
     bundle: Mapping[str, Any],
     sources: Mapping[str, str] | None,
     mode: Corrections,
-) -> tuple[dict[str, Any], dict[str, str], dict[int, str]]:
-    """``bundle`` with its manifest and the corrections the server's manifest calls for."""
+) -> tuple[dict[str, Any], dict[str, str], dict[int, str], int]:
+    """``bundle`` with its manifest and the corrections the server's manifest calls for.
+
+    Returns the bundle, its sources, the correction entries by index (see ``plan_entries``)
+    and the number of requests sent (the manifest search's pages, the reads).
+    """
     search = manifest.manifest_search(bundle)
     if search is None:
-        return dict(bundle), dict(sources or {}), {}
+        return dict(bundle), dict(sources or {}), {}, 0
     held: list[Mapping[str, Any]] = []
+    requests = 0
     for page in client.search("List", search):
+        requests += 1
         for entry in page.get("entry") or []:
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
             if isinstance(resource, Mapping) and manifest.is_manifest(resource):
@@ -116,9 +125,10 @@ def corrected_bundle(
     if mode == "entered-in-error":
         for item in stale:
             resource_type, _, resource_id = item.reference.partition("/")
+            requests += 1
             with contextlib.suppress(NotFoundError):  # gone: the DELETE replacing it is a no-op
                 current[item.reference] = client.read(resource_type, resource_id)
-    return manifest.with_manifest(bundle, sources, stale, mode, current)
+    return (*manifest.with_manifest(bundle, sources, stale, mode, current), requests)
 
 
 def push_many(

@@ -124,6 +124,9 @@ class CasePushResult:
     status_code: int | None = None
     #: the exception behind ``error`` (not part of equality or repr)
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    #: HTTP requests the engine sent for the case (the manifest search, reads, transactions;
+    #: a client's retries not counted); 0 when the case failed before the count was known
+    requests: int = field(default=0, compare=False)
 
     @property
     def counts(self) -> dict[Outcome, int]:

@@ -26,6 +26,12 @@ of cases and an interrupted run never leaves half a report. The layout (``REPORT
                   "finished": "…", "elapsed_s": 1.23, "exit_code": 1}
     }
 
+With ``--state``, a case the journal holds as confirmed with the same bundle is a
+``"status": "confirmed"`` case (index, case_id, source only: nothing was sent), and the summary
+gains ``"confirmed"`` (their number) and ``"requests"`` (HTTP requests sent: ``/metadata`` and
+each case's manifest search, reads and transactions; a client's retries not counted). Entries
+may have the outcome ``deleted`` (corrections, :mod:`fhir_ivc.exchange.manifest`).
+
 A dry run writes ``"status": "planned"`` cases whose entries carry ``method`` and ``url`` (the
 conditional URL) instead of an outcome. Nothing in the report is a secret: the server URL is
 written without user info, and entries hold identifiers and case element keys, no values.
@@ -49,6 +55,7 @@ from fhir_ivc.exchange.push import CasePushResult, EntryResult, PlannedEntry
 __all__ = [
     "REPORT_VERSION",
     "JsonReportWriter",
+    "confirmed_record",
     "entry_record",
     "planned_record",
     "public_url",
@@ -109,6 +116,11 @@ def rejected_record(
         "status": "rejected",
         "problems": [{"path": path, "reason": reason} for path, reason in problems],
     }
+
+
+def confirmed_record(case_id: str, *, index: int, source: str) -> dict[str, Any]:
+    """A case not sent: ``push --state`` holds its very bundle as confirmed by the server."""
+    return {"index": index, "case_id": case_id, "source": source, "status": "confirmed"}
 
 
 def planned_record(
