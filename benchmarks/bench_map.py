@@ -9,7 +9,10 @@ cases with varied ids when synth is not available):
 (a) pipeline: ``build_bundles`` + ``fhir_ivc.validation.validate_bundle`` + ``orjson.dumps``,
     streamed one case at a time (nothing kept), as ``fhir-ivc map --validate`` does;
 (b) baseline: ``orjson.dumps`` of the same bundles, pre-built;
-(c) map only and (d) validate only, on the same pre-built bundles, to show where (a)'s time goes.
+(c) map only and (d) validate only, on the same pre-built bundles, to show where (a)'s time goes;
+(e) ``fhir-ivc map``'s own per-case work (build + check, outcomes taken back in input order, then
+    ``orjson.dumps``) with ``-j 1`` and with ``-j N`` (``--jobs``, default 2) on the first
+    ``--jobs-cases`` cases: the wall-time speed-up of worker processes.
 
 (b)-(d) pre-build the bundles in chunks (``--chunk``) so memory stays bounded. Peak RSS
 (``getrusage``) is printed after generating the cases, after (a) and at the end.
@@ -34,6 +37,9 @@ from typing import Any, TypeVar
 import orjson
 
 from fhir_ivc.bundle import CaseBundles, build_bundles
+from fhir_ivc.cli._map_jobs import Work, outcome, parallel_outcomes
+from fhir_ivc.cli._services import validation_check
+from fhir_ivc.io import BundleKind, CaseRecordResult
 from fhir_ivc.model import Case
 from fhir_ivc.validation import validate_bundle
 
@@ -119,11 +125,12 @@ def split_phases(cases: list[Case], kinds: tuple[str, ...], chunk: int) -> list[
     """(b) baseline dumps, (c) map only, (d) validate only, on the same pre-built bundles."""
     dumps = Phase("(b) orjson.dumps only")
     mapping = Phase("(c) map only")
-    validating = Phase("(d) validate only")
+    validating = Phase("(d) validate only", extra={"resources": 0})
     for part in chunks(cases, chunk):
         built = timed(mapping, partial(_map_all, part), len(part))
         bundles = [getattr(b, kind) for b in built for kind in kinds]
         timed(validating, partial(_validate_all, bundles), len(part))
+        validating.extra["resources"] += sum(len(b["entry"]) for b in bundles)
         timed(dumps, partial(_dump_all, bundles), len(part))
         del built, bundles
     return [dumps, mapping, validating]
@@ -141,6 +148,28 @@ def _dump_all(bundles: list[dict[str, Any]]) -> list[bytes]:
     return [orjson.dumps(b) for b in bundles]
 
 
+def jobs_phase(cases: list[Case], kinds: tuple[str, ...], jobs: int) -> Phase:
+    """(e): map's per-case work in ``jobs`` processes (1: in this one), outcomes in order."""
+    phase = Phase(f"(e) map -j {jobs} (wall)", extra={"invalid_bundles": 0})
+    work = Work(build_bundles, validation_check, [BundleKind(k) for k in kinds])
+    records = [CaseRecordResult(source=f"bench:{i}", case=c) for i, c in enumerate(cases)]
+
+    def run() -> None:
+        if jobs == 1:
+            pairs: Iterator[Any] = ((r, outcome(work, r.case)) for r in records)  # type: ignore[arg-type]
+        else:
+            pairs = parallel_outcomes(records, work, jobs)
+        for _, done in pairs:
+            if done.bundles is None:
+                phase.extra["invalid_bundles"] += 1
+                continue
+            for kind in kinds:
+                orjson.dumps(getattr(done.bundles, kind))
+
+    timed(phase, run, len(cases))
+    return phase
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="number of cases (default 10000)")
@@ -149,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=500, help="pre-built cases held at once")
     parser.add_argument("--warmup", type=int, default=20, help="cases run before timing")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--jobs", type=int, default=2, help="processes of phase (e) (default 2)")
+    parser.add_argument(
+        "--jobs-cases", type=int, default=2000, help="cases of phase (e) (default 2000)"
+    )
     args = parser.parse_args(argv)
     kinds = KINDS[args.kind]
 
@@ -166,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     rss_after_a = peak_rss_mib()
     dumps, mapping, validating = split_phases(cases, kinds, args.chunk)
     rss_end = peak_rss_mib()
+    subset = cases[: args.jobs_cases]
+    serial = jobs_phase(subset, kinds, 1)
+    parallel = jobs_phase(subset, kinds, args.jobs)
 
     entries = sum(len(getattr(build_bundles(c), k)["entry"]) for c in cases[:200] for k in kinds)
     print(f"fhir-ivc map benchmark: {args.n} cases ({source}), bundle kind: {args.kind}")
@@ -198,6 +234,17 @@ def main(argv: list[str] | None = None) -> int:
         f"({cpu_ratio:,.0f}x in CPU time)"
     )
     print(f"invalid bundles in (a): {full.extra['invalid_bundles']}")
+    per_resource = 1e6 / validating.extra["resources"]
+    print(
+        f"(d) validate only: {validating.cpu * per_resource:.1f} µs CPU per resource "
+        f"({validating.seconds * per_resource:.1f} µs wall; per bundle entry)"
+    )
+    speedup = serial.seconds / parallel.seconds
+    print(
+        f"(e) on {len(subset)} cases: -j 1 {serial.seconds:.2f} s wall, -j {args.jobs} "
+        f"{parallel.seconds:.2f} s wall: {speedup:.2f}x "
+        f"(load average {os.getloadavg()[0]:.1f} at the end)"
+    )
     print(
         f"peak RSS: {rss_cases:.0f} MiB after generating the cases, {rss_after_a:.0f} MiB after "
         f"(a) (streamed), {rss_end:.0f} MiB at the end (chunks of {args.chunk})"
@@ -217,9 +264,17 @@ def main(argv: list[str] | None = None) -> int:
                         }
                         for p in (full, dumps, mapping, validating)
                     },
+                    "jobs": {
+                        "cases": len(subset),
+                        "processes": args.jobs,
+                        "serial_wall_s": serial.seconds,
+                        "parallel_wall_s": parallel.seconds,
+                        "speedup": speedup,
+                    },
                     "baseline_over_pipeline": ratio,
                     "baseline_over_pipeline_cpu": cpu_ratio,
                     "invalid_bundles": full.extra["invalid_bundles"],
+                    "validate_us_per_resource_cpu": validating.cpu * per_resource,
                     "peak_rss_mib": {"cases": rss_cases, "after_a": rss_after_a, "end": rss_end},
                 },
                 indent=2,
