@@ -14,6 +14,7 @@ re-runs and across edits of other fields, never shared between cases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,9 @@ from fhir_ivc.model import Case
 
 __all__ = ["CaseBundles", "build_bundles", "map_case"]
 
+#: what ``quote(text, safe=":/")`` leaves as it is (ASCII letters, digits, ``_.-~:/``), none of
+#: them escaped by FHIR search either
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~:/]*")
 MCODE_PATIENT_BUNDLE = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-patient-bundle"
 
 
@@ -54,6 +58,8 @@ def map_case(case: Case) -> list[Entry]:
 def _escape_token_part(text: str) -> str:
     r"""FHIR search escaping (R4 "Escaping Search Parameters"): ``\``, ``,``, ``$`` and ``|``
     inside a token's system or value are preceded by ``\``; then percent-encoding."""
+    if _UNRESERVED.fullmatch(text):  # nothing to escape (the usual case: a hot path)
+        return text
     for char in ("\\", ",", "$", "|"):
         text = text.replace(char, "\\" + char)
     return quote(text, safe=":/")

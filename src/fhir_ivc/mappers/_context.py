@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,15 @@ def core(resource_type: str) -> str:
     return f"http://hl7.org/fhir/StructureDefinition/{resource_type}"
 
 
+def _uuid5(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))`` without the UUID object (RFC 4122 version 5)."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])  # noqa: S324
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 @dataclass(slots=True)
 class Entry:
     """One resource of the case bundle, with where it came from."""
@@ -79,9 +89,15 @@ class MapContext:
     def __post_init__(self) -> None:
         self.case_uuid = uuid.uuid5(NAMESPACE, f"{self.case.source_system}|{self.case.case_id}")
         self._keys: set[str] = set()
+        self._uuids: dict[str, str] = {}
 
     def uuid(self, key: str) -> str:
-        return str(uuid.uuid5(self.case_uuid, key))
+        """``str(uuid.uuid5(case_uuid, key))``, computed once per key (a hot path: every
+        reference and entry asks)."""
+        found = self._uuids.get(key)
+        if found is None:
+            found = self._uuids[key] = _uuid5(self.case_uuid.bytes, key)
+        return found
 
     def ref(self, key: str) -> dict[str, str]:
         """A Reference to the entry with element ``key`` (resolved inside the bundle)."""
