@@ -112,7 +112,8 @@ class Table:
 
     name: str
     keys: dict[str, Child] = field(default_factory=dict, repr=False)
-    #: (element name, JSON keys that satisfy it, min) of every element with min >= 1
+    #: (element name, JSON keys that satisfy it (``_name`` forms included), min) of every
+    #: element with min >= 1
     required: tuple[tuple[str, tuple[str, ...], int], ...] = ()
     #: (key, severity, human, implementation, guard key) of the constraints implemented here
     invariants: tuple[tuple[str, str, str, Holds, str | None], ...] = ()
@@ -207,7 +208,11 @@ class Core:
             constraints.setdefault(relative, []).append((key, severity, human, expression))
         for path, table in by_path.items():
             table.required = tuple(
-                (name, tuple(k for k, c in table.keys.items() if c.name == name), elements_min)
+                (
+                    name,
+                    tuple(j for k, c in table.keys.items() if c.name == name for j in (k, f"_{k}")),
+                    elements_min,
+                )
                 for name, _, elements_min in _required(table, elements, path)
             )
             done: list[tuple[str, str, str, Holds, str | None]] = []

@@ -178,7 +178,7 @@ class Structure:
             else:
                 self._item(child, item, where, value)
         for name, json_keys, minimum in table.required:
-            if not any(k in value or f"_{k}" in value for k in json_keys):
+            if not any(k in value for k in json_keys):
                 self.add(
                     "error",
                     "required",
