@@ -18,16 +18,16 @@ from fhir_ivc.cli._map_jobs import CHUNK, WINDOW_PER_JOB, Work, parallel_outcome
 from fhir_ivc.io import BundleKind, iter_case_records
 from fhir_ivc.testing.synth import synthetic_cases
 
-N_CASES = 24
+N_CASES = 12
 
 
 @pytest.fixture(scope="module")
 def cases_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """24 synthetic cases with, among them, a broken line and a duplicate id."""
+    """12 synthetic cases with, among them, a broken line and a duplicate id."""
     path = tmp_path_factory.mktemp("jobs") / "cases.ndjson"
     lines = [case.model_dump_json() for case in synthetic_cases(N_CASES)]
     lines.insert(7, '{"case_id": "broken", "patient": 3}')
-    lines.insert(20, lines[3])  # the same case again: rejected as a duplicate
+    lines.insert(10, lines[3])  # the same case again: rejected as a duplicate
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
 
