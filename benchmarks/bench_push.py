@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_push.py                      # 500 cases, concurrency 8
     .venv/bin/python benchmarks/bench_push.py --n 200 --concurrency 4 --server URL --json out.json
+    .venv/bin/python benchmarks/bench_push.py --feed 1000 --feed-only  # --state, corrections
 
 The server is ``--server URL``, else the one ``scripts/fhir-server`` runs, else one this script
 starts (and stops at the end). Before timing anything, ``--warmup`` cases are pushed so the JVM
@@ -25,6 +26,12 @@ serialises it, ``raise_for_status()`` and ``response.json()``. The **adapter** i
 decides retryability, parses the transaction-response and classifies every entry (created /
 updated / unchanged / failed). Both results are checked (every bare answer has one entry per
 request entry; every adapter entry has the expected outcome), outside the timed region.
+
+``--feed N`` (or ``--feed-only``) pushes N cases with ``fhir-ivc push --state``, then re-runs
+the same, unchanged cases three ways, taking turns: ``--corrections off`` (what push did before
+corrections), the default ``--corrections delete`` (one manifest GET per case), and
+``--state`` (no request for a confirmed case); it prints the requests (the report's
+``summary.requests``) and the seconds of each, and the ratios.
 
 ``--cli`` (on by default) also times ``fhir-ivc push cases.ndjson -j N`` end to end on a third
 source system: reading, mapping, validating and pushing, as a user runs it.
@@ -146,28 +153,29 @@ def check_adapter(items: list[Item], results: list[CasePushResult], outcome: str
             raise SystemExit(f"adapter: {case_id}: {result.counts} {result.error or ''}")
 
 
+def write_cases(path: Path, n: int, seed: int, source_system: str) -> Path:
+    """``n`` synthetic case records as NDJSON (what ``fhir-ivc push`` reads)."""
+    with open(path, "wb") as file:
+        for i in range(n):
+            case = synthetic_case(i, seed=seed, source_system=source_system)
+            file.write(orjson.dumps(case.model_dump(mode="json", exclude_none=True)) + b"\n")
+    return path
+
+
+def push_command(cases: Path, base_url: str, concurrency: int, report: Path) -> list[str]:
+    """``fhir-ivc push CASES --server URL -j N --report FILE --quiet``."""
+    executable = str(Path(sys.executable).with_name("fhir-ivc"))
+    options = ["--server", base_url, "-j", str(concurrency), "--report", str(report), "--quiet"]
+    return [executable, "push", str(cases), *options]
+
+
 def cli_push(base_url: str, n: int, seed: int, concurrency: int) -> Phase:
     """``fhir-ivc push`` on case records, as a subprocess (includes start-up and mapping)."""
     source_system = _source_system("cli")
     with tempfile.TemporaryDirectory() as tmp:
-        cases = Path(tmp) / "cases.ndjson"
-        with open(cases, "wb") as file:
-            for i in range(n):
-                case = synthetic_case(i, seed=seed, source_system=source_system)
-                file.write(orjson.dumps(case.model_dump(mode="json", exclude_none=True)) + b"\n")
+        cases = write_cases(Path(tmp) / "cases.ndjson", n, seed, source_system)
         report = Path(tmp) / "r.json"
-        command = [
-            str(Path(sys.executable).with_name("fhir-ivc")),
-            "push",
-            str(cases),
-            "--server",
-            base_url,
-            "--concurrency",
-            str(concurrency),
-            "--report",
-            str(report),
-            "--quiet",
-        ]
+        command = push_command(cases, base_url, concurrency, report)
         cpu0 = os.times()
         t0 = time.perf_counter()
         done = subprocess.run(command, check=False, capture_output=True, text=True)
@@ -186,6 +194,77 @@ def cli_push(base_url: str, n: int, seed: int, concurrency: int) -> Phase:
         flush=True,
     )
     return phase
+
+
+# --- feed runs: --state and --corrections on a second, unchanged run -------------------------
+
+
+def _cli_run(command: list[str], report: Path) -> tuple[float, dict[str, Any]]:
+    t0 = time.perf_counter()
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"fhir-ivc push failed ({done.returncode}):\n{done.stderr}")
+    summary: dict[str, Any] = json.loads(report.read_text())["summary"]
+    return seconds, summary
+
+
+def feed_runs(base_url: str, n: int, seed: int, concurrency: int, repeats: int) -> dict[str, Any]:
+    """``fhir-ivc push`` of ``n`` cases, then the same unchanged cases again, three ways.
+
+    * ``off``: ``--corrections off``, no state (what push did before issue 11);
+    * ``delete``: the default ``--corrections delete`` (one manifest GET per case), no state;
+    * ``state``: ``--corrections delete --state FILE`` whose journal the first run filled.
+
+    The three re-runs take turns (``repeats`` times, rotating which goes first); each is a
+    process, start-up and mapping included. Requests are the report's ``summary.requests``.
+    """
+    source_system = _source_system("feed")
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = write_cases(Path(tmp) / "cases.ndjson", n, seed, source_system)
+        report, state = Path(tmp) / "r.json", Path(tmp) / "state.sqlite"
+        base = push_command(cases, base_url, concurrency, report)
+        ways = {
+            "off": [*base, "--corrections", "off"],
+            "delete": base,
+            "state": [*base, "--state", str(state)],
+        }
+        seconds, summary = _cli_run(ways["state"], report)
+        print(
+            f"  feed    first run {n:>5} cases in {seconds:7.2f} s, {summary['requests']} requests"
+            f" (--state, all created)",
+            flush=True,
+        )
+        times: dict[str, list[float]] = {way: [] for way in ways}
+        requests: dict[str, int] = {}
+        order = list(ways)
+        for k in range(repeats):
+            for way in order[k % 3 :] + order[: k % 3]:
+                seconds, summary = _cli_run(ways[way], report)
+                times[way].append(seconds)
+                requests[way] = summary["requests"]
+                if summary.get("confirmed", 0) + summary["ok"] != n or summary["failed"]:
+                    raise SystemExit(f"feed {way}: unexpected summary {summary}")
+    result: dict[str, Any] = {"n": n, "repeats": repeats, "ways": {}}
+    for way in ways:
+        best, total = min(times[way]), sum(times[way]) / len(times[way])
+        result["ways"][way] = {"seconds": times[way], "requests": requests[way]}
+        print(
+            f"  feed    re-run {way:<7} {n:>5} cases: {requests[way]:>5} requests, "
+            f"{total:7.2f} s mean ({best:.2f} best of {len(times[way])})",
+            flush=True,
+        )
+    mean = {way: sum(t) / len(t) for way, t in times.items()}
+    result["ratios"] = {
+        "delete/off": mean["delete"] / mean["off"],
+        "state/delete": mean["state"] / mean["delete"],
+    }
+    print(
+        f"  feed    ratios: delete/off {result['ratios']['delete/off']:.2f} (the manifest GET), "
+        f"state/delete {result['ratios']['state/delete']:.2f}",
+        flush=True,
+    )
+    return result
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -248,6 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", help="FHIR base URL (default: the local HAPI server)")
     parser.add_argument("--no-cli", dest="cli", action="store_false", help="skip fhir-ivc push")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--feed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also push N cases, then re-run them unchanged without and with --state",
+    )
+    parser.add_argument("--feed-repeats", type=int, default=2, help="re-runs of each kind")
+    parser.add_argument("--feed-only", action="store_true", help="only the --feed runs")
     args = parser.parse_args(argv)
 
     base_url, started = server_url(args.server)
@@ -266,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             f"turns of {args.chunk} cases, {args.rounds} round(s)"
         )
 
+        if args.feed_only:
+            result = feed_runs(base_url, args.feed, args.seed, args.concurrency, args.feed_repeats)
+            if args.json:
+                args.json.write_text(json.dumps({"server": base_url, **facts, "feed": result}))
+            return 0
         if args.warmup:
             warm = make_items(args.warmup, args.seed + 1000, _source_system("warmup"))
             t0 = time.perf_counter()
@@ -326,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
             del bare_items, adapter_items
         if args.cli:
             phases.append(cli_push(base_url, args.n, args.seed, args.concurrency))
+        feed = (
+            feed_runs(base_url, args.feed, args.seed, args.concurrency, args.feed_repeats)
+            if args.feed
+            else None
+        )
 
         print("\nsummary (cases/s, all rounds; ratio = adapter / bare):")
         summary: dict[str, dict[str, float]] = {}
@@ -353,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                         "chunk": args.chunk,
                         "phases": [asdict(p) | {"rate": p.rate} for p in phases],
                         "summary": summary,
+                        "feed": feed,
                     },
                     indent=2,
                 )

@@ -47,7 +47,10 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def _case_id(bundle: dict[str, Any]) -> str:
-    patient = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient = next(
+        (e for e in bundle["entry"] if e.get("resource", {}).get("resourceType") == "Patient"),
+        {"resource": {}},  # a later part of a split case (--max-entries)
+    )
     identifiers = patient["resource"].get("identifier") or [{"value": "?"}]
     value: str = identifiers[0]["value"]
     return value
@@ -985,3 +988,26 @@ def test_feed_options_that_cannot_be_meant(runner, server, seed_file, tmp_path):
     assert push(runner, "--server", BASE).exit_code == 2
     dry = push(runner, str(seed_file), "--dry-run", "--state", str(tmp_path / "s"))
     assert dry.exit_code == 2
+
+
+def test_max_entries_sends_a_case_in_parts(runner, server, seed_file, tmp_path):
+    report = tmp_path / "r.json"
+    result = push(
+        runner, str(seed_file), "--server", BASE, "--max-entries", "10", "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert all(len(json.loads(p.content)["entry"]) <= 10 for p in server.posts)
+    assert len(server.posts) == 4 + 5  # 31 and 44 entries (each with its manifest)
+    data = report_of(report)
+    assert [len(c["entries"]) for c in data["cases"]] in ([31, 44], [44, 31])
+    assert data["summary"]["requests"] == 1 + 2 + 9
+    again = push(runner, str(seed_file), "--server", BASE)  # not split: the same content
+    assert "entries: 0 created, 0 updated, 75 unchanged" in last_line(again.stderr)
+
+
+def test_a_413_advises_max_entries(runner, server, seed_file):
+    server.answers = [_json(413, outcome("Request Entity Too Large"))] * 2
+    result = push(runner, str(seed_file), "--server", BASE)
+    assert result.exit_code == 1
+    assert "HTTP 413 (payload too large" in result.stderr
+    assert "--max-entries N" in result.stderr

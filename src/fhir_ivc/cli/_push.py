@@ -67,6 +67,7 @@ from fhir_ivc.cli._push_options import (
     CorrectionsMode,
     CorrectionsOption,
     DeadLettersOption,
+    MaxEntriesOption,
     ReplayOption,
     StateOption,
 )
@@ -234,6 +235,7 @@ def push_command(
     state: StateOption = None,
     dead_letters: DeadLettersOption = None,
     replay: ReplayOption = None,
+    max_entries: MaxEntriesOption = None,
     max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
     validate: Annotated[
@@ -306,6 +308,7 @@ def push_command(
                 dead_letters=dead_letters,
                 replay=replay,
                 commit=not dry_run,
+                max_entries=max_entries,
             )
         )
         if replay is not None and feed.dead_letters is not None:

@@ -34,6 +34,7 @@ class Feed:
     corrections: Corrections = "delete"
     state: PushState | None = None
     dead_letters: DeadLetterWriter | None = None
+    max_entries: int | None = None
     #: requests sent for the cases (``GET /metadata`` not included)
     requests: int = 0
     _digests: dict[int, str] = field(default_factory=dict)
@@ -59,6 +60,7 @@ class Feed:
             [(item.case_id, item.bundle, item.sources)],
             concurrency=1,
             corrections=self.corrections,
+            max_entries=self.max_entries,
         )
         return result
 
@@ -92,6 +94,7 @@ def open_feed(
     dead_letters: Path | None = None,
     replay: Path | None = None,
     commit: bool = True,
+    max_entries: int | None = None,
 ) -> Iterator[Feed]:
     """The run's feed; the dead letters of a replay are moved into place when the block ends.
 
@@ -100,7 +103,7 @@ def open_feed(
     ``commit=False``, a dry run) leaves a replayed file as it was.
     """
     with contextlib.ExitStack() as stack:
-        feed = Feed(corrections=corrections)
+        feed = Feed(corrections=corrections, max_entries=max_entries)
         if state is not None:
             feed.state = stack.enter_context(PushState(state, public_url(server or "")))
         target = replay if replay is not None else dead_letters

@@ -14,6 +14,7 @@ __all__ = [
     "CorrectionsOption",
     "DeadLettersOption",
     "ManifestOnlyOption",
+    "MaxEntriesOption",
     "ReplayOption",
     "StateOption",
 ]
@@ -68,6 +69,18 @@ DeadLettersOption = Annotated[
         metavar="FILE",
         help="Append the cases the server refused or that failed after the retries to this "
         "NDJSON file (record or bundle, error, case element, attempts, time), for --replay.",
+    ),
+]
+MaxEntriesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-entries",
+        min=1,
+        metavar="N",
+        help="Send a case with more than N entries as several transactions of at most N, in "
+        "reference order (servers that cap transactions: AWS 25, Azure 500). A case is then "
+        "no longer all or nothing; a re-run completes it.",
+        show_default=False,
     ),
 ]
 ReplayOption = Annotated[

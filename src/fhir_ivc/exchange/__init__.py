@@ -48,6 +48,7 @@ def push_many(
     concurrency: int = ...,
     on_result: PushDone = ...,
     corrections: Corrections = ...,
+    max_entries: int | None = ...,
 ) -> list[CasePushResult]: ...
 @overload
 def push_many(
@@ -57,6 +58,7 @@ def push_many(
     concurrency: int = ...,
     on_result: PushDone = ...,
     corrections: Corrections = ...,
+    max_entries: int | None = ...,
 ) -> Coroutine[Any, Any, list[CasePushResult]]: ...
 def push_many(
     client: FhirClient | AsyncFhirClient,
@@ -65,6 +67,7 @@ def push_many(
     concurrency: int = 4,
     on_result: PushDone = None,
     corrections: Corrections = "off",
+    max_entries: int | None = None,
 ) -> list[CasePushResult] | Coroutine[Any, Any, list[CasePushResult]]:
     """Push many ``(case_id, transaction bundle, sources)``; results in input order.
 
@@ -72,11 +75,13 @@ def push_many(
     case never stops the others (it becomes a failed :class:`CasePushResult`).
     ``corrections`` (``delete``/``entered-in-error``): each transaction also writes the case's
     manifest and removes what the case no longer has (:mod:`fhir_ivc.exchange.manifest`).
+    ``max_entries``: larger cases go as several transactions (:mod:`fhir_ivc.exchange.split`).
     """
     options: dict[str, Any] = {
         "concurrency": concurrency,
         "on_result": on_result,
         "corrections": corrections,
+        "max_entries": max_entries,
     }
     if isinstance(client, AsyncFhirClient):
         return _async.push_many(client, items, **options)

@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
-from fhir_ivc.client._answers import parse_transaction_response
+from fhir_ivc.client._answers import EntryResponse, parse_transaction_response
 from fhir_ivc.client._core import ClientCore, JsonDict
-from fhir_ivc.exceptions import FhirHttpError, NotFoundError
-from fhir_ivc.exchange import manifest, push
+from fhir_ivc.exceptions import ConfigError, FhirHttpError, NotFoundError
+from fhir_ivc.exchange import manifest, push, split
 from fhir_ivc.exchange._concurrency import amap_bounded
 from fhir_ivc.exchange.manifest import Corrections
 from fhir_ivc.exchange.pull import (
@@ -56,6 +56,7 @@ __all__ = [
     "pull_patient",
     "push_bundle",
     "push_many",
+    "push_parts",
     "server_time",
 ]
 
@@ -72,6 +73,7 @@ async def push_bundle(
     case_id: str,
     sources: Mapping[str, str] | None = None,
     corrections: Corrections = "off",
+    max_entries: int | None = None,
 ) -> CasePushResult:
     """Push one case's transaction Bundle; per-entry outcomes in :class:`CasePushResult`.
 
@@ -83,6 +85,9 @@ async def push_bundle(
     ``corrections`` (``delete`` or ``entered-in-error``): read the case's manifest on the
     server first (one search) and, in the same transaction, write the new manifest and remove
     what the case no longer has (:mod:`fhir_ivc.exchange.manifest`); ``off``: neither.
+
+    ``max_entries``: a case with more entries is sent as several transactions of at most that
+    many, in reference order (:mod:`fhir_ivc.exchange.split`; no longer all or nothing).
     """
     fixes: dict[int, str] = {}
     requests = 1
@@ -92,12 +97,54 @@ async def push_bundle(
         )
         requests += searched
     planned = push.plan_entries(bundle, sources, fixes)
+    if max_entries is not None and len(planned) > max_entries:
+        return await push_parts(client, case_id, bundle, sources, planned, max_entries, requests)
     try:
         answer = await client.transaction(bundle)
     except FhirHttpError as exc:
         return replace(push.result_from_http_error(case_id, planned, exc), requests=requests)
     entries = parse_transaction_response(answer, expected_entries=len(planned))
     return replace(push.result_from_response(case_id, planned, entries), requests=requests)
+
+
+async def push_parts(
+    client: AsyncFhirClient,
+    case_id: str,
+    bundle: Mapping[str, Any],
+    sources: Mapping[str, str] | None,
+    planned: list[push.PlannedEntry],
+    max_entries: int,
+    requests: int,
+) -> CasePushResult:
+    """One case as transactions of at most ``max_entries``, each referring to the earlier ones
+    by the ``Type/id`` the server answered (see :mod:`fhir_ivc.exchange.split`)."""
+    corrections = [p.index for p in planned if p.correction]
+    manifests = [p.index for p in planned if p.source == manifest.MANIFEST_SOURCE]
+    try:
+        parts = split.plan_parts(bundle, max_entries, last=corrections + manifests)
+    except split.SplitError as exc:
+        failed = push.result_from_error(case_id, bundle, sources, ConfigError(str(exc)))
+        return replace(failed, requests=requests - 1)
+    known: dict[str, str] = {}
+    responses: dict[int, EntryResponse] = {}
+    for part in parts:
+        body = split.rewrite_part(bundle, part, known)
+        requests += 1
+        try:
+            answer = await client.transaction(body)
+        except FhirHttpError as exc:
+            sub = [replace(planned[i], index=pos) for pos, i in enumerate(part)]
+            failure = push.result_from_http_error(case_id, sub, exc)
+            merged = split.merge_results(case_id, planned, parts, responses, failure)
+            return replace(merged, requests=requests - 1)
+        answers = parse_transaction_response(answer, expected_entries=len(part))
+        for i, response in zip(part, answers, strict=True):
+            responses[i] = response
+            reference = split.location_reference(response.location)
+            full_url = planned[i].full_url
+            if full_url and reference:
+                known[full_url] = reference
+    return replace(split.merge_results(case_id, planned, parts, responses), requests=requests - 1)
 
 
 async def corrected_bundle(
@@ -140,20 +187,26 @@ async def push_many(
     concurrency: int = 4,
     on_result: Callable[[CasePushResult], None] | None = None,
     corrections: Corrections = "off",
+    max_entries: int | None = None,
 ) -> list[CasePushResult]:
     """Push many ``(case_id, bundle, sources)``; results in input order.
 
     At most ``concurrency`` transactions are in flight, all over the client's one connection
     pool. ``on_result`` sees each result as it completes. One failing case never stops the
-    others: any exception becomes a failed :class:`CasePushResult`. ``corrections``: see
-    :func:`push_bundle`.
+    others: any exception becomes a failed :class:`CasePushResult`. ``corrections`` and
+    ``max_entries``: see :func:`push_bundle`.
     """
 
     async def push_one(item: PushItem) -> CasePushResult:
         case_id, bundle, sources = item
         try:
             return await push_bundle(
-                client, bundle, case_id=case_id, sources=sources, corrections=corrections
+                client,
+                bundle,
+                case_id=case_id,
+                sources=sources,
+                corrections=corrections,
+                max_entries=max_entries,
             )
         except Exception as exc:  # isolation: this case fails, the batch goes on
             return push.result_from_error(case_id, bundle, sources, exc)

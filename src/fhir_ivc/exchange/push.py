@@ -374,6 +374,8 @@ _STATUS_WORDS: Final[Mapping[int, str]] = {
     403: "forbidden",
     404: "not found",
     409: "conflict",
+    413: "payload too large: the server caps the size of a transaction; send the case in "
+    "parts with --max-entries N",
     412: "precondition failed: a conditional update matched more than one resource "
     "or a version check failed",
     422: "validation failed",
