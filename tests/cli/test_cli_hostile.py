@@ -4,10 +4,12 @@ REJECT or an issue naming file and line, never a traceback, and the good records
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.tables.conftest import SEED_TABLES
 
 from fhir_ivc.cli._app import app
 
@@ -138,3 +140,28 @@ def test_validate_a_utf16_file_is_one_clear_error(runner, tmp_path):
         f"{path}: error: cannot be read: the file is UTF-16 text (byte order mark): "
         "save it as UTF-8\n"
     )
+
+
+def test_map_takes_the_record_limit_for_case_tables(runner, tmp_path):
+    # case-1 gets 400 more imaging rows (~25 kB); each seed case alone holds less than 8000 bytes
+    tables = tmp_path / "tables"
+    shutil.copytree(SEED_TABLES, tables)
+    imaging = tables / "imaging.csv"
+    header, *rows = imaging.read_text().splitlines()
+    extra = [f"case-1,,ct,,abdomen,,,f{n:06d},,,," for n in range(400)]
+    assert header.count(",") == extra[0].count(",")
+    last_case_1 = max(i for i, r in enumerate(rows) if r.startswith("case-1,"))
+    rows[last_case_1 + 1 : last_case_1 + 1] = extra
+    imaging.write_text("\n".join([header, *rows]) + "\n")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["map", str(tables), "--out", str(out), "--max-record-bytes", "8000"]
+    )
+    assert result.exit_code == 1
+    (reject,) = [line for line in result.stderr.splitlines() if line.startswith("REJECT")]
+    assert reject.startswith("REJECT case-1")
+    assert "over 8000 bytes (--max-record-bytes" in reject
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        "case-2.collection.json",
+        "case-2.transaction.json",
+    ]

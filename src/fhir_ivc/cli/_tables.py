@@ -10,17 +10,18 @@ from typing import Any
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli._services import BuildBundles
 from fhir_ivc.exceptions import MappingError
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits
 from fhir_ivc.io.tables import iter_table_cases
 
 __all__ = ["table_documents"]
 
 
 def table_documents(
-    path: Path, build: BuildBundles = build_bundles
+    path: Path, build: BuildBundles = build_bundles, *, limits: InputLimits = DEFAULT_LIMITS
 ) -> Iterator[tuple[str, Any, str | None]]:
     """``(where, bundle or None, problem or None)`` for the cases of a table input: the
     transaction and the collection bundle of each case, or each problem of a rejected one."""
-    for result in iter_table_cases(path):
+    for result in iter_table_cases(path, limits=limits):
         if result.case is None:
             for error in result.errors:
                 yield str(result.source), None, f"case table: {error}"

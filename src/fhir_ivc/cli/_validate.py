@@ -229,7 +229,7 @@ def _documents(path: Path, limits: InputLimits) -> Iterator[_Document]:
     non-blank NDJSON line, read by :func:`fhir_ivc.io.iter_json_values` within ``limits``; for
     a folder or zip of case tables, the bundles of its cases (``fhir_ivc.cli._tables``)."""
     if is_table_input(path):
-        for where, bundle, problem in table_documents(path):
+        for where, bundle, problem in table_documents(path, limits=limits):
             yield _Document(where, None, bundle, problem)
         return
     values = iter_json_values(path, limits=limits)

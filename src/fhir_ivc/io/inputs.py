@@ -27,7 +27,7 @@ def iter_case_records(
     ``.zip`` or a ``.parquet`` file, else a case file
     (:func:`fhir_ivc.io.reader.iter_case_records`)."""
     if os.fspath(path) != STDIN and is_table_input(path):
-        yield from iter_table_cases(path)
+        yield from iter_table_cases(path, limits=limits)
         return
     yield from reader.iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)
 

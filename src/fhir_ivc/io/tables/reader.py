@@ -13,6 +13,12 @@ Two passes over the tables, neither holding more than one case's rows (plus the 
    tables (a cursor per table, moving forward only) and from the index, is assembled and
    validated (:func:`~fhir_ivc.io.tables.records.assemble`) and yielded. Orphans and rows
    without a case id are yielded last, one reject per case id (or table).
+
+The input limits (:class:`~fhir_ivc.io.limits.InputLimits`) hold here as for JSON: the cells of
+one case, over all its rows, may hold at most ``max_record_bytes`` (UTF-8); a case past it is
+rejected and its rows beyond the limit are dropped as they are read, never held. Every cell
+passes :func:`~fhir_ivc.io.limits.value_problem` (control characters, lone surrogates), and
+the rows of a nested Parquet file are checked like JSON records.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any, Final
 import orjson
 
 from fhir_ivc.exceptions import CaseInputError
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits, value_problem
 from fhir_ivc.io.reader import CaseRecordResult, RecordSource, _to_result
 from fhir_ivc.io.tables.errors import TableFileError
 from fhir_ivc.io.tables.layout import CASES
@@ -44,13 +51,15 @@ _LINES_SHOWN: Final = 5
 _INSERT_BATCH: Final = 500
 
 
-def iter_table_cases(path: str | os.PathLike[str]) -> Iterator[CaseRecordResult]:
+def iter_table_cases(
+    path: str | os.PathLike[str], *, limits: InputLimits = DEFAULT_LIMITS
+) -> Iterator[CaseRecordResult]:
     """The cases of a folder or zip of tables, or of a nested ``.parquet`` file."""
     name = os.fspath(path)
     p = Path(name)
     try:
         if p.is_file() and p.suffix.lower() == PARQUET_SUFFIX:
-            yield from _nested(name)
+            yield from _nested(name, limits)
             return
         source = open_source(p)
         index = _Index.build(source)
@@ -58,7 +67,7 @@ def iter_table_cases(path: str | os.PathLike[str]) -> Iterator[CaseRecordResult]
         yield _file_problem(problem)
         return
     try:
-        yield from _cases(source, index)
+        yield from _cases(source, index, limits)
     except TableFileError as problem:  # a file changed between the passes
         yield _file_problem(problem)
     finally:
@@ -70,11 +79,24 @@ def _file_problem(problem: TableFileError) -> CaseRecordResult:
     return CaseRecordResult(RecordSource(problem.where, problem.line), errors=(error,))
 
 
-def _nested(name: str) -> Iterator[CaseRecordResult]:
+def _nested(name: str, limits: InputLimits) -> Iterator[CaseRecordResult]:
     from fhir_ivc.io.tables.parquet import iter_nested_records
 
     for number, record in iter_nested_records(name):
-        result = _to_result(record, RecordSource(name, number))
+        source = RecordSource(name, number)
+        problem = value_problem(record, limits)
+        if problem is None and (size := len(orjson.dumps(record))) > limits.max_record_bytes:
+            problem = "", _too_large(size, limits)
+        if problem is not None:
+            case_id = record.get("case_id") if isinstance(record, dict) else None
+            error = CaseInputError(
+                case_id if isinstance(case_id, str) else None,
+                problem[0],
+                f"row {number}: {problem[1]}",
+            )
+            yield CaseRecordResult(source, errors=(error,))
+            continue
+        result = _to_result(record, source)
         if result.errors:  # "row N" rather than a line: Parquet has no lines
             errors = tuple(
                 CaseInputError(e.case_id, e.path, f"row {number}: {e.reason}")
@@ -170,7 +192,7 @@ class _Index:
         self.db.commit()
         self.indexed.append(table)
 
-    def lookup(self, table: str, case_id: str) -> list[Row]:
+    def lookup(self, table: str, case_id: str, budget: _Budget) -> list[Row]:
         if self.db is None:
             return []
         cursor = self.db.execute(
@@ -178,13 +200,57 @@ class _Index:
             "ORDER BY line",
             (table, case_id),
         )
-        return [Row(table, line, orjson.loads(cells), problem) for line, problem, cells in cursor]
+        rows: list[Row] = []
+        for line, problem, cells in cursor:
+            if budget.over:
+                break  # the case is rejected: the rest of its rows are not read
+            row = Row(table, line, orjson.loads(cells), problem)
+            if budget.keep(row):
+                rows.append(row)
+        cursor.close()
+        return rows
 
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
         if self.tmpdir is not None:
             self.tmpdir.cleanup()
+
+
+def _too_large(size: int, limits: InputLimits) -> str:
+    return (
+        f"the case's rows hold over {limits.max_record_bytes} bytes (--max-record-bytes; "
+        f"{size}+ read)"
+    )
+
+
+def _cells_bytes(values: Any) -> int:
+    """UTF-8 size of a row's cells (upper bound first: most cells are ASCII and short)."""
+    size = 0
+    for value in values.values():
+        if isinstance(value, str):
+            size += len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
+        elif value is not None:
+            size += 8
+    return size
+
+
+@dataclass
+class _Budget:
+    """The bytes one case's rows may still hold; rows past it are dropped (counted only)."""
+
+    limit: int
+    used: int = 0
+
+    @property
+    def over(self) -> bool:
+        return self.used > self.limit
+
+    def keep(self, row: Row) -> bool:
+        if self.over:
+            return False
+        self.used += _cells_bytes(row.values)
+        return not self.over
 
 
 class _Cursor:
@@ -209,19 +275,19 @@ class _Cursor:
     def close(self) -> None:
         self._rows.close()
 
-    def take(self, position: int) -> list[Row]:
+    def take(self, position: int, budget: _Budget) -> list[Row]:
         taken: list[Row] = []
         while self._next is not None and self._next_position <= position:
-            if self._next_position == position:
+            if self._next_position == position and budget.keep(self._next):
                 taken.append(self._next)
             self._advance()
         return taken
 
 
-def _cases(source: TableSource, index: _Index) -> Iterator[CaseRecordResult]:
+def _cases(source: TableSource, index: _Index, limits: InputLimits) -> Iterator[CaseRecordResult]:
     cursors = {table: _Cursor(index, table) for table in index.ordered}
     try:
-        yield from _assembled(source, index, cursors)
+        yield from _assembled(source, index, cursors, limits)
     finally:
         for cursor in cursors.values():
             cursor.close()
@@ -229,7 +295,7 @@ def _cases(source: TableSource, index: _Index) -> Iterator[CaseRecordResult]:
 
 
 def _assembled(
-    source: TableSource, index: _Index, cursors: dict[str, _Cursor]
+    source: TableSource, index: _Index, cursors: dict[str, _Cursor], limits: InputLimits
 ) -> Iterator[CaseRecordResult]:
     cases_file = source.file(CASES)
     for position, row in enumerate(source.rows(CASES)):
@@ -237,9 +303,18 @@ def _assembled(
         record_source = RecordSource(cases_file, row.line)
         if case_id is None or index.positions.get(case_id) != position:
             continue  # no id (reported at the end) or a later duplicate (reported at the first)
-        children = {table: cursor.take(position) for table, cursor in cursors.items()}
+        budget = _Budget(limits.max_record_bytes)
+        budget.keep(row)
+        children = {table: cursor.take(position, budget) for table, cursor in cursors.items()}
         for table in index.indexed:
-            children[table] = index.lookup(table, case_id)
+            children[table] = index.lookup(table, case_id, budget)
+        if budget.over:
+            error = CaseInputError(case_id, "", _too_large(budget.used, limits))
+            yield CaseRecordResult(record_source, errors=(error,))
+            continue
+        if (cell := _cell_problem(row, children, limits, source)) is not None:
+            yield CaseRecordResult(record_source, errors=(CaseInputError(case_id, *cell),))
+            continue
         if case_id in index.duplicates:
             rows = ", ".join(source.label(CASES, n) for n in index.duplicates[case_id])
             reason = (
@@ -254,6 +329,21 @@ def _assembled(
             yield CaseRecordResult(record_source, errors=tuple(result))
         else:
             yield CaseRecordResult(record_source, case=result)
+
+
+def _cell_problem(
+    row: Row, children: dict[str, list[Row]], limits: InputLimits, source: TableSource
+) -> tuple[str, str] | None:
+    """``(column, reason)`` of the first cell of the case that no JSON record could hold."""
+    for each in (row, *(r for rows in children.values() for r in rows)):
+        for column, value in each.values.items():
+            if value is None or (isinstance(value, str) and value.isprintable()):
+                continue  # the common case, without the walk
+            problem = value_problem(value, limits)
+            if problem is not None:
+                reason = problem[1]
+                return column, f"{source.label(each.table, each.line)}, column {column}: {reason}"
+    return None
 
 
 def _leftovers(source: TableSource, index: _Index) -> Iterator[CaseRecordResult]:
