@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +187,44 @@ def test_each_refusal_is_one_error_line_exit_2_and_no_token_storm(
     body = "".join(pem.splitlines()[1:-1])
     for text in (result.output, caplog.text):
         assert body[:40] not in text
+
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+
+
+def test_no_token_or_key_reaches_output_logs_or_reports(servers, tmp_path, caplog):
+    """Issue 12 §4 for SMART: with every logger at DEBUG, neither the client assertion nor the
+    access token (both JWTs) nor a line of the private key appears in stdout, stderr, log
+    records or the push report."""
+    caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
+    key_lines = [
+        line
+        for line in servers.key("job-rs").read_text().splitlines()
+        if line and not line.startswith("-----")
+    ]
+    assert key_lines, "the key file has no body: the test would prove nothing"
+    runner = CliRunner()
+    report = tmp_path / "push.json"
+    before = servers.token_requests("job-rs")
+    pushed = runner.invoke(
+        app, ["push", str(SEED), *smart_args(servers, "job-rs"), "--report", str(report)]
+    )
+    assert pushed.exit_code == 0, pushed.output
+    pulled = runner.invoke(
+        app,
+        ["pull", *smart_args(servers, "job-rs"), "--system", SEED_SYSTEM, "--ndjson", "-"],
+    )
+    assert pulled.exit_code == 0, pulled.output
+    assert servers.token_requests("job-rs") == before + 2  # a token was really fetched, twice
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    texts = {
+        "push stdout": pushed.stdout,
+        "push stderr": pushed.stderr,
+        "pull stderr": pulled.stderr,
+        "logs": logged,
+        "report": report.read_text(),
+    }
+    for name, text in texts.items():
+        assert _JWT.search(text) is None, f"a JWT in {name}"
+        assert not [line for line in key_lines if line in text], f"the private key in {name}"
