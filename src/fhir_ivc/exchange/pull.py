@@ -37,7 +37,7 @@ from typing import Any, Final, Literal
 from fhir_ivc.bundle.disassemble import CaseReadResult, read_case
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.client._core import JsonDict, QueryValue
-from fhir_ivc.exceptions import ConfigError, FhirIvcError
+from fhir_ivc.exceptions import FhirIvcError
 from fhir_ivc.exchange.manifest import case_resources
 from fhir_ivc.exchange.resources import ResourceSet
 from fhir_ivc.mappers._read import Loss
@@ -211,7 +211,6 @@ def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[Pull
             unselected.append(patient)
             continue
         by_identifier.setdefault(pair, []).append(patient)
-    _refuse_patient_identifiers(by_identifier)
     order = list(query.identifiers) if query.identifiers else list(by_identifier)
     for pair in order:
         found = by_identifier.get(pair, [])
@@ -241,36 +240,6 @@ def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[Pull
             patient.get("id"),
         )
     return targets
-
-
-def _refuse_patient_identifiers(found: Mapping[tuple[str, str], list[JsonDict]]) -> None:
-    """ConfigError when the query selected patients by a typed identifier (an MRN...).
-
-    A case identifier (source system | case id) never has a type (mappers/patient.py); a typed
-    one is a patient identifier of another system, and reading it as the case identifier would
-    make its value (an MRN: PHI) the case id. The message names the system, the type and the
-    server id, never the value.
-    """
-    for (system, value), patients in found.items():
-        for patient in patients:
-            types = [
-                i["type"]
-                for i in patient.get("identifier") or []
-                if isinstance(i, Mapping)
-                and (i.get("system"), i.get("value")) == (system, value)
-                and i.get("type")
-            ]
-            if not types:
-                continue
-            codings = types[0].get("coding") if isinstance(types[0], Mapping) else None
-            first = codings[0] if isinstance(codings, list) and codings else {}
-            code = first.get("code") if isinstance(first, Mapping) else None
-            raise ConfigError(
-                f"identifier system {system} is a patient identifier (type {code or 'given'}) "
-                f"on Patient/{patient.get('id')}, not a case source system (a case identifier "
-                "has no type): pull by the cases' source system (--system, or --identifier "
-                "SYSTEM|CASE_ID in it)"
-            )
 
 
 def target_key(target: PullTarget) -> str:
