@@ -35,7 +35,8 @@ from typing import Any, Final
 import orjson
 
 from fhir_ivc.exceptions import CaseInputError
-from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits, value_problem
+from fhir_ivc.io._records import Unreadable
+from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits, short_path, value_problem
 from fhir_ivc.io.reader import CaseRecordResult, RecordSource, _to_result
 from fhir_ivc.io.tables.errors import TableFileError
 from fhir_ivc.io.tables.layout import CASES
@@ -87,16 +88,9 @@ def _nested(name: str, limits: InputLimits) -> Iterator[CaseRecordResult]:
         problem = value_problem(record, limits)
         if problem is None and (size := len(orjson.dumps(record))) > limits.max_record_bytes:
             problem = "", _too_large(size, limits)
-        if problem is not None:
-            case_id = record.get("case_id") if isinstance(record, dict) else None
-            error = CaseInputError(
-                case_id if isinstance(case_id, str) else None,
-                problem[0],
-                f"row {number}: {problem[1]}",
-            )
-            yield CaseRecordResult(source, errors=(error,))
-            continue
-        result = _to_result(record, source)
+        # a refused record goes through _to_result as the JSON readers' Unreadable does
+        raw = record if problem is None else Unreadable(problem[1], short_path(problem[0]), record)
+        result = _to_result(raw, source)
         if result.errors:  # "row N" rather than a line: Parquet has no lines
             errors = tuple(
                 CaseInputError(e.case_id, e.path, f"row {number}: {e.reason}")
@@ -225,7 +219,8 @@ def _too_large(size: int, limits: InputLimits) -> str:
 
 
 def _cells_bytes(values: Any) -> int:
-    """UTF-8 size of a row's cells (upper bound first: most cells are ASCII and short)."""
+    """Size of a row's cells: UTF-8 bytes of each text cell (ASCII ones without encoding),
+    8 for any other value (a typed Parquet cell)."""
     size = 0
     for value in values.values():
         if isinstance(value, str):
