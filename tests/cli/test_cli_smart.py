@@ -125,17 +125,7 @@ def test_environment_and_config_file_with_options_first(
     assert seen[0]._token_url == TOKEN_URL
 
 
-def test_validate_server_takes_smart_too(runner, key_file, tmp_path, monkeypatch):
-    import fhir_ivc.cli._validate as validate_module
-
-    made: list[Any] = []
-
-    class Recorder:
-        def __init__(self, base: str, *, auth: Any, **kwargs: Any) -> None:
-            made.append(auth)
-            raise StopError
-
-    monkeypatch.setattr(validate_module, "FhirClient", Recorder)
+def test_validate_server_takes_smart_too(runner, seen, key_file, tmp_path):
     resource = tmp_path / "p.json"
     resource.write_text('{"resourceType": "Patient"}')
     result = run(
@@ -143,7 +133,9 @@ def test_validate_server_takes_smart_too(runner, key_file, tmp_path, monkeypatch
         "--client-id", "job-1", "--private-key", str(key_file),
     )  # fmt: skip
     assert isinstance(result.exception, StopError)
-    assert made[0].scope == "system/*.rs"
+    (auth,) = seen
+    assert isinstance(auth, SmartBackendAuth)
+    assert auth.scope == "system/*.rs"
 
 
 @pytest.mark.parametrize(
@@ -247,19 +239,16 @@ def test_a_scope_with_letters_out_of_order_is_refused():
         check_scope("system/*.sr")
 
 
-def test_push_bulk_takes_smart_too(runner, seed_file, key_file, monkeypatch):
-    import fhir_ivc.cli._push as push_module
-
-    given: list[Any] = []
-    monkeypatch.setattr(
-        push_module, "push_bulk", lambda use, inputs, options: given.append(options)
-    )
+def test_push_bulk_takes_smart_too(runner, seen, seed_file, tmp_path, key_file):
+    folder = tmp_path / "bulk"
+    result = run(runner, "map", str(seed_file), "--bulk", str(folder))
+    assert result.exit_code == 0, result.output
     result = run(
-        runner, "push", str(seed_file), "--bulk", "--server", BASE, "--auth", "smart",
+        runner, "push", str(folder), "--bulk", "--server", BASE, "--auth", "smart",
         "--client-id", "job-1", "--private-key", str(key_file),
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    (options,) = given
-    auth = options.auth[3].auth()  # what _push_bulk's auth_from(*options.auth) builds
+    assert isinstance(result.exception, StopError), result.output
+    (auth,) = seen  # the client that reads the CapabilityStatement
     assert isinstance(auth, SmartBackendAuth)
     assert auth.scope == "system/*.cruds"
+    assert "credentials from SMART client 'job-1'" in result.stderr

@@ -1,17 +1,43 @@
-"""Options and helpers shared by the commands that talk to a FHIR server (push, pull,
-validate --server): timeouts, TLS, and the credentials (a bearer token, HTTP basic, or SMART
-Backend Services with ``--auth smart``, see :mod:`fhir_ivc.cli._smart_options`)."""
+"""The options of the commands that talk to a FHIR server (push, pull, validate --server),
+declared once: the credentials (a bearer token, HTTP basic, or SMART Backend Services with
+``--auth smart``, see :mod:`fhir_ivc.cli._smart_options`), timeouts, TLS and the bounds on the
+server's answers (:mod:`fhir_ivc.cli._limits`).
+
+A command takes them as one parameter, ``connection: Connection``, and :func:`with_connection`
+puts the options in its place in the signature typer reads (so ``--help`` lists them where that
+parameter stands)::
+
+    @with_connection(max_pages=True)
+    def pull_command(ctx: typer.Context, ..., connection: Connection = DEFAULT_CONNECTION, ...):
+        auth = connection.credentials(server, DEFAULT_PULL_SCOPE, say=reporter.info)
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 
+from fhir_ivc.bulk.http import BulkHttp
+from fhir_ivc.cli._files import file_option
+from fhir_ivc.cli._limits import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RESPONSE_DEADLINE,
+    MaxPages,
+    MaxResponseBytes,
+    ResponseDeadline,
+    response_limits_from,
+)
+from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._smart_options import (
-    AuthChoice,
     AuthKind,
     SmartClientId,
     SmartConfigFile,
@@ -20,27 +46,13 @@ from fhir_ivc.cli._smart_options import (
     SmartScope,
     SmartTokenUrl,
 )
-from fhir_ivc.client import BasicAuth, BearerTokenAuth, SmartBackendAuth
+from fhir_ivc.client import BasicAuth, BearerTokenAuth, ResponseLimits, SmartBackendAuth
 
-__all__ = [
-    "AuthChoice",
-    "AuthKind",
-    "AuthTokenEnv",
-    "AuthTokenFile",
-    "BasicAuthFile",
-    "Credentials",
-    "Insecure",
-    "SmartClientId",
-    "SmartConfigFile",
-    "SmartOptions",
-    "SmartPrivateKey",
-    "SmartScope",
-    "SmartTokenUrl",
-    "Timeout",
-    "auth_from",
-]
+__all__ = ["DEFAULT_CONNECTION", "Connection", "Credentials", "with_connection"]
 
-#: what :func:`auth_from` returns (an ``httpx.Auth`` each)
+C = TypeVar("C")
+
+#: what :meth:`Connection.credentials` returns (an ``httpx.Auth`` each)
 Credentials = BearerTokenAuth | BasicAuth | SmartBackendAuth
 
 AuthTokenEnv = Annotated[
@@ -51,20 +63,14 @@ AuthTokenEnv = Annotated[
 ]
 AuthTokenFile = Annotated[
     Path | None,
-    typer.Option(
-        "--auth-token-file",
-        dir_okay=False,
-        metavar="FILE",
-        help="Bearer token from this file (re-read once on HTTP 401).",
+    file_option(
+        "--auth-token-file", help="Bearer token from this file (re-read once on HTTP 401)."
     ),
 ]
 BasicAuthFile = Annotated[
     Path | None,
-    typer.Option(
-        "--basic-auth-file",
-        dir_okay=False,
-        metavar="FILE",
-        help="HTTP basic credentials from this file (one line user:password).",
+    file_option(
+        "--basic-auth-file", help="HTTP basic credentials from this file (one line user:password)."
     ),
 ]
 Timeout = Annotated[
@@ -77,27 +83,140 @@ Insecure = Annotated[
 ]
 
 
-def auth_from(
-    token_env: str | None,
-    token_file: Path | None,
-    basic_file: Path | None,
-    smart: SmartOptions | None = None,
-    *,
-    say: Callable[[str], object] | None = None,
-) -> Credentials | None:
-    """The credentials the auth options name (at most one kind); secrets are never printed:
-    ``say`` is told where they come from (``fhir-ivc: credentials from env:NAME``)."""
-    auth = _credentials(token_env, token_file, basic_file, smart)
-    if auth is not None and say is not None:
-        say(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
-    return auth
+@dataclass(frozen=True)
+class Connection:
+    """The connection options of one command; each field is its option (declared here, once).
+
+    :func:`with_connection` turns the fields into the command's parameters, in this order.
+    """
+
+    auth_token_env: AuthTokenEnv = None
+    auth_token_file: AuthTokenFile = None
+    basic_auth_file: BasicAuthFile = None
+    auth_kind: AuthKind = None
+    client_id: SmartClientId = None
+    private_key: SmartPrivateKey = None
+    scope: SmartScope = None
+    token_url: SmartTokenUrl = None
+    smart_config: SmartConfigFile = None
+    timeout: Timeout = 60.0
+    insecure: Insecure = False
+    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES
+    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE
+    #: only where the command offers ``--max-pages`` (``with_connection(max_pages=True)``)
+    max_pages: MaxPages = DEFAULT_MAX_PAGES
+
+    @property
+    def verify(self) -> bool:
+        return not self.insecure
+
+    @property
+    def limits(self) -> ResponseLimits:
+        """The bounds on the server's answers (``--max-response-bytes`` …)."""
+        return response_limits_from(self.max_response_bytes, self.response_deadline, self.max_pages)
+
+    def smart(self, server: str | None, default_scope: str) -> SmartOptions:
+        """The SMART options, for ``server`` and the command's default scope."""
+        options = SmartOptions(
+            self.auth_kind,
+            self.client_id,
+            self.private_key,
+            self.scope,
+            self.token_url,
+            self.smart_config,
+        )
+        return options.bind(server, default_scope, timeout=self.timeout, verify=self.verify)
+
+    def credentials(
+        self,
+        server: str | None,
+        default_scope: str,
+        *,
+        say: Callable[[str], object] | None = None,
+    ) -> Credentials | None:
+        """The credentials the auth options name (at most one kind); secrets are never printed:
+        ``say`` is told where they come from (``fhir-ivc: credentials from env:NAME``)."""
+        auth = _credentials(
+            self.auth_token_env,
+            self.auth_token_file,
+            self.basic_auth_file,
+            self.smart(server, default_scope),
+        )
+        if auth is not None and say is not None:
+            say(f"fhir-ivc: credentials from {auth.source}")  # the source, never a value
+        return auth
+
+    def client(self, factory: Callable[..., C], server: str, auth: Credentials | None) -> C:
+        """``factory(server, ...)`` with these settings (``factory``: a ``Services`` client)."""
+        return factory(
+            server, auth=auth, timeout=self.timeout, verify=self.verify, limits=self.limits
+        )
+
+    def bulk_http(self, server: str, auth: Credentials | None, max_poll_wait: float) -> BulkHttp:
+        """The Bulk Data client of ``push --bulk`` and ``pull --bulk`` (``--max-poll-wait``)."""
+        return BulkHttp(
+            server,
+            auth=auth,
+            timeout=self.timeout,
+            verify=self.verify,
+            max_wait=max_poll_wait,
+            min_wait=min(1.0, max_poll_wait),
+        )
+
+    def warn(self, reporter: Reporter, moved: str) -> None:
+        """With ``--insecure``, the warning (``moved``: what crosses the network unverified)."""
+        if self.insecure:
+            reporter.line(
+                "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
+                f"network path can read and change what is {moved}, credentials included"
+            )
+
+
+#: the ``connection`` parameter's default (every option at its default)
+DEFAULT_CONNECTION: Final = Connection()
+
+Command = Callable[..., None]
+
+
+def with_connection(*, max_pages: bool) -> Callable[[Command], Command]:
+    """Give a command the options of :class:`Connection` in place of its ``connection``
+    parameter (``max_pages``: with ``--max-pages``); the command gets them as one object.
+
+    typer reads a command's parameters from its signature: the returned function has the
+    command's, with the fields of :class:`Connection` (their ``Annotated`` declarations and
+    defaults) where ``connection`` stood.
+    """
+    declared = typing.get_type_hints(Connection, include_extras=True)
+    fields = [f for f in dataclasses.fields(Connection) if max_pages or f.name != "max_pages"]
+    names = [f.name for f in fields]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        spot = signature.parameters["connection"]
+        options = [
+            inspect.Parameter(f.name, spot.kind, default=f.default, annotation=declared[f.name])
+            for f in fields
+        ]
+        parameters: list[inspect.Parameter] = []
+        for parameter in signature.parameters.values():
+            parameters.extend(options if parameter is spot else [parameter])
+
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            connection = Connection(**{name: values.pop(name) for name in names})
+            command(**values, connection=connection)
+
+        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
 def _credentials(
     token_env: str | None,
     token_file: Path | None,
     basic_file: Path | None,
-    smart: SmartOptions | None,
+    smart: SmartOptions,
 ) -> Credentials | None:
     given = [
         name
@@ -105,7 +224,7 @@ def _credentials(
             ("--auth-token-env", token_env),
             ("--auth-token-file", token_file),
             ("--basic-auth-file", basic_file),
-            ("--auth smart", smart if smart is not None and smart.wanted else None),
+            ("--auth smart", smart if smart.wanted else None),
         )
         if value is not None
     ]
@@ -114,10 +233,9 @@ def _credentials(
             f"give at most one of them (got {' and '.join(given)})",
             param_hint="'--auth-token-env' / '--auth-token-file' / '--basic-auth-file' / '--auth'",
         )
-    if smart is not None:
-        smart_auth = smart.auth()  # None without --auth smart (and refuses stray SMART options)
-        if smart_auth is not None:
-            return smart_auth
+    smart_auth = smart.auth()  # None without --auth smart (and refuses stray SMART options)
+    if smart_auth is not None:
+        return smart_auth
     if token_env is not None:
         return BearerTokenAuth.from_env(token_env)
     if token_file is not None:

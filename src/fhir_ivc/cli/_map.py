@@ -21,6 +21,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._files import dir_option, file_option, side_file
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
@@ -35,7 +36,6 @@ from fhir_ivc.cli._map_jobs import Outcome, Work, outcome, parallel_outcomes
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._services import BuildBundles, BundleCheck, services
 from fhir_ivc.io import (
-    STDOUT,
     BundleDirWriter,
     BundleKind,
     BundleWriter,
@@ -76,21 +76,13 @@ def map_command(
     ],
     out: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            file_okay=False,
-            metavar="DIR",
-            help="Folder for <case_id>.<kind>.json files.",
-        ),
+        dir_option("--out", "-o", help="Folder for <case_id>.<kind>.json files."),
     ] = None,
     ndjson: Annotated[
         Path | None,
-        typer.Option(
+        file_option(
             "--ndjson",
-            dir_okay=False,
             allow_dash=True,
-            metavar="FILE",
             help="Write one NDJSON file, one bundle per line, instead ('-' = standard output).",
         ),
     ] = None,
@@ -99,10 +91,8 @@ def map_command(
     ] = KindChoice.BOTH,
     rejects: Annotated[
         Path | None,
-        typer.Option(
+        file_option(
             "--rejects",
-            dir_okay=False,
-            metavar="FILE",
             help="NDJSON file of rejected records. Default: OUT/rejects.ndjson, or "
             "<name>.rejects.ndjson next to the --ndjson file (none for '--ndjson -').",
             show_default=False,
@@ -151,7 +141,8 @@ def map_command(
         )
     check_inputs(inputs)
     kinds = kind.kinds()
-    rejects = _default_rejects(out, ndjson) if rejects is None else rejects
+    if rejects is None:
+        rejects = side_file(out, ndjson, "rejects.ndjson", ".rejects.ndjson")
     if rejects is not None and ndjson is not None and rejects.resolve() == ndjson.resolve():
         raise typer.BadParameter("must differ from --ndjson", param_hint="'--rejects'")
     use = services(ctx)
@@ -184,14 +175,6 @@ def map_command(
         reporter.info(summary)
     if run.rejected:
         raise CliExit(ExitCode.SOME_FAILED)
-
-
-def _default_rejects(out: Path | None, ndjson: Path | None) -> Path | None:
-    if out is not None:
-        return out / "rejects.ndjson"
-    if ndjson is None or str(ndjson) == STDOUT:
-        return None
-    return ndjson.with_name(f"{ndjson.stem}.rejects.ndjson")
 
 
 @dataclass

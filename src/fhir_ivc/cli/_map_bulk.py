@@ -18,6 +18,7 @@ import typer
 
 from fhir_ivc.bulk.ndjson import REJECTS_FILE, BulkDirWriter
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._files import dir_option
 from fhir_ivc.cli._ids import Ids
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._output import Reporter
@@ -28,10 +29,8 @@ __all__ = ["BulkDirOption", "map_bulk"]
 
 BulkDirOption = Annotated[
     Path | None,
-    typer.Option(
+    dir_option(
         "--bulk",
-        file_okay=False,
-        metavar="DIR",
         help="Write a Bulk Data folder instead: one NDJSON file per resource type (logical "
         "ids, references Type/id), cases.ndjson and manifest.json, for 'push --bulk' "
         "($import). See docs/bulk.md.",

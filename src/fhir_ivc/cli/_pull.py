@@ -30,31 +30,9 @@ from typing import Annotated, Final
 import typer
 
 from fhir_ivc._version import __version__
-from fhir_ivc.cli._connection import (
-    AuthKind,
-    AuthTokenEnv,
-    AuthTokenFile,
-    BasicAuthFile,
-    Insecure,
-    SmartClientId,
-    SmartConfigFile,
-    SmartOptions,
-    SmartPrivateKey,
-    SmartScope,
-    SmartTokenUrl,
-    Timeout,
-    auth_from,
-)
+from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._limits import (
-    DEFAULT_MAX_PAGES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_RESPONSE_DEADLINE,
-    MaxPages,
-    MaxResponseBytes,
-    ResponseDeadline,
-    response_limits_from,
-)
+from fhir_ivc.cli._files import dir_option, file_option, side_file
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._pull_bulk import (
     ExportTypes,
@@ -73,6 +51,8 @@ from fhir_ivc.cli._pull_state import (
     StateOption,
     check_state_options,
     fingerprint,
+    patient_record,
+    plus,
     raw_keys,
     resolve_since,
     utc_now,
@@ -84,7 +64,7 @@ from fhir_ivc.exceptions import AuthError
 from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many
 from fhir_ivc.exchange._sync import server_time
 from fhir_ivc.exchange.pull import parse_identifier, target_key
-from fhir_ivc.exchange.pull_state import PullJournal
+from fhir_ivc.exchange.pull_state import PullJournal, RunTotals
 from fhir_ivc.exchange.report import public_url
 from fhir_ivc.io import STDOUT, atomic_write_bytes, dump_json
 from fhir_ivc.io.tables import TableWriter
@@ -145,14 +125,6 @@ def _query(
         raise typer.BadParameter(str(exc), param_hint="'--identifier'") from exc
 
 
-def _default_loss_report(out: Path | None, ndjson: Path | None) -> Path | None:
-    if out is not None:
-        return out / "loss-report.ndjson"
-    if ndjson is None or str(ndjson) == STDOUT:
-        return None
-    return ndjson.with_name(f"{ndjson.stem}.losses.ndjson")
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -174,14 +146,8 @@ class _Run:
     tables: TableWriter | None = None
     #: ``--state``: records each written patient in the journal
     journal: Journaling | None = None
-    patients: int = 0
-    ok: int = 0
-    not_found: int = 0
-    not_read: int = 0
-    with_losses: int = 0
-    loss_count: int = 0
-    resources: int = 0
-    requests: int = 0
+    #: the patients so far, summed as the journal sums them
+    totals: RunTotals = field(default_factory=RunTotals)
     shown: int = 0
     #: patients finished by an earlier, interrupted run of the same ``--state``
     resumed: int = 0
@@ -189,17 +155,14 @@ class _Run:
     _case_ids: set[str] = field(default_factory=set)
     _raw_keys: set[str] = field(default_factory=set)
 
+    @property
+    def not_read(self) -> int:
+        return self.totals.patients - self.totals.ok
+
     def resume(self, journal: PullJournal) -> None:
         """Start from the counts, case ids and raw resources of the finished patients."""
-        totals = journal.totals()
-        self.patients = self.resumed = totals.patients
-        self.ok, self.not_found, self.not_read = (
-            totals.ok,
-            totals.not_found,
-            totals.patients - totals.ok,
-        )
-        self.with_losses, self.loss_count = totals.with_losses, totals.losses
-        self.resources, self.requests = totals.resources, totals.requests
+        self.totals = journal.totals()
+        self.resumed = self.totals.patients
         self._case_ids.update(journal.case_ids())
         if isinstance(self.outputs.raw, ResumableLines):
             self._raw_keys.update(raw_keys(self.outputs.raw))
@@ -209,9 +172,6 @@ class _Run:
         # is too narrow): one error for the run
         if isinstance(pulled.exception, AuthError) and pulled.exception.ends_run:
             raise pulled.exception
-        self.patients += 1
-        self.resources += len(pulled.resources)
-        self.requests += pulled.requests
         if pulled.strategy:
             self.strategies.add(pulled.strategy)
         case = pulled.case
@@ -231,15 +191,10 @@ class _Run:
                 self.outputs.cases.write(record)
             if self.tables is not None:
                 self.tables.write(case)
-            self.ok += 1
         else:
-            self.not_found += pulled.patient is None
-            self.not_read += 1
             self._problem(pulled)
-        losses = pulled.losses
-        if losses:
-            self.with_losses += 1
-            self.loss_count += len(losses)
+        done = patient_record(pulled, written=case is not None)
+        self.totals = plus(self.totals, done)
         if self.outputs.losses is not None:
             self.outputs.losses.write(pulled.loss_report())
         if self.outputs.raw is not None:
@@ -249,7 +204,7 @@ class _Run:
                     self._raw_keys.add(key)
                     self.outputs.raw.write(resource)
         if self.journal is not None:
-            self.journal(pulled, case is not None)
+            self.journal(done)
         self.reporter.advance()
 
     def _problem(self, pulled: PatientPull) -> None:
@@ -265,6 +220,7 @@ class _Run:
 # --- the command ------------------------------------------------------------------------------
 
 
+@with_connection(max_pages=True)
 def pull_command(
     ctx: typer.Context,
     server: Annotated[
@@ -289,10 +245,8 @@ def pull_command(
     ] = None,
     identifiers_file: Annotated[
         Path | None,
-        typer.Option(
+        file_option(
             "--identifiers-file",
-            dir_okay=False,
-            metavar="FILE",
             help="Pull the patients listed in FILE, one SYSTEM|VALUE per line ('#' comments).",
             show_default=False,
         ),
@@ -308,26 +262,20 @@ def pull_command(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option(
-            "--out", "-o", file_okay=False, metavar="DIR", help="Write DIR/<case_id>.json files."
-        ),
+        dir_option("--out", "-o", help="Write DIR/<case_id>.json files."),
     ] = None,
     ndjson: Annotated[
         Path | None,
-        typer.Option(
+        file_option(
             "--ndjson",
-            dir_okay=False,
             allow_dash=True,
-            metavar="FILE",
             help="Write the case records to one NDJSON file instead ('-' = standard output).",
         ),
     ] = None,
     loss_report: Annotated[
         Path | None,
-        typer.Option(
+        file_option(
             "--loss-report",
-            dir_okay=False,
-            metavar="FILE",
             help="Where the loss report goes (.json: one document, else NDJSON). Default: "
             "OUT/loss-report.ndjson, or <name>.losses.ndjson next to the --ndjson file.",
             show_default=False,
@@ -335,20 +283,14 @@ def pull_command(
     ] = None,
     tables: Annotated[
         Path | None,
-        typer.Option(
-            "--tables",
-            file_okay=False,
-            metavar="DIR",
-            help="Also write the case records as CSV tables to DIR (docs/tables.md).",
+        dir_option(
+            "--tables", help="Also write the case records as CSV tables to DIR (docs/tables.md)."
         ),
     ] = None,
     raw: Annotated[
         Path | None,
-        typer.Option(
-            "--raw",
-            dir_okay=False,
-            metavar="FILE",
-            help="Also write every pulled FHIR resource (once) to this NDJSON file.",
+        file_option(
+            "--raw", help="Also write every pulled FHIR resource (once) to this NDJSON file."
         ),
     ] = None,
     count: Annotated[
@@ -368,20 +310,7 @@ def pull_command(
             "auto ($everything when the server's CapabilityStatement offers it).",
         ),
     ] = StrategyChoice.AUTO,
-    auth_token_env: AuthTokenEnv = None,
-    auth_token_file: AuthTokenFile = None,
-    basic_auth_file: BasicAuthFile = None,
-    auth_kind: AuthKind = None,
-    client_id: SmartClientId = None,
-    private_key: SmartPrivateKey = None,
-    scope: SmartScope = None,
-    token_url: SmartTokenUrl = None,
-    smart_config: SmartConfigFile = None,
-    timeout: Timeout = 60.0,
-    insecure: Insecure = False,
-    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
-    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
-    max_pages: MaxPages = DEFAULT_MAX_PAGES,
+    connection: Connection = DEFAULT_CONNECTION,
     state: StateOption = None,
     since: SinceOption = None,
     manifest_only: ManifestOnlyOption = False,
@@ -405,7 +334,8 @@ def pull_command(
     query = query.only_manifest() if manifest_only else query
     if out is not None and ndjson is not None:
         raise typer.BadParameter("give at most one of them", param_hint="'--out' / '--ndjson'")
-    loss_report = _default_loss_report(out, ndjson) if loss_report is None else loss_report
+    if loss_report is None:
+        loss_report = side_file(out, ndjson, "loss-report.ndjson", ".losses.ndjson")
     if out is None and ndjson is None and loss_report is None and raw is None and tables is None:
         raise typer.BadParameter(
             "nothing would be written: give --out, --ndjson, --tables, --loss-report or --raw",
@@ -422,26 +352,15 @@ def pull_command(
             p.resolve() if p is not None else None for p in (out, ndjson, loss_report, raw)
         )
     reporter = Reporter(quiet=quiet, doing="pulling", unit="patients")
-    if insecure:
-        reporter.line(
-            "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
-            "network path can read and change what is received, credentials included"
-        )
+    connection.warn(reporter, "received")
     with exit_on_error():
-        smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
-        smart = smart.bind(server, DEFAULT_PULL_SCOPE, timeout=timeout, verify=not insecure)
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=reporter.info)
-        answers = response_limits_from(max_response_bytes, response_deadline, max_pages)
+        auth = connection.credentials(server, DEFAULT_PULL_SCOPE, say=reporter.info)
         with contextlib.ExitStack() as stack:
             journal = stack.enter_context(PullJournal(state)) if state is not None else None
             since_at = resolve_since(since, journal)
             if since == "last" and since_at is None:
                 reporter.info(f"fhir-ivc: no completed run in {state} yet: pulling every patient")
-            fhir = stack.enter_context(
-                services(ctx).fhir_client(
-                    server, auth=auth, timeout=timeout, verify=not insecure, limits=answers
-                )
-            )
+            fhir = stack.enter_context(connection.client(services(ctx).fhir_client, server, auth))
             if journal is not None:
                 started = server_time(fhir) or utc_now()
                 key = fingerprint(server, query, since_at, [out, ndjson, loss_report, raw])
@@ -470,7 +389,7 @@ def pull_command(
             skip = (lambda t: journal.is_done(target_key(t))) if journal is not None else None
             if bulk:  # docs/bulk.md: one $export instead of requests per patient (_pull_bulk)
                 where = export_state_path(state, out, ndjson)
-                how = (since_at, where, auth, timeout, insecure, max_poll_wait)
+                how = (since_at, where, auth, connection, max_poll_wait)
                 options = PullBulkOptions.of(group, export_type, resume, *how)
                 pull_bulk(fhir, query, options, reporter, on_result=run, skip=skip)
             else:
@@ -490,10 +409,10 @@ def pull_command(
                     "tool": f"fhir-ivc {__version__}",
                     "server": public_url(server),
                     "finished": _now(),
-                    "patients": run.patients,
-                    "cases": run.ok,
+                    "patients": run.totals.patients,
+                    "cases": run.totals.ok,
                     "not_read": run.not_read,
-                    "losses": run.loss_count,
+                    "losses": run.totals.losses,
                 }
             )
             if journal is not None and not journal.complete(utc_now()):
@@ -524,12 +443,13 @@ def _summary(
         )
     elapsed = time.perf_counter() - started
     how = "/".join(sorted(run.strategies)) or "-"
+    done = run.totals
     parts = [
-        f"pulled {run.patients} patient{'s' if run.patients != 1 else ''}: "
-        f"{run.ok} read into cases, {run.not_read} not read"
-        + (f" ({run.not_found} not found)" if run.not_found else ""),
-        f"{run.loss_count} losses in {run.with_losses} patients",
-        f"{run.resources} resources in {run.requests} requests ({how}), {elapsed:.2f} s",
+        f"pulled {done.patients} patient{'s' if done.patients != 1 else ''}: "
+        f"{done.ok} read into cases, {run.not_read} not read"
+        + (f" ({done.not_found} not found)" if done.not_found else ""),
+        f"{done.losses} losses in {done.with_losses} patients",
+        f"{done.resources} resources in {done.requests} requests ({how}), {elapsed:.2f} s",
     ]
     if since is not None:
         parts[0] += f" (changed since {since})"

@@ -37,8 +37,8 @@ from fhir_ivc.bulk.exports import (
     error_texts,
     run_export,
 )
-from fhir_ivc.bulk.http import BulkHttp
 from fhir_ivc.bulk.regroup import ExportIndex, read_patients
+from fhir_ivc.cli._connection import Connection, Credentials
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._push_bulk import MaxPollWait
 from fhir_ivc.client import FhirClient
@@ -105,9 +105,8 @@ class PullBulkOptions:
     resume: str | None
     since: str | None
     state: Path
-    auth: Any
-    timeout: float = 60.0
-    insecure: bool = False
+    auth: Credentials | None
+    connection: Connection
     max_poll_wait: float = 5.0
 
     @classmethod
@@ -157,14 +156,7 @@ def pull_bulk(
     request = options.request()
     _check_server(fhir, request)
     state = ExportState(options.state)
-    http = BulkHttp(
-        fhir.base_url,
-        auth=options.auth,
-        timeout=options.timeout,
-        verify=not options.insecure,
-        max_wait=options.max_poll_wait,
-        min_wait=min(1.0, options.max_poll_wait),
-    )
+    http = options.connection.bulk_http(fhir.base_url, options.auth, options.max_poll_wait)
 
     # the status URL is shown whole: it names the job (HAPI: ?_jobId=…), and --resume needs it
     def started(url: str, resumed: bool) -> None:

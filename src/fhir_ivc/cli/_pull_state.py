@@ -18,11 +18,12 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from fhir_ivc.cli._files import file_option
 from fhir_ivc.cli._pull_outputs import Outputs, ResumableLines
 from fhir_ivc.exchange import PatientPull, PatientQuery
 from fhir_ivc.exchange.pull import token
 from fhir_ivc.exchange.pull_changes import parse_instant
-from fhir_ivc.exchange.pull_state import PatientRecord, PullJournal
+from fhir_ivc.exchange.pull_state import PatientRecord, PullJournal, RunTotals
 from fhir_ivc.exchange.report import public_url
 from fhir_ivc.io import STDOUT
 
@@ -32,6 +33,8 @@ __all__ = [
     "StateOption",
     "check_state_options",
     "fingerprint",
+    "patient_record",
+    "plus",
     "pull_key",
     "raw_keys",
     "resolve_since",
@@ -40,10 +43,8 @@ __all__ = [
 
 StateOption = Annotated[
     Path | None,
-    typer.Option(
+    file_option(
         "--state",
-        dir_okay=False,
-        metavar="FILE",
         help="Journal of the run (SQLite): a killed pull re-run with the same options goes on "
         "where it stopped, and '--since last' starts where the last completed run started.",
         show_default=False,
@@ -130,6 +131,34 @@ def raw_keys(sink: ResumableLines) -> Iterator[str]:
             yield f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
+def patient_record(pulled: PatientPull, *, written: bool) -> PatientRecord:
+    """What the journal (and the run's counts) keep of a pulled patient."""
+    return PatientRecord(
+        key=pull_key(pulled),
+        case_id=pulled.case_id,
+        ok=written,
+        found=pulled.patient is not None,
+        losses=len(pulled.losses),
+        resources=len(pulled.resources),
+        requests=pulled.requests,
+        fetched=pulled.exception is None,
+    )
+
+
+def plus(totals: RunTotals, done: PatientRecord) -> RunTotals:
+    """``totals`` with one more patient, summed as :meth:`PullJournal.totals` sums them."""
+    return RunTotals(
+        patients=totals.patients + 1,
+        ok=totals.ok + done.ok,
+        not_found=totals.not_found + (not done.found),
+        with_losses=totals.with_losses + (done.losses > 0),
+        losses=totals.losses + done.losses,
+        resources=totals.resources + done.resources,
+        requests=totals.requests + done.requests,
+        not_fetched=totals.not_fetched + (not done.fetched),
+    )
+
+
 class Journaling:
     """After each written patient: flush the files, record the patient and their lengths."""
 
@@ -137,17 +166,5 @@ class Journaling:
         self.journal = journal
         self.outputs = outputs
 
-    def __call__(self, pulled: PatientPull, written_ok: bool) -> None:
-        self.journal.record(
-            PatientRecord(
-                key=pull_key(pulled),
-                case_id=pulled.case_id,
-                ok=written_ok,
-                found=pulled.patient is not None,
-                losses=len(pulled.losses),
-                resources=len(pulled.resources),
-                requests=pulled.requests,
-                fetched=pulled.exception is None,
-            ),
-            self.outputs.lengths(),
-        )
+    def __call__(self, done: PatientRecord) -> None:
+        self.journal.record(done, self.outputs.lengths())

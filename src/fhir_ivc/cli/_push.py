@@ -29,35 +29,17 @@ from anyio.abc import ObjectReceiveStream
 
 from fhir_ivc._version import __version__
 from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED
-from fhir_ivc.cli._connection import (
-    AuthKind,
-    AuthTokenEnv,
-    AuthTokenFile,
-    BasicAuthFile,
-    Insecure,
-    SmartClientId,
-    SmartConfigFile,
-    SmartOptions,
-    SmartPrivateKey,
-    SmartScope,
-    SmartTokenUrl,
-    Timeout,
-    auth_from,
-)
+from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
+from fhir_ivc.cli._files import file_option
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_RECORD_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_RESPONSE_DEADLINE,
     MaxDepth,
     MaxRecordBytes,
-    MaxResponseBytes,
-    ResponseDeadline,
     limits_from,
-    response_limits_from,
 )
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
@@ -158,6 +140,7 @@ async def _pump(
 # --- the command ------------------------------------------------------------------------------
 
 
+@with_connection(max_pages=False)
 def push_command(
     ctx: typer.Context,
     inputs: Annotated[
@@ -199,37 +182,20 @@ def push_command(
     ] = False,
     report: Annotated[
         Path | None,
-        typer.Option(
-            "--report",
-            dir_okay=False,
-            metavar="FILE",
-            help="Write a JSON report: every case and every entry with its outcome.",
+        file_option(
+            "--report", help="Write a JSON report: every case and every entry with its outcome."
         ),
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(
+        file_option(
             "--rejects",
-            dir_okay=False,
-            metavar="FILE",
             help="NDJSON file of rejected records (as 'map' writes). "
             "Default: <report>.rejects.ndjson next to --report; none without --report.",
             show_default=False,
         ),
     ] = None,
-    auth_token_env: AuthTokenEnv = None,
-    auth_token_file: AuthTokenFile = None,
-    basic_auth_file: BasicAuthFile = None,
-    auth_kind: AuthKind = None,
-    client_id: SmartClientId = None,
-    private_key: SmartPrivateKey = None,
-    scope: SmartScope = None,
-    token_url: SmartTokenUrl = None,
-    smart_config: SmartConfigFile = None,
-    timeout: Timeout = 60.0,
-    insecure: Insecure = False,
-    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
-    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
+    connection: Connection = DEFAULT_CONNECTION,
     ids: IdsOption = Ids.CONDITIONAL,
     corrections: CorrectionsOption = CorrectionsMode.DELETE,
     state: StateOption = None,
@@ -269,13 +235,10 @@ def push_command(
     Exit codes: 0 all ok, 1 some cases rejected or failed, 2 the run could not be done.
     """
     started = time.perf_counter()
-    smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
-    smart = smart.bind(server, DEFAULT_PUSH_SCOPE, timeout=timeout, verify=not insecure)
     inputs = inputs or []
     if bulk:  # docs/bulk.md; the run lives in _push_bulk
-        secrets = (auth_token_env, auth_token_file, basic_auth_file, smart)
-        flags = (concurrency, report, timeout, insecure, max_poll_wait, verbose, quiet)
-        push_bulk(services(ctx), inputs, PushBulkOptions(server, secrets, *flags))
+        flags = (concurrency, report, max_poll_wait, verbose, quiet)
+        push_bulk(services(ctx), inputs, PushBulkOptions(server, connection, *flags))
         return
     check_feed_options(
         inputs, dry_run=dry_run, state=state, dead_letters=dead_letters, replay=replay
@@ -290,13 +253,9 @@ def push_command(
     output = Reporter(
         quiet=quiet, doing="pushing", unit="cases", progress=None if not dry_run else False
     )
-    if insecure:
-        output.line(
-            "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
-            "network path can read and change what is sent, credentials included"
-        )
+    connection.warn(output, "sent")
     with exit_on_error(), contextlib.ExitStack() as stack:
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart, say=output.info)
+        auth = connection.credentials(server, DEFAULT_PUSH_SCOPE, say=output.info)
         use = services(ctx)
         works = Works(use.check_bundle if validate else None)
         limits = limits_from(max_record_bytes, max_depth)
@@ -331,13 +290,7 @@ def push_command(
             run = _dry_run(stream, output, header, report, rejects, verbose=verbose)
         else:
             with client_logs(output, verbose=verbose):  # first: the client warns when built
-                client = use.async_fhir_client(
-                    str(server),
-                    auth=auth,
-                    timeout=timeout,
-                    verify=not insecure,
-                    limits=response_limits_from(max_response_bytes, response_deadline),
-                )
+                client = connection.client(use.async_fhir_client, str(server), auth)
                 run = anyio.run(
                     _push, client, stream, output, header, report, rejects, concurrency, ids, feed
                 )

@@ -29,7 +29,6 @@ import typer
 from rich.table import Table
 
 from fhir_ivc._version import __version__
-from fhir_ivc.bulk.http import BulkHttp
 from fhir_ivc.bulk.imports import (
     CaseImport,
     ImportResult,
@@ -40,11 +39,12 @@ from fhir_ivc.bulk.imports import (
 )
 from fhir_ivc.bulk.ndjson import BulkCase, BulkManifest, iter_case_resources, read_manifest
 from fhir_ivc.bulk.serve import FileServer
-from fhir_ivc.cli._connection import SmartOptions, auth_from
+from fhir_ivc.cli._connection import Connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._services import Services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
+from fhir_ivc.client.smart import DEFAULT_PUSH_SCOPE
 from fhir_ivc.exceptions import ConfigError
 from fhir_ivc.exchange import OUTCOMES, CasePushResult, PushItem, push_many
 from fhir_ivc.exchange.report import JsonReportWriter, public_url
@@ -82,11 +82,9 @@ class PushBulkOptions:
     """What ``push --bulk`` takes from ``push``'s options."""
 
     server: str | None
-    auth: tuple[str | None, Path | None, Path | None, SmartOptions | None]
+    connection: Connection
     concurrency: int = 4
     report: Path | None = None
-    timeout: float = 60.0
-    insecure: bool = False
     max_poll_wait: float = 5.0
     verbose: bool = False
     quiet: bool = False
@@ -171,18 +169,14 @@ def push_bulk(use: Services, inputs: Sequence[Path], options: PushBulkOptions) -
     if options.server is None:
         raise typer.BadParameter("the FHIR server's base URL is required", param_hint="'--server'")
     output = Reporter(quiet=options.quiet, doing="importing", unit="cases", progress=False)
-    if options.insecure:
-        output.line(
-            "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
-            "network path can read and change what is sent, credentials included"
-        )
+    connection = options.connection
+    connection.warn(output, "sent")
     with exit_on_error():
-        auth = auth_from(*options.auth)
-        if auth is not None:
-            output.info(f"fhir-ivc: credentials from {auth.source}")
         server = options.server
-        verify = not options.insecure
-        with use.fhir_client(server, auth=auth, timeout=options.timeout, verify=verify) as fhir:
+        auth = connection.credentials(server, DEFAULT_PUSH_SCOPE, say=output.info)
+        with use.fhir_client(
+            server, auth=auth, timeout=connection.timeout, verify=connection.verify
+        ) as fhir:
             info = fhir.capabilities()
         header = {
             "tool": f"fhir-ivc {__version__}",
@@ -245,14 +239,7 @@ def _import(
     with tempfile.TemporaryDirectory(prefix="fhir-ivc-import-") as tmp:
         parts = write_parts(manifest, Path(tmp))
         files = {p.name: p.path for p in parts}
-        http = BulkHttp(
-            server,
-            auth=auth,
-            timeout=options.timeout,
-            verify=not options.insecure,
-            max_wait=options.max_poll_wait,
-            min_wait=min(1.0, options.max_poll_wait),
-        )
+        http = options.connection.bulk_http(server, auth, options.max_poll_wait)
         with FileServer(files) as served, http:
             output.info(
                 f"fhir-ivc: $import of {manifest.resources} resources ({manifest.cases} cases, "
@@ -354,8 +341,9 @@ def _transactions(
                 items: list[PushItem] = [(c.case_id, bundle, {}) for c, bundle in window]
                 await push_many(client, items, concurrency=options.concurrency, on_result=done)
 
+    connection = options.connection
     client = use.async_fhir_client(
-        server, auth=auth, timeout=options.timeout, verify=not options.insecure
+        server, auth=auth, timeout=connection.timeout, verify=connection.verify
     )
     anyio.run(run, client)
     return {"method": "transactions", "entries": entries}

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from fhir_ivc.cli._files import file_option
+
 __all__ = [
     "CorrectionsMode",
     "CorrectionsOption",
@@ -52,10 +54,8 @@ ManifestOnlyOption = Annotated[
 
 StateOption = Annotated[
     Path | None,
-    typer.Option(
+    file_option(
         "--state",
-        dir_okay=False,
-        metavar="FILE",
         help="SQLite journal of the cases the server confirmed, with their bundle's hash "
         "(created if missing). A re-run sends no request for a case whose bundle is unchanged "
         "and confirmed; it pushes the others.",
@@ -63,10 +63,8 @@ StateOption = Annotated[
 ]
 DeadLettersOption = Annotated[
     Path | None,
-    typer.Option(
+    file_option(
         "--dead-letters",
-        dir_okay=False,
-        metavar="FILE",
         help="Append the cases the server refused or that failed after the retries to this "
         "NDJSON file (record or bundle, error, case element, attempts, time), for --replay.",
     ),
@@ -85,11 +83,9 @@ MaxEntriesOption = Annotated[
 ]
 ReplayOption = Annotated[
     Path | None,
-    typer.Option(
+    file_option(
         "--replay",
-        dir_okay=False,
         exists=True,
-        metavar="FILE",
         help="Send the cases of a dead-letter file again (instead of INPUT); what succeeds "
         "leaves the file, what fails stays with its new error (rewritten atomically).",
     ),

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from fhir_ivc.cli._exit import exit_on_error
+from fhir_ivc.cli._files import dir_option, file_option
 from fhir_ivc.io import atomic_write_bytes, case_json_schema, dump_json
 from fhir_ivc.io.tables import layout_text, write_template
 
@@ -18,13 +19,7 @@ __all__ = ["schema_command"]
 def schema_command(
     out: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            dir_okay=False,
-            metavar="FILE",
-            help="Write to this file instead of stdout.",
-        ),
+        file_option("--out", "-o", help="Write to this file instead of stdout."),
     ] = None,
     tables: Annotated[
         bool,
@@ -32,10 +27,8 @@ def schema_command(
     ] = False,
     template: Annotated[
         Path | None,
-        typer.Option(
+        dir_option(
             "--template",
-            file_okay=False,
-            metavar="DIR",
             help="Write empty case tables (CSV headers) and a README of their columns to DIR.",
         ),
     ] = None,

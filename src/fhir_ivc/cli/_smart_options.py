@@ -30,6 +30,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_ivc.cli._files import file_option
 from fhir_ivc.client.smart import DEFAULT_PULL_SCOPE, SigningKey, SmartBackendAuth
 from fhir_ivc.exceptions import ConfigError
 
@@ -79,11 +80,9 @@ SmartClientId = Annotated[
 ]
 SmartPrivateKey = Annotated[
     Path | None,
-    typer.Option(
+    file_option(
         "--private-key",
         envvar="FHIR_IVC_SMART_PRIVATE_KEY",
-        dir_okay=False,
-        metavar="FILE",
         help="The client's private key: PEM (RSA for RS384, P-384 EC for ES384) or a JWK/JWKS "
         "JSON file. Never printed.",
         rich_help_panel=_PANEL,
@@ -116,11 +115,9 @@ SmartTokenUrl = Annotated[
 ]
 SmartConfigFile = Annotated[
     Path | None,
-    typer.Option(
+    file_option(
         "--smart-config",
         envvar="FHIR_IVC_SMART_CONFIG",
-        dir_okay=False,
-        metavar="FILE",
         help="TOML file of a job's SMART settings (client_id, private_key, key_id, scope, "
         "token_url); options and environment variables override it.",
         rich_help_panel=_PANEL,

@@ -21,40 +21,19 @@ from typing import Annotated, Any, Final
 import orjson
 import typer
 
-from fhir_ivc.cli._connection import (
-    AuthKind,
-    AuthTokenEnv,
-    AuthTokenFile,
-    BasicAuthFile,
-    Credentials,
-    Insecure,
-    SmartClientId,
-    SmartConfigFile,
-    SmartOptions,
-    SmartPrivateKey,
-    SmartScope,
-    SmartTokenUrl,
-    Timeout,
-    auth_from,
-)
+from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
     DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_PAGES,
     DEFAULT_MAX_RECORD_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_RESPONSE_DEADLINE,
     MaxDepth,
-    MaxPages,
     MaxRecordBytes,
-    MaxResponseBytes,
-    ResponseDeadline,
     limits_from,
-    response_limits_from,
 )
+from fhir_ivc.cli._services import services
 from fhir_ivc.cli._tables import table_documents
-from fhir_ivc.client import FhirClient, ResponseLimits
+from fhir_ivc.client import FhirClient
 from fhir_ivc.client.smart import DEFAULT_PULL_SCOPE
 from fhir_ivc.exceptions import FhirHttpError
 from fhir_ivc.io import InputLimits, Unreadable, iter_json_values
@@ -110,7 +89,9 @@ class _Document:
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
+@with_connection(max_pages=True)
 def validate_command(
+    ctx: typer.Context,
     files: Annotated[
         list[Path],
         typer.Argument(
@@ -150,20 +131,7 @@ def validate_command(
     ] = SeverityChoice.WARNING,
     max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
-    auth_token_env: AuthTokenEnv = None,
-    auth_token_file: AuthTokenFile = None,
-    basic_auth_file: BasicAuthFile = None,
-    auth_kind: AuthKind = None,
-    client_id: SmartClientId = None,
-    private_key: SmartPrivateKey = None,
-    scope: SmartScope = None,
-    token_url: SmartTokenUrl = None,
-    smart_config: SmartConfigFile = None,
-    timeout: Timeout = 60.0,
-    insecure: Insecure = False,
-    max_response_bytes: MaxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
-    response_deadline: ResponseDeadline = DEFAULT_RESPONSE_DEADLINE,
-    max_pages: MaxPages = DEFAULT_MAX_PAGES,
+    connection: Connection = DEFAULT_CONNECTION,
 ) -> None:
     """Validate FHIR resources and bundles against the profiles they claim.
 
@@ -176,22 +144,11 @@ def validate_command(
     outcomes: list[tuple[str, dict[str, Any]]] = []
     resources = 0
     with exit_on_error():
-        smart = SmartOptions(auth_kind, client_id, private_key, scope, token_url, smart_config)
-        smart = smart.bind(server, DEFAULT_PULL_SCOPE, timeout=timeout, verify=not insecure)
-        auth = auth_from(auth_token_env, auth_token_file, basic_auth_file, smart)
+        auth = connection.credentials(server, DEFAULT_PULL_SCOPE)
         if auth is not None and not server:
             raise typer.BadParameter("credentials are for --server", param_hint="'--server'")
-        check = (
-            _ServerCheck(
-                server,
-                auth=auth,
-                timeout=timeout,
-                verify=not insecure,
-                limits=response_limits_from(max_response_bytes, response_deadline, max_pages),
-            )
-            if server
-            else None
-        )
+        fhir = services(ctx).fhir_client
+        check = _ServerCheck(connection.client(fhir, server, auth)) if server else None
         try:
             for path in files:
                 file_issues: list[tuple[_Document, Issue]] = []
@@ -272,18 +229,8 @@ def _local(document: _Document) -> list[Issue]:
 class _ServerCheck:
     """``$validate`` on a FHIR server, one POST per resource."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        auth: Credentials | None,
-        timeout: float,
-        verify: bool,
-        limits: ResponseLimits,
-    ) -> None:
-        self._client = FhirClient(
-            base_url, auth=auth, timeout=timeout, verify=verify, limits=limits
-        )
+    def __init__(self, client: FhirClient) -> None:
+        self._client = client
 
     def close(self) -> None:
         self._client.close()
