@@ -10,6 +10,8 @@ cases with varied ids when synth is not available):
     streamed one case at a time (nothing kept), as ``fhir-ivc map --validate`` does;
 (b) baseline: ``orjson.dumps`` of the same bundles, pre-built;
 (c) map only and (d) validate only, on the same pre-built bundles, to show where (a)'s time goes;
+(d0) validate only with the entry memo off (``Validator.use_entry_memo``), on the same bundles,
+    chunk by chunk in turn with (d): what the memo saves, measured in the same run;
 (e) ``fhir-ivc map``'s own per-case work (build + check, outcomes taken back in input order, then
     ``orjson.dumps``) with ``-j 1`` and with ``-j N`` (``--jobs``, default 2) on the first
     ``--jobs-cases`` cases: the wall-time speed-up of worker processes.
@@ -41,7 +43,7 @@ from fhir_ivc.cli._map_jobs import Work, outcome, parallel_outcomes
 from fhir_ivc.cli._services import validation_check
 from fhir_ivc.io import BundleKind, CaseRecordResult
 from fhir_ivc.model import Case
-from fhir_ivc.validation import validate_bundle
+from fhir_ivc.validation import validate_bundle, validator
 
 KINDS = {
     "transaction": ("transaction",),
@@ -126,14 +128,21 @@ def split_phases(cases: list[Case], kinds: tuple[str, ...], chunk: int) -> list[
     dumps = Phase("(b) orjson.dumps only")
     mapping = Phase("(c) map only")
     validating = Phase("(d) validate only", extra={"resources": 0})
-    for part in chunks(cases, chunk):
+    unmemoised = Phase("(d0) validate, no entry memo", extra={"resources": 0})
+    checker = validator()
+    for i, part in enumerate(chunks(cases, chunk)):
         built = timed(mapping, partial(_map_all, part), len(part))
         bundles = [getattr(b, kind) for b in built for kind in kinds]
-        timed(validating, partial(_validate_all, bundles), len(part))
-        validating.extra["resources"] += sum(len(b["entry"]) for b in bundles)
+        # (d0) and (d) on the same bundles, in turn first (each warms the other's memos)
+        for memo in (False, True) if i % 2 == 0 else (True, False):
+            checker.use_entry_memo = memo
+            phase = validating if memo else unmemoised
+            timed(phase, partial(_validate_all, bundles), len(part))
+            phase.extra["resources"] += sum(len(b["entry"]) for b in bundles)
+        checker.use_entry_memo = True
         timed(dumps, partial(_dump_all, bundles), len(part))
         del built, bundles
-    return [dumps, mapping, validating]
+    return [dumps, mapping, validating, unmemoised]
 
 
 def _map_all(cases: list[Case]) -> list[CaseBundles]:
@@ -180,11 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--jobs", type=int, default=2, help="processes of phase (e) (default 2)")
     parser.add_argument(
-        "--jobs-cases", type=int, default=2000, help="cases of phase (e) (default 2000)"
+        "--jobs-cases", type=int, default=2000, help="cases of phase (e) (default 2000; 0: skip it)"
     )
     args = parser.parse_args(argv)
     kinds = KINDS[args.kind]
 
+    load_start = os.getloadavg()
     start = time.perf_counter()
     cases, source = make_cases(args.n, args.seed)
     generated = time.perf_counter() - start
@@ -195,13 +205,15 @@ def main(argv: list[str] | None = None) -> int:
             orjson.dumps(getattr(bundles, kind))
             validate_bundle(getattr(bundles, kind))
 
+    validator().clear_memos()  # (a) and (d) start from what a fresh process remembers
     full = pipeline(cases, kinds)
     rss_after_a = peak_rss_mib()
-    dumps, mapping, validating = split_phases(cases, kinds, args.chunk)
+    validator().clear_memos()
+    dumps, mapping, validating, unmemoised = split_phases(cases, kinds, args.chunk)
     rss_end = peak_rss_mib()
     subset = cases[: args.jobs_cases]
-    serial = jobs_phase(subset, kinds, 1)
-    parallel = jobs_phase(subset, kinds, args.jobs)
+    serial = jobs_phase(subset, kinds, 1) if subset else None
+    parallel = jobs_phase(subset, kinds, args.jobs) if subset else None
 
     entries = sum(len(getattr(build_bundles(c), k)["entry"]) for c in cases[:200] for k in kinds)
     print(f"fhir-ivc map benchmark: {args.n} cases ({source}), bundle kind: {args.kind}")
@@ -219,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'phase':<30}{'wall s':>9}{'cases/s':>11}{'ms/case':>10}"
         f"{'CPU s':>9}{'CPU cases/s':>13}{'CPU share of (a)':>18}"
     )
-    for phase in (full, dumps, mapping, validating):
+    for phase in (full, dumps, mapping, validating, unmemoised):
         share = f"{100 * phase.cpu / full.cpu:.1f} %" if phase is not full else ""
         print(
             f"{phase.name:<30}{phase.seconds:>9.2f}{phase.per_second:>11,.1f}"
@@ -237,13 +249,20 @@ def main(argv: list[str] | None = None) -> int:
     per_resource = 1e6 / validating.extra["resources"]
     print(
         f"(d) validate only: {validating.cpu * per_resource:.1f} µs CPU per resource "
-        f"({validating.seconds * per_resource:.1f} µs wall; per bundle entry)"
+        f"({validating.seconds * per_resource:.1f} µs wall; per bundle entry); without the "
+        f"entry memo (d0): {unmemoised.cpu * per_resource:.1f} µs CPU "
+        f"({unmemoised.seconds * per_resource:.1f} µs wall): (d)/(d0) "
+        f"{validating.cpu / unmemoised.cpu:.2f} in CPU time"
     )
-    speedup = serial.seconds / parallel.seconds
+    speedup = serial.seconds / parallel.seconds if serial and parallel else None
+    if serial and parallel:
+        print(
+            f"(e) on {len(subset)} cases: -j 1 {serial.seconds:.2f} s wall, -j {args.jobs} "
+            f"{parallel.seconds:.2f} s wall: {speedup:.2f}x"
+        )
     print(
-        f"(e) on {len(subset)} cases: -j 1 {serial.seconds:.2f} s wall, -j {args.jobs} "
-        f"{parallel.seconds:.2f} s wall: {speedup:.2f}x "
-        f"(load average {os.getloadavg()[0]:.1f} at the end)"
+        f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in load_start)} at the start, "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end"
     )
     print(
         f"peak RSS: {rss_cases:.0f} MiB after generating the cases, {rss_after_a:.0f} MiB after "
@@ -262,19 +281,20 @@ def main(argv: list[str] | None = None) -> int:
                             "cpu_seconds": p.cpu,
                             "cases_per_s": p.per_second,
                         }
-                        for p in (full, dumps, mapping, validating)
+                        for p in (full, dumps, mapping, validating, unmemoised)
                     },
                     "jobs": {
                         "cases": len(subset),
                         "processes": args.jobs,
-                        "serial_wall_s": serial.seconds,
-                        "parallel_wall_s": parallel.seconds,
+                        "serial_wall_s": serial.seconds if serial else None,
+                        "parallel_wall_s": parallel.seconds if parallel else None,
                         "speedup": speedup,
                     },
                     "baseline_over_pipeline": ratio,
                     "baseline_over_pipeline_cpu": cpu_ratio,
                     "invalid_bundles": full.extra["invalid_bundles"],
                     "validate_us_per_resource_cpu": validating.cpu * per_resource,
+                    "validate_no_entry_memo_us_per_resource_cpu": unmemoised.cpu * per_resource,
                     "peak_rss_mib": {"cases": rss_cases, "after_a": rss_after_a, "end": rss_end},
                 },
                 indent=2,

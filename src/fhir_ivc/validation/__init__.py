@@ -79,7 +79,7 @@ def validate(
         raise TypeError("a resource is a JSON object (a mapping)")
     with _contained(document.get("resourceType")) as issues:
         if document.get("resourceType") == "Bundle":
-            issues.extend(validator().check_bundle(document, profiles))
+            issues.extend(validator().check_bundle(document, profiles, min_severity))
         else:
             issues.extend(validator().check_resource(document, profiles, ""))
     return at_least(issues, min_severity)

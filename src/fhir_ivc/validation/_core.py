@@ -133,7 +133,9 @@ def _suffix(type_code: str) -> str:
 class Core:
     """The compiled R4 core: tables by type name, primitives, value sets, code systems."""
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], serialised: bytes | None = None) -> None:
+        self._data = data
+        self._serialised = serialised
         self.source: Mapping[str, Any] = data["source"]
         self._types: Mapping[str, Any] = data["types"]
         self._value_sets: Mapping[str, Any] = data["valueSets"]
@@ -152,6 +154,12 @@ class Core:
                 self.primitives[name] = Primitive(
                     name, info["json"], re.compile(regex, re.ASCII) if regex else None
                 )
+
+    def serialised(self) -> bytes:
+        """The tables as JSON (what they were read from)."""
+        if self._serialised is None:
+            self._serialised = orjson.dumps(self._data)
+        return self._serialised
 
     def is_resource_type(self, name: str) -> bool:
         spec = self._types.get(name)
@@ -300,4 +308,5 @@ def _required(
 @functools.cache
 def core() -> Core:
     """The R4 core tables, read once (a few ms)."""
-    return Core(orjson.loads(_TABLE.read_bytes()))
+    data = _TABLE.read_bytes()
+    return Core(orjson.loads(data), data)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
 __all__ = [
+    "RANK",
     "SEVERITIES",
     "Issue",
     "Severity",
@@ -23,7 +24,8 @@ Severity = Literal["error", "warning", "information"]
 
 #: most severe first; ``at_least(issues, "warning")`` keeps errors and warnings
 SEVERITIES: Final[tuple[Severity, ...]] = ("error", "warning", "information")
-_RANK: Final = {s: i for i, s in enumerate(SEVERITIES)}
+#: severity -> rank, most severe 0
+RANK: Final = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 class Issue(TypedDict):
@@ -71,8 +73,8 @@ def not_in_value_set(strength: str, url: str) -> tuple[Severity, str]:
 
 def at_least(issues: Iterable[Issue], severity: Severity) -> list[Issue]:
     """The issues whose severity is ``severity`` or more severe."""
-    limit = _RANK[severity]
-    return [i for i in issues if _RANK.get(i["severity"], 0) <= limit]
+    limit = RANK[severity]
+    return [i for i in issues if RANK.get(i["severity"], 0) <= limit]
 
 
 def to_operation_outcome(issues: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

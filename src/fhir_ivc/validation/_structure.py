@@ -85,6 +85,9 @@ class Structure:
         self._resource: Mapping[str, Any] = {}
         self._recorded = recorded if recorded is not None else lambda: 0
         self._memo = memo
+        #: set by the validator for a bundle: the entries' resources through the entry memo
+        self.entry_walk: Callable[[dict[str, Any], Table, str], None] | None = None
+        self._depth = 0
 
     def error(self, where: str, message: str, code: str = "structure") -> None:
         self.issues.append(make_issue("error", code, where, message))
@@ -120,7 +123,12 @@ class Structure:
             self.error(where, "missing or unknown resourceType")
             return False
         saved, self._resource = self._resource, resource
-        self.walk(resource, table, path)
+        self._depth += 1
+        if self._depth == 2 and self.entry_walk is not None:  # an entry of the bundle
+            self.entry_walk(resource, table, path)
+        else:
+            self.walk(resource, table, path)
+        self._depth -= 1
         self._resource = saved
         return True
 

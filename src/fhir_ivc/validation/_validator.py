@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from fhir_ivc.validation._base_invariants import BASE_INVARIANTS
 from fhir_ivc.validation._compile import prune
-from fhir_ivc.validation._core import Core, core
+from fhir_ivc.validation._core import Core, Table, core
+from fhir_ivc.validation._entry_memo import (
+    MAX_ENTRIES,
+    Effects,
+    Recording,
+    entry_key,
+    replay_effects,
+    uuid_free,
+)
 from fhir_ivc.validation._invariants import INVARIANTS, Invariant, normalise
-from fhir_ivc.validation._issues import Issue, Severity, make_issue
+from fhir_ivc.validation._issues import RANK, Issue, Severity, make_issue
 from fhir_ivc.validation._package import Registry, canonical
 from fhir_ivc.validation._profile import Node, Profile, compile_profile
 from fhir_ivc.validation._profile_stage import Run, claims
@@ -39,6 +49,35 @@ class Validator:
         self._invariants: dict[str, list[tuple[str, Invariant | None, Severity, str]]] = {}
         self._profiles: dict[str, Profile | None] = {}
         self._chains: dict[str, tuple[Profile, ...]] = {}
+        #: bundle entries' resources found clean by the structure walk / by the profile stage
+        #: (see :mod:`._entry_memo`), by their key
+        self.entries: dict[bytes, Effects] = {}
+        self.entry_profiles: dict[tuple[bytes, tuple[str, ...]], Effects] = {}
+        self._uuid_free: bool | None = None
+        #: False: every entry walked and checked as if met for the first time (to measure the
+        #: memo, benchmarks/bench_map.py; the issues are the same either way)
+        self.use_entry_memo = True
+
+    def clear_memos(self) -> None:
+        """Forget every remembered result (what a fresh process would start with)."""
+        self.memo.clear()
+        self.clean.clear()
+        self.entries.clear()
+        self.entry_profiles.clear()
+        for primitive in self.core.primitives.values():
+            primitive.seen.clear()
+
+    def normalise_uuids(self) -> bool:
+        """May the entry memo abstract uuids (no constant of the tables or packages holds one)?"""
+        if self._uuid_free is None:
+            registry = self.registry
+            self._uuid_free = uuid_free(
+                self.core.serialised(),
+                orjson.dumps(registry.structure_definitions),
+                orjson.dumps(registry.value_sets),
+                orjson.dumps(registry.code_systems),
+            )
+        return self._uuid_free
 
     def _core_expansion(self, url: str) -> tuple[frozenset[tuple[str, str]], str] | None:
         """A value set of the R4 core tables (the profile stage's fallback): its pairs, or why
@@ -155,9 +194,15 @@ class Validator:
         return structure.issues + run.finish() + structure.note_issues()
 
     def check_bundle(
-        self, bundle: Mapping[str, Any], profiles: Sequence[str] | None = None
+        self,
+        bundle: Mapping[str, Any],
+        profiles: Sequence[str] | None = None,
+        min_severity: Severity = "information",
     ) -> list[Issue]:
-        """Structure of the bundle and its entries, the bundle rules, then the profiles of each."""
+        """Structure of the bundle and its entries, the bundle rules, then the profiles of each.
+
+        ``min_severity``: the least severe issues the caller keeps (those below it may be left
+        out; the caller filters, :func:`fhir_ivc.validation.validate`)."""
         run, structure = self._stages()
         if bundle.get("resourceType") != "Bundle":
             return [make_issue("error", "structure", "Bundle", "not a Bundle")]
@@ -176,6 +221,9 @@ class Validator:
                 continue
             if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
                 full_urls.setdefault(full_url, resource["resourceType"])
+        entry_memo = _EntryMemo(self, structure, run, RANK[min_severity])
+        if self.use_entry_memo:
+            structure.entry_walk = entry_memo.walk
         if not structure.resource(bundle, "Bundle"):
             return structure.issues
         run.resource(bundle, claims(bundle) if profiles is None else profiles, "Bundle")
@@ -187,5 +235,61 @@ class Validator:
                 where = f"Bundle.entry[{i}].resource"
                 wanted = list(claims(resource))
                 wanted += [p for p in run.required_profiles.pop(where, ()) if p not in wanted]
-                run.resource(resource, wanted, where)
+                if self.use_entry_memo:
+                    entry_memo.profiles(resource, wanted, where)
+                else:
+                    run.resource(resource, wanted, where)
         return structure.issues + run.finish() + structure.note_issues()
+
+
+class _EntryMemo:
+    """One bundle's use of the entry memo (:mod:`._entry_memo`): each entry's key computed
+    once, the structure walk and the profile run of an entry replayed when remembered."""
+
+    def __init__(self, validator: Validator, structure: Structure, run: Run, limit: int) -> None:
+        self.validator, self.structure, self.run = validator, structure, run
+        self.limit = limit
+        self.normalise = validator.normalise_uuids()
+        self._keys: dict[int, bytes | None] = {}
+
+    def key(self, resource: Mapping[str, Any]) -> bytes | None:
+        found = self._keys.get(id(resource), b"")
+        if found == b"":
+            found = entry_key(resource, self.structure.target_type, self.normalise)
+            self._keys[id(resource)] = found
+        return found
+
+    def walk(self, resource: dict[str, Any], table: Table, path: str) -> None:
+        structure = self.structure
+        key = self.key(resource)
+        memo = self.validator.entries
+        effects = memo.get(key) if key is not None else None
+        if effects is not None:
+            replay_effects(structure, self.run, effects, path, self.limit)
+            return
+        recording = Recording(structure, self.run)
+        structure.walk(resource, table, path)
+        effects = recording.stop(path)
+        if effects is not None and key is not None:
+            if len(memo) >= MAX_ENTRIES:
+                memo.clear()
+            memo[key] = effects
+
+    def profiles(self, resource: Mapping[str, Any], wanted: list[str], path: str) -> None:
+        key = self.key(resource)
+        if key is None:
+            self.run.resource(resource, wanted, path)
+            return
+        memo = self.validator.entry_profiles
+        full = (key, tuple(wanted))
+        effects = memo.get(full)
+        if effects is not None:
+            replay_effects(self.structure, self.run, effects, path, self.limit)
+            return
+        recording = Recording(self.structure, self.run)
+        self.run.resource(resource, wanted, path)
+        effects = recording.stop(path)
+        if effects is not None:
+            if len(memo) >= MAX_ENTRIES:
+                memo.clear()
+            memo[full] = effects

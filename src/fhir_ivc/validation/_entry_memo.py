@@ -1,0 +1,237 @@
+"""The entry memo: a bundle entry's resource found clean before is not walked again.
+
+``fhir-ivc map`` writes the same resources case after case, differing in the uuids it derives
+(``urn:uuid`` references, the case uuid in ``identifier.value``): the same ECOG Observation,
+the same surgical approach Procedure. Validating one is a function of its JSON and, through its
+references, of the types they resolve to in the bundle (nothing else of the bundle is read by
+the checks of a resource). So the memo key of an entry's resource is its JSON (``orjson``) with
+
+* every lowercase uuid (``8-4-4-4-12`` hex) replaced by its rank among the distinct uuids of
+  this resource (``\\x00N\\x00``: equal uuids stay equal, distinct ones distinct; orjson never
+  writes a raw NUL), and
+* the type every ``"reference"`` string of the resource resolves to in this bundle, in order.
+
+Why replacing uuids cannot change a verdict: no constant any check compares an instance string
+with (core value sets and code systems, profiles' fixed and pattern values, the project's code
+systems, the URLs of the known definitions) contains a uuid (:func:`uuid_free` is checked on
+the tables and packages the validator reads, else the memo keys keep the uuids), so a string
+containing one equals none of them whichever uuid it holds; no R4 primitive regex tells one
+lowercase hex digit from another inside a uuid (tests/validation/test_entry_memo.py checks every
+regex of the core tables); diagnostics never quote instance values; references are decided by
+the type they resolve to, which is in the key.
+
+What is remembered is the whole effect of the stage on the resource, with locations relative
+to it: its warnings, information issues and once-per-call notes (replayed as the walk would
+have recorded them, first place first), bindings to value sets not available offline and
+slices not evaluated (with their counts). A resource with an error is never remembered: it is
+checked again every time, so errors are always computed fresh. The memo is bounded (cleared
+when full).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from fhir_ivc.validation._issues import RANK, Issue, Severity, make_issue
+
+__all__ = ["UUID", "Effects", "Recording", "entry_key", "uuid_free"]
+
+UUID: Final = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: a uuid after its first 8 digits: a pattern that starts with a literal is searched ~10x faster
+_TAIL: Final = re.compile(rb"-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX8: Final = re.compile(rb"[0-9a-f]{8}")
+#: a ``"reference"`` key and its string value (escapes included, to refuse them)
+_REFERENCE: Final = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+MAX_ENTRIES: Final = 1 << 13
+
+#: (severity, code, location relative to the resource, message, profile)
+Recorded = tuple[Severity, str, str, str, str | None]
+
+
+def uuid_free(*documents: bytes) -> bool:
+    """No uuid in any of ``documents`` (serialised tables and packages)."""
+    return not any(UUID.search(d) for d in documents)
+
+
+def entry_key(
+    resource: Mapping[str, Any], target_type: Callable[[str], str | None], normalise: bool
+) -> bytes | None:
+    """The memo key of an entry's resource (None: it is not remembered)."""
+    try:
+        text = orjson.dumps(resource)
+    except TypeError:  # an integer beyond 64 bits: the walk reports it
+        return None
+    targets = []
+    for match in _REFERENCE.finditer(text):
+        reference = match.group(1)
+        if b"\\" in reference:
+            return None
+        targets.append(target_type(reference.decode()) or "")
+    if normalise:
+        text = _ranked(text)
+    return text + b"\x01" + "|".join(targets).encode()
+
+
+def _ranked(text: bytes) -> bytes:
+    """``text`` with each uuid replaced by its rank (``\\x00N\\x00``) among the distinct ones.
+
+    A uuid the scan misses stays as it is (the key is only less general); whatever it finds is
+    a whole 36-byte uuid, so equal keys mean texts equal but for consistently renamed uuids.
+    """
+    ranks: dict[bytes, int] = {}
+    parts = []
+    last = 0
+    for found in _TAIL.finditer(text):
+        start, end = found.start() - 8, found.end()
+        if start < last or _HEX8.fullmatch(text, start, found.start()) is None:
+            continue
+        uuid = text[start:end]
+        parts.append(text[last:start])
+        parts.append(b"\x00%d\x00" % ranks.setdefault(uuid, len(ranks)))
+        last = end
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return b"".join(parts)
+
+
+def _relative(issue: Issue, prefix: str) -> Recorded | None:
+    where = issue["expression"][0]
+    diagnostics = issue["diagnostics"]
+    if not where.startswith(prefix) or not diagnostics.startswith(f"{where}: "):
+        return None
+    return (
+        issue["severity"],
+        issue["code"],
+        where[len(prefix) :],
+        diagnostics[len(where) + 2 :],
+        issue.get("profile"),
+    )
+
+
+def _issues(recorded: tuple[Recorded, ...], prefix: str, limit: int) -> list[Issue]:
+    return [
+        make_issue(s, c, prefix + rest, m, p) for s, c, rest, m, p in recorded if RANK[s] <= limit
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What checking one resource recorded, locations relative to the resource."""
+
+    structure_issues: tuple[Recorded, ...]
+    notes: tuple[tuple[object, str, str], ...]
+    run_issues: tuple[Recorded, ...]
+    missing: tuple[tuple[str, str, int], ...]
+    unevaluable: tuple[tuple[tuple[str, str], str, str, str], ...]
+    events: int
+
+
+class Recording:
+    """Fresh containers on a structure walk and a profile run while one resource is checked;
+    :meth:`stop` merges them back exactly as one walk would have, and gives the effects when
+    the resource has no error and every location is inside it."""
+
+    def __init__(self, structure: Any, run: Any) -> None:
+        self.structure, self.run = structure, run
+        self.saved = (structure.issues, structure.notes, run.issues, run.missing, run.unevaluable)
+        self.required = len(run.required_profiles)
+        self.events = run.events
+        structure.issues, structure.notes = [], {}
+        run.issues, run.missing, run.unevaluable = [], {}, {}
+
+    def stop(self, prefix: str) -> Effects | None:
+        structure, run = self.structure, self.run
+        issues, notes, run_issues, missing, unevaluable = (
+            structure.issues,
+            structure.notes,
+            run.issues,
+            run.missing,
+            run.unevaluable,
+        )
+        (
+            structure.issues,
+            structure.notes,
+            run.issues,
+            run.missing,
+            run.unevaluable,
+        ) = self.saved
+        replay(
+            structure,
+            run,
+            issues,
+            notes,
+            run_issues,
+            missing,
+            unevaluable,
+        )
+        if len(run.required_profiles) != self.required:
+            return None
+        if any(i["severity"] == "error" for i in issues) or any(
+            i["severity"] == "error" for i in run_issues
+        ):
+            return None
+        recorded = [_relative(i, prefix) for i in issues]
+        run_recorded = [_relative(i, prefix) for i in run_issues]
+        places = [w for w, _ in notes.values()]
+        places += [w for w, _ in missing.values()]
+        places += [w for w, _, _ in unevaluable.values()]
+        if (
+            None in recorded
+            or None in run_recorded
+            or any(not w.startswith(prefix) for w in places)
+        ):
+            return None
+        size = len(prefix)
+        return Effects(
+            tuple(r for r in recorded if r is not None),
+            tuple((k, w[size:], m) for k, (w, m) in notes.items()),
+            tuple(r for r in run_recorded if r is not None),
+            tuple((url, w[size:], count) for url, (w, count) in missing.items()),
+            tuple((k, w[size:], name, why) for k, (w, name, why) in unevaluable.items()),
+            run.events - self.events,
+        )
+
+
+def replay(
+    structure: Any,
+    run: Any,
+    issues: list[Issue],
+    notes: Mapping[object, tuple[str, str]],
+    run_issues: list[Issue],
+    missing: Mapping[str, list[Any]],
+    unevaluable: Mapping[tuple[str, str], tuple[str, str, str]],
+) -> None:
+    """Add what one resource recorded to the call's containers, as its walk would have."""
+    structure.issues.extend(issues)
+    for key, note in notes.items():
+        structure.notes.setdefault(key, note)
+    run.issues.extend(run_issues)
+    for url, (where, count) in missing.items():
+        run.missing.setdefault(url, [where, 0])[1] += count
+    for key, found in unevaluable.items():
+        run.unevaluable.setdefault(key, found)
+
+
+def replay_effects(structure: Any, run: Any, effects: Effects, prefix: str, limit: int) -> None:
+    """Replay remembered effects for the resource at ``prefix``, the issues down to severity
+    rank ``limit`` (0 errors, 1 warnings, 2 information: the call returns no less severe
+    ones, and the notes, unavailable value sets and slices not evaluated are information)."""
+    info = limit >= RANK["information"]
+    replay(
+        structure,
+        run,
+        _issues(effects.structure_issues, prefix, limit),
+        {k: (prefix + rest, m) for k, rest, m in effects.notes} if info else {},
+        _issues(effects.run_issues, prefix, limit),
+        {url: [prefix + rest, count] for url, rest, count in effects.missing} if info else {},
+        {k: (prefix + rest, name, why) for k, rest, name, why in effects.unevaluable}
+        if info
+        else {},
+    )
+    run.events += effects.events
