@@ -170,7 +170,9 @@ file. The evidence behind each code is in
 * `terminology/codes.py`: every code the mappers emit: single `Code` objects
   (`Code(system, code, display, verified)`) and two-way `CodeTable`s keyed by the case model's
   values (standard codings first, the project's local coding last, so the exact value always
-  round-trips). Mappers never inline a code; an unknown code on reading raises
+  round-trips). A table over a local code system is `CodeTable.local(name, L.SYSTEM, {key:
+  standard code})`: one row per key that has a standard code, every code of the local system
+  in the table. Mappers never inline a code; an unknown code on reading raises
   `UnmappedCodeError` or becomes a Loss, never a placeholder.
 * `terminology/local.py`: the project's own code systems, for elements no standard code
   carries; each is published as a CodeSystem and a ValueSet in `profiles/`

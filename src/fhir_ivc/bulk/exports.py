@@ -27,12 +27,12 @@ from typing import Any, Final
 import orjson
 
 from fhir_ivc.bulk.http import BulkHttp, Progress
+from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client._errors import redact_url
 from fhir_ivc.exceptions import ConfigError, FhirHttpError
 from fhir_ivc.io import atomic_write_bytes, dump_json
 
 __all__ = [
-    "NDJSON",
     "ExportFile",
     "ExportManifest",
     "ExportRequest",
@@ -42,7 +42,6 @@ __all__ = [
     "run_export",
 ]
 
-NDJSON: Final = "application/fhir+ndjson"
 _TYPE: Final = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
@@ -76,7 +75,7 @@ class ExportRequest:
         return f"Group/{self.group}/$export" if self.group else "Patient/$export"
 
     def params(self) -> dict[str, str]:
-        params = {"_outputFormat": NDJSON}
+        params = {"_outputFormat": NDJSON_TYPE}
         if self.types:
             params["_type"] = ",".join(self.types)
         if self.since:

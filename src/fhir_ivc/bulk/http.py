@@ -35,6 +35,7 @@ import httpx
 import orjson
 
 from fhir_ivc._types import ExcInfo
+from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client import FHIR_JSON, USER_AGENT
 from fhir_ivc.client._answers import first_issue_text
 from fhir_ivc.client._errors import error_for_status, origin_of, redact_url
@@ -45,7 +46,6 @@ __all__ = ["BulkHttp", "BulkJobError", "JobStatus", "Progress"]
 
 logger = logging.getLogger("fhir_ivc.bulk")
 
-NDJSON: Final = "application/fhir+ndjson"
 _TRANSIENT: Final = frozenset({429, 502, 503, 504})
 _CHUNK: Final = 64 * 1024
 
@@ -332,7 +332,7 @@ class BulkHttp:
         )
 
     def _download_once(self, url: str, dest: Path) -> int:
-        request = self._http.build_request("GET", url, headers={"Accept": NDJSON})
+        request = self._http.build_request("GET", url, headers={"Accept": NDJSON_TYPE})
         response = self._send(request, stream=True)
         where = redact_url(url)
         tmp = dest.with_name(f".{dest.name}.part")

@@ -63,8 +63,12 @@ def logical_references(entries: Iterable[tuple[str, str, str]]) -> dict[str, str
 
 
 def rewrite_references(value: Any, refs: Mapping[str, str]) -> Any:
-    """A copy of ``value`` with every ``reference`` found in ``refs`` replaced (others kept)."""
-    if isinstance(value, dict):
+    """A copy of ``value`` with every ``reference`` found in ``refs`` replaced (others kept).
+
+    Serves both literal-reference rewrites: ``urn:uuid`` → ``Type/<uuid>`` for logical ids and
+    ``urn:uuid`` → the ``Type/id`` the server answered for the later parts of a split
+    transaction (:mod:`fhir_ivc.exchange.split`)."""
+    if isinstance(value, Mapping):
         out = {k: rewrite_references(v, refs) for k, v in value.items()}
         target = value.get("reference")
         if isinstance(target, str) and target in refs:

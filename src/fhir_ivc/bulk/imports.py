@@ -26,7 +26,13 @@ from typing import Any, Final
 import orjson
 
 from fhir_ivc.bulk.http import BulkHttp, BulkJobError, Progress
-from fhir_ivc.bulk.ndjson import BulkCase, BulkManifest, iter_case_resources, iter_cases
+from fhir_ivc.bulk.ndjson import (
+    NDJSON_TYPE,
+    BulkCase,
+    BulkManifest,
+    iter_case_resources,
+    iter_cases,
+)
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.exchange import OUTCOMES, Outcome
 
@@ -47,7 +53,6 @@ __all__ = [
     "write_parts",
 ]
 
-NDJSON: Final = "application/fhir+ndjson"
 _KEY: Final = re.compile(r"\b([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})\b")
 _PATH: Final = re.compile(r"in path: ([A-Z][A-Za-z]{1,63})\.")
 #: HAPI's default and maximum ``maxBatchResourceCount`` (BulkImportAppCtx: "avoid the 1000
@@ -126,7 +131,7 @@ def import_parameters(
     ``type`` only to order the inputs, so each says ``Patient`` (what it starts with).
     """
     parameter: list[dict[str, Any]] = [
-        {"name": "inputFormat", "valueCode": NDJSON},
+        {"name": "inputFormat", "valueCode": NDJSON_TYPE},
         {"name": "inputSource", "valueUri": source},
         {
             "name": "storageDetail",

@@ -41,6 +41,7 @@ __all__ = [
     "CASES_FILE",
     "FORMAT",
     "MANIFEST_FILE",
+    "NDJSON_TYPE",
     "REJECTS_FILE",
     "TYPE_ORDER",
     "BulkCase",
@@ -56,6 +57,7 @@ FORMAT: Final = "fhir-ivc-bulk/1"
 MANIFEST_FILE: Final = "manifest.json"
 CASES_FILE: Final = "cases.ndjson"
 REJECTS_FILE: Final = "rejects.ndjson"
+#: the media type of every NDJSON body: $import input, $export output, the files served
 NDJSON_TYPE: Final = "application/fhir+ndjson"
 
 #: Load order: a type comes after the types its resources reference (HAPI's $import sorts its

@@ -29,10 +29,10 @@ from typing import Any, Final, Self
 from urllib.parse import quote, unquote, urlsplit
 
 from fhir_ivc._types import ExcInfo
+from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 
 __all__ = ["FileServer"]
 
-NDJSON: Final = "application/fhir+ndjson"
 _BLOCK: Final = 64 * 1024
 
 
@@ -62,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         with file:
             size = path.stat().st_size
             self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", NDJSON)
+            self.send_header("Content-Type", NDJSON_TYPE)
             self.send_header("Content-Length", str(size))
             self.end_headers()
             if body:

@@ -5,7 +5,7 @@ the entries of a transaction-response. Pure functions over JSON already received
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,9 @@ __all__ = [
     "first_issue_text",
     "issue_text",
     "parse_transaction_response",
+    "server_resources",
+    "server_rests",
+    "strings_of",
 ]
 
 JsonDict = dict[str, Any]
@@ -68,6 +71,30 @@ def _op_name(operation: Mapping[str, Any]) -> str | None:
     return name.lstrip("$") if isinstance(name, str) and name else None
 
 
+def strings_of(items: Any, key: str | None = None) -> set[str]:
+    """The strings of a statement's list ``items``: each item itself (``searchInclude``) or, with
+    ``key``, each mapping item's ``item[key]`` (``interaction.code``, ``searchParam.name``)."""
+    if key is None:
+        return {i for i in items or [] if isinstance(i, str)}
+    return {i[key] for i in items or [] if isinstance(i, Mapping) and isinstance(i.get(key), str)}
+
+
+def server_rests(statement: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The ``rest`` entries of a CapabilityStatement in ``server`` mode."""
+    for rest in statement.get("rest") or []:
+        if isinstance(rest, Mapping) and rest.get("mode") == "server":
+            yield rest
+
+
+def server_resources(statement: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(type, rest.resource)`` of every typed resource entry of the server-mode ``rest``s."""
+    for rest in server_rests(statement):
+        for resource in rest.get("resource") or []:
+            rtype = resource.get("type") if isinstance(resource, Mapping) else None
+            if isinstance(rtype, str):
+                yield rtype, resource
+
+
 @dataclass(frozen=True)
 class CapabilityInfo:
     """What a server's CapabilityStatement says it can do (the parts this project needs)."""
@@ -104,28 +131,15 @@ class CapabilityInfo:
         system_interactions: set[str] = set()
         system_operations: set[str] = set()
         no_update_create: set[str] = set()
-        for rest in statement.get("rest") or []:
-            if not isinstance(rest, Mapping) or rest.get("mode") != "server":
-                continue
-            for resource in rest.get("resource") or []:
-                rtype = resource.get("type") if isinstance(resource, Mapping) else None
-                if not isinstance(rtype, str):
-                    continue
-                codes = {
-                    i["code"]
-                    for i in resource.get("interaction") or []
-                    if isinstance(i, Mapping) and isinstance(i.get("code"), str)
-                }
-                ops = {n for o in resource.get("operation") or [] if (n := _op_name(o))}
-                interactions[rtype] = interactions.get(rtype, frozenset()) | codes
-                operations[rtype] = operations.get(rtype, frozenset()) | ops
-                if resource.get("updateCreate") is False:
-                    no_update_create.add(rtype)
-            system_interactions |= {
-                i["code"]
-                for i in rest.get("interaction") or []
-                if isinstance(i, Mapping) and isinstance(i.get("code"), str)
-            }
+        for rtype, resource in server_resources(statement):
+            codes = strings_of(resource.get("interaction"), "code")
+            ops = {n for o in resource.get("operation") or [] if (n := _op_name(o))}
+            interactions[rtype] = interactions.get(rtype, frozenset()) | codes
+            operations[rtype] = operations.get(rtype, frozenset()) | ops
+            if resource.get("updateCreate") is False:
+                no_update_create.add(rtype)
+        for rest in server_rests(statement):
+            system_interactions |= strings_of(rest.get("interaction"), "code")
             system_operations |= {n for o in rest.get("operation") or [] if (n := _op_name(o))}
         return cls(
             fhir_version=version,

@@ -15,7 +15,7 @@ Modules: :mod:`~fhir_ivc.exchange.push` (outcome of every entry of a transaction
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, overload
+from typing import Any, TypedDict, Unpack, overload
 
 from fhir_ivc.client import AsyncFhirClient, FhirClient
 from fhir_ivc.exchange import _async, _sync
@@ -30,7 +30,9 @@ __all__ = [
     "Outcome",
     "PatientPull",
     "PatientQuery",
+    "PullOptions",
     "PushItem",
+    "PushOptions",
     "Strategy",
     "pull_many",
     "push_many",
@@ -40,49 +42,49 @@ PushDone = Callable[[CasePushResult], None] | None
 PullDone = Callable[[PatientPull], None] | None
 
 
+class PushOptions(TypedDict, total=False):
+    """The options of :func:`push_many`, declared once for both clients (defaults in ``_async``)."""
+
+    concurrency: int
+    on_result: PushDone
+    corrections: Corrections
+    max_entries: int | None
+
+
+class PullOptions(TypedDict, total=False):
+    """The options of :func:`pull_many`, declared once for both clients (defaults in ``_async``)."""
+
+    strategy: Strategy
+    count: int | None
+    concurrency: int
+    on_result: PullDone
+    keep: bool
+    skip: Callable[[PullTarget], bool] | None
+    since: str | None
+
+
 @overload
 def push_many(
-    client: FhirClient,
-    items: Iterable[PushItem],
-    *,
-    concurrency: int = ...,
-    on_result: PushDone = ...,
-    corrections: Corrections = ...,
-    max_entries: int | None = ...,
+    client: FhirClient, items: Iterable[PushItem], **options: Unpack[PushOptions]
 ) -> list[CasePushResult]: ...
 @overload
 def push_many(
-    client: AsyncFhirClient,
-    items: Iterable[PushItem],
-    *,
-    concurrency: int = ...,
-    on_result: PushDone = ...,
-    corrections: Corrections = ...,
-    max_entries: int | None = ...,
+    client: AsyncFhirClient, items: Iterable[PushItem], **options: Unpack[PushOptions]
 ) -> Coroutine[Any, Any, list[CasePushResult]]: ...
 def push_many(
     client: FhirClient | AsyncFhirClient,
     items: Iterable[PushItem],
-    *,
-    concurrency: int = 4,
-    on_result: PushDone = None,
-    corrections: Corrections = "off",
-    max_entries: int | None = None,
+    **options: Unpack[PushOptions],
 ) -> list[CasePushResult] | Coroutine[Any, Any, list[CasePushResult]]:
     """Push many ``(case_id, transaction bundle, sources)``; results in input order.
 
-    One transaction of conditional PUTs per case, at most ``concurrency`` in flight; one failing
-    case never stops the others (it becomes a failed :class:`CasePushResult`).
-    ``corrections`` (``delete``/``entered-in-error``): each transaction also writes the case's
-    manifest and removes what the case no longer has (:mod:`fhir_ivc.exchange.manifest`).
-    ``max_entries``: larger cases go as several transactions (:mod:`fhir_ivc.exchange.split`).
+    One transaction of conditional PUTs per case, at most ``concurrency`` (4) in flight; one
+    failing case never stops the others (it becomes a failed :class:`CasePushResult`).
+    ``on_result`` sees each result as it completes. ``corrections`` (``delete`` /
+    ``entered-in-error``; default ``off``): each transaction also writes the case's manifest and
+    removes what the case no longer has (:mod:`fhir_ivc.exchange.manifest`). ``max_entries``
+    (default none): larger cases go as several transactions (:mod:`fhir_ivc.exchange.split`).
     """
-    options: dict[str, Any] = {
-        "concurrency": concurrency,
-        "on_result": on_result,
-        "corrections": corrections,
-        "max_entries": max_entries,
-    }
     if isinstance(client, AsyncFhirClient):
         return _async.push_many(client, items, **options)
     return _sync.push_many(client, items, **options)
@@ -90,61 +92,29 @@ def push_many(
 
 @overload
 def pull_many(
-    client: FhirClient,
-    query: PatientQuery,
-    *,
-    strategy: Strategy = ...,
-    count: int | None = ...,
-    concurrency: int = ...,
-    on_result: PullDone = ...,
-    keep: bool = ...,
-    skip: Callable[[PullTarget], bool] | None = ...,
-    since: str | None = ...,
+    client: FhirClient, query: PatientQuery, **options: Unpack[PullOptions]
 ) -> list[PatientPull]: ...
 @overload
 def pull_many(
-    client: AsyncFhirClient,
-    query: PatientQuery,
-    *,
-    strategy: Strategy = ...,
-    count: int | None = ...,
-    concurrency: int = ...,
-    on_result: PullDone = ...,
-    keep: bool = ...,
-    skip: Callable[[PullTarget], bool] | None = ...,
-    since: str | None = ...,
+    client: AsyncFhirClient, query: PatientQuery, **options: Unpack[PullOptions]
 ) -> Coroutine[Any, Any, list[PatientPull]]: ...
 def pull_many(
     client: FhirClient | AsyncFhirClient,
     query: PatientQuery,
-    *,
-    strategy: Strategy = "auto",
-    count: int | None = None,
-    concurrency: int = 4,
-    on_result: PullDone = None,
-    keep: bool = True,
-    skip: Callable[[PullTarget], bool] | None = None,
-    since: str | None = None,
+    **options: Unpack[PullOptions],
 ) -> list[PatientPull] | Coroutine[Any, Any, list[PatientPull]]:
     """Pull every patient ``query`` selects and read each back into a case record.
 
-    ``strategy``: ``auto`` (the type searches when the server does not offer ``$everything``, else
-    whichever is faster on the first patients), ``everything`` or ``search``. Results in query
-    order; a patient that fails becomes a failed :class:`PatientPull`, the others go on.
-    ``keep=False`` streams: each result goes to ``on_result`` as it completes and is dropped (the
-    list returned is empty), so memory does not grow with the number of patients. ``skip(target)``
-    true leaves a target out (a resumed run's finished patients); ``since`` (an instant) pulls only
-    the patients with changes at or after it.
+    ``strategy``: ``auto`` (the default: the type searches when the server does not offer
+    ``$everything``, else whichever is faster on the first patients), ``everything`` or
+    ``search``; ``count``: the ``_count`` of the searches; at most ``concurrency`` (4) patients
+    at a time. Results in query order; a patient that fails becomes a failed
+    :class:`PatientPull`, the others go on. ``keep=False`` streams: each result goes to
+    ``on_result`` as it completes and is dropped (the list returned is empty), so memory does not
+    grow with the number of patients. ``skip(target)`` true leaves a target out (a resumed run's
+    finished patients); ``since`` (an instant) pulls only the patients with changes at or after
+    it.
     """
-    options: dict[str, Any] = {
-        "strategy": strategy,
-        "count": count,
-        "concurrency": concurrency,
-        "on_result": on_result,
-        "keep": keep,
-        "skip": skip,
-        "since": since,
-    }
     if isinstance(client, AsyncFhirClient):
         return _async.pull_many(client, query, **options)
     return _sync.pull_many(client, query, **options)

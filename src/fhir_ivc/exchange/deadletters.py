@@ -20,20 +20,19 @@ The record of a letter is case data: the file must be kept like the input it cam
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final, Self
 
 import orjson
 
+from fhir_ivc._types import ExcInfo
 from fhir_ivc.exceptions import RequestError
 from fhir_ivc.exchange.push import CasePushResult
+from fhir_ivc.io.writer import AtomicFile
 
 __all__ = [
     "DEAD_LETTER_VERSION",
@@ -167,52 +166,45 @@ class DeadLetterWriter:
         self.path = Path(path)
         self.replace = replace
         self.count = 0
+        # the replaced file keeps mkstemp's mode (mode=None), as it always has
+        self._atomic = AtomicFile(self.path, mode=None) if replace else None
         self._file: IO[bytes] | None = None
-        self._tmp: str | None = None
 
     def __enter__(self) -> Self:
-        if self.replace:
-            fd, self._tmp = tempfile.mkstemp(
-                dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-            )
-            self._file = os.fdopen(fd, "wb")
+        if self._atomic is not None:
+            self._file = self._atomic.__enter__().file
         else:
             self._file = open(self.path, "ab")
         return self
 
-    def write(self, letter: DeadLetter) -> None:
+    def _out(self) -> IO[bytes]:
         if self._file is None:
-            raise RuntimeError("DeadLetterWriter.write() outside its 'with' block")
-        self._file.write(orjson.dumps(letter.as_json()) + b"\n")
-        self._file.flush()
+            raise RuntimeError("DeadLetterWriter used outside its 'with' block")
+        return self._file
+
+    def write(self, letter: DeadLetter) -> None:
+        out = self._out()
+        out.write(orjson.dumps(letter.as_json()) + b"\n")
+        out.flush()
         self.count += 1
 
     def keep(self, line: bytes) -> None:
         """Copy a line that could not be read as it is (a replay never drops data)."""
-        if self._file is None:
-            raise RuntimeError("DeadLetterWriter.keep() outside its 'with' block")
-        self._file.write(line.rstrip(b"\n") + b"\n")
+        self._out().write(line.rstrip(b"\n") + b"\n")
         self.count += 1
 
     def commit(self) -> None:
         """Move the rewritten file into place (``replace=True``); a no-op when appending."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._tmp is not None:
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+        self._close()
+        if self._atomic is not None:
+            self._atomic.commit()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-            self._tmp = None
+
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
+        self._close()
+        if self._atomic is not None:
+            self._atomic.__exit__(*exc_info)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from fhir_ivc.bundle.assemble import conditional_url
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 Corrections = Literal["delete", "entered-in-error", "off"]
-CORRECTION_MODES: Final[tuple[Corrections, ...]] = ("delete", "entered-in-error", "off")
+CORRECTION_MODES: Final[tuple[Corrections, ...]] = get_args(Corrections)
 
 #: the element key of the manifest (no mapper uses it: keys name case elements)
 MANIFEST_KEY: Final = "manifest"

@@ -32,10 +32,11 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from fhir_ivc.bundle.disassemble import CaseReadResult, read_case
 from fhir_ivc.client import CapabilityInfo
+from fhir_ivc.client._answers import server_resources, strings_of
 from fhir_ivc.client._core import JsonDict, QueryValue
 from fhir_ivc.exceptions import FhirIvcError
 from fhir_ivc.exchange.manifest import case_resources
@@ -75,7 +76,7 @@ logger = logging.getLogger("fhir_ivc.exchange")
 #: ``auto``: ``search`` when the CapabilityStatement does not offer ``$everything``; when it
 #: does, whichever of the two gathers the first patients faster (:func:`choose_faster`).
 Strategy = Literal["auto", "everything", "search"]
-STRATEGIES: Final[tuple[Strategy, ...]] = ("auto", "everything", "search")
+STRATEGIES: Final[tuple[Strategy, ...]] = get_args(Strategy)
 
 #: Identifiers per ``Patient?identifier=…`` search (OR-ed with commas); keeps URLs short.
 DEFAULT_IDENTIFIER_BATCH: Final = 20
@@ -325,29 +326,19 @@ class SearchSupport:
         includes: dict[str, frozenset[str]] = {}
         revincludes: dict[str, frozenset[str]] = {}
         interactions: dict[str, frozenset[str]] = {}
-        for rest in statement.get("rest") or []:
-            if not isinstance(rest, Mapping) or rest.get("mode") != "server":
-                continue
-            for resource in rest.get("resource") or []:
-                rtype = resource.get("type") if isinstance(resource, Mapping) else None
-                if not isinstance(rtype, str):
-                    continue
-                params[rtype] = params.get(rtype, frozenset()) | {
-                    p["name"]
-                    for p in resource.get("searchParam") or []
-                    if isinstance(p, Mapping) and isinstance(p.get("name"), str)
-                }
-                includes[rtype] = includes.get(rtype, frozenset()) | {
-                    i for i in resource.get("searchInclude") or [] if isinstance(i, str)
-                }
-                revincludes[rtype] = revincludes.get(rtype, frozenset()) | {
-                    i for i in resource.get("searchRevInclude") or [] if isinstance(i, str)
-                }
-                interactions[rtype] = interactions.get(rtype, frozenset()) | {
-                    i["code"]
-                    for i in resource.get("interaction") or []
-                    if isinstance(i, Mapping) and isinstance(i.get("code"), str)
-                }
+        for rtype, resource in server_resources(statement):
+            params[rtype] = params.get(rtype, frozenset()) | strings_of(
+                resource.get("searchParam"), "name"
+            )
+            includes[rtype] = includes.get(rtype, frozenset()) | strings_of(
+                resource.get("searchInclude")
+            )
+            revincludes[rtype] = revincludes.get(rtype, frozenset()) | strings_of(
+                resource.get("searchRevInclude")
+            )
+            interactions[rtype] = interactions.get(rtype, frozenset()) | strings_of(
+                resource.get("interaction"), "code"
+            )
         return cls(
             params=params, includes=includes, revincludes=revincludes, interactions=interactions
         )

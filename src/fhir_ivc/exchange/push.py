@@ -34,7 +34,7 @@ import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 from urllib.parse import unquote
 
 from fhir_ivc.client._answers import EntryResponse, first_issue_text, issue_text
@@ -61,7 +61,7 @@ __all__ = [
 logger = logging.getLogger("fhir_ivc.exchange")
 
 Outcome = Literal["created", "updated", "unchanged", "deleted", "failed"]
-OUTCOMES: Final[tuple[Outcome, ...]] = ("created", "updated", "unchanged", "deleted", "failed")
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 
 #: ``(case_id, transaction bundle, sources)``: one unit of work for ``push_many``.
 PushItem = tuple[str, Mapping[str, Any], Mapping[str, str] | None]

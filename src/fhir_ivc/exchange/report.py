@@ -39,18 +39,17 @@ written without user info, and entries hold identifiers and case element keys, n
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Final, Self
+from typing import Any, Final, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from fhir_ivc._types import ExcInfo
 from fhir_ivc.exchange.push import CasePushResult, EntryResult, PlannedEntry
+from fhir_ivc.io.writer import AtomicFile, _file_mode  # the io package's atomic files
 
 __all__ = [
     "REPORT_VERSION",
@@ -165,52 +164,29 @@ class JsonReportWriter:
     def __init__(self, path: str | os.PathLike[str], header: Mapping[str, Any]) -> None:
         self.path = Path(path)
         self._header = dict(header)
-        self._file: IO[bytes] | None = None
-        self._tmp: str | None = None
+        self._atomic = AtomicFile(self.path, mode=None)
         self._first = True
         self.count = 0
 
     def __enter__(self) -> Self:
-        fd, self._tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        self._file = os.fdopen(fd, "wb")
+        self._atomic.__enter__()
         head = {"report_version": REPORT_VERSION, **self._header}
         # the header object without its closing brace, then the cases array
-        self._file.write(_dumps(head)[:-1] + b',"cases":[')
+        self._atomic.file.write(_dumps(head)[:-1] + b',"cases":[')
         return self
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Append one case record."""
-        if self._file is None:
-            raise RuntimeError("JsonReportWriter.add() outside its 'with' block")
-        self._file.write(b"\n" + _dumps(record) if self._first else b",\n" + _dumps(record))
+        line = b"\n" + _dumps(record) if self._first else b",\n" + _dumps(record)
+        self._atomic.file.write(line)
         self._first = False
         self.count += 1
 
     def finish(self, summary: Mapping[str, Any]) -> None:
         """Close the cases array, write ``summary`` and move the report into place."""
-        if self._file is None or self._tmp is None:
-            raise RuntimeError("JsonReportWriter.finish() outside its 'with' block")
-        self._file.write(b'\n],"summary":' + _dumps(summary) + b"}\n")
-        self._file.close()
-        self._file = None
-        os.chmod(self._tmp, _file_mode())
-        os.replace(self._tmp, self.path)
-        self._tmp = None
+        self._atomic.file.write(b'\n],"summary":' + _dumps(summary) + b"}\n")
+        self._atomic.mode = _file_mode()
+        self._atomic.commit()
 
     def __exit__(self, *exc_info: *ExcInfo) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-            self._tmp = None
-
-
-def _file_mode() -> int:
-    """Mode of a new file under the current umask (``mkstemp`` would give 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+        self._atomic.__exit__(*exc_info)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fhir_ivc.bulk.ids import rewrite_references
 from fhir_ivc.client._answers import EntryResponse
 from fhir_ivc.exchange.push import (
     CasePushResult,
@@ -148,18 +149,6 @@ def plan_parts(
     return parts
 
 
-def _rewrite(value: Any, known: Mapping[str, str]) -> Any:
-    if isinstance(value, Mapping):
-        out = {k: _rewrite(v, known) for k, v in value.items()}
-        ref = value.get("reference")
-        if isinstance(ref, str) and ref in known:
-            out["reference"] = known[ref]
-        return out
-    if isinstance(value, list):
-        return [_rewrite(v, known) for v in value]
-    return value
-
-
 def rewrite_part(
     bundle: Mapping[str, Any], part: Sequence[int], known: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -168,7 +157,7 @@ def rewrite_part(
     for i in part:
         entry = dict(bundle["entry"][i])
         if "resource" in entry and known:
-            entry["resource"] = _rewrite(entry["resource"], known)
+            entry["resource"] = rewrite_references(entry["resource"], known)
         entries.append(entry)
     return {**bundle, "entry": entries}
 

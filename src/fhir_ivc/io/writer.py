@@ -32,6 +32,7 @@ from fhir_ivc._types import ExcInfo
 
 __all__ = [
     "STDOUT",
+    "AtomicFile",
     "BundleDirWriter",
     "BundleKind",
     "BundleSet",
@@ -88,19 +89,60 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+class AtomicFile:
+    """A temporary file next to ``path`` (``.file``, binary) that :meth:`commit` moves into place.
+
+    Leaving the ``with`` block without ``commit`` (an error, an interrupt) removes the temporary
+    file and leaves ``path`` as it was. ``mode``: the file's mode once in place; ``None`` keeps
+    the temporary file's (``mkstemp``: 0600).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, mode: int | None) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self._file: IO[bytes] | None = None
+        self._tmp: str | None = None
+
+    @property
+    def file(self) -> IO[bytes]:
+        if self._file is None:
+            raise RuntimeError(f"{self.path.name}: written outside its 'with' block")
+        return self._file
+
+    def __enter__(self) -> Self:
+        fd, self._tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
+        self._file = os.fdopen(fd, "wb")
+        return self
+
+    def commit(self) -> None:
+        """Close the file and move it into place (once; later calls do nothing)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tmp is not None:
+            if self.mode is not None:
+                os.chmod(self._tmp, self.mode)
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+
 @contextlib.contextmanager
 def _atomic_file(path: Path, mode: int) -> Iterator[IO[bytes]]:
     """A temporary file next to ``path`` that replaces ``path`` if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            yield file
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with AtomicFile(path, mode=mode) as atomic:
+        yield atomic.file
+        atomic.commit()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-__all__ = ["CaseModel", "ItemKey", "ListItem", "NonEmptyText", "StrictModel"]
+__all__ = ["CaseModel", "ItemKey", "KindItem", "ListItem", "NonEmptyText", "StrictModel"]
 
 NonEmptyText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
@@ -85,3 +85,23 @@ class ListItem(CaseModel):
 
     def natural_key(self) -> str:  # pragma: no cover - overridden by every list item class
         raise NotImplementedError
+
+
+class KindItem(ListItem):
+    """A list item named by its ``kind`` (its natural key), with a free ``text``; the kind
+    ``other`` needs the text that says what it is. Subclasses narrow ``kind`` to their codes."""
+
+    #: how an error names the item: "a symptom of kind 'other' needs a text"
+    noun: ClassVar[str]
+
+    kind: str
+    text: NonEmptyText | None = None
+
+    @model_validator(mode="after")
+    def _other_needs_text(self) -> Self:
+        if self.kind == "other" and not self.text:
+            raise ValueError(f"a {self.noun} of kind 'other' needs a text")
+        return self
+
+    def natural_key(self) -> str:
+        return self.kind

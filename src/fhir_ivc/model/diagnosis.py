@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from fhir_ivc.model._base import CaseModel, ListItem, NonEmptyText
+from fhir_ivc.model._base import CaseModel, KindItem, ListItem, NonEmptyText
 from fhir_ivc.model.time import TimePoint
 
 __all__ = [
@@ -49,20 +49,12 @@ Dimensions = Annotated[
 ]
 
 
-class Symptom(ListItem):
+class Symptom(KindItem):
     """A presenting symptom."""
 
+    noun = "symptom"
+
     kind: Literal["abdominal-pain", "hematuria", "lower-limb-edema", "other"]
-    text: NonEmptyText | None = None
-
-    @model_validator(mode="after")
-    def _other_needs_text(self) -> Symptom:
-        if self.kind == "other" and not self.text:
-            raise ValueError("a symptom of kind 'other' needs a text")
-        return self
-
-    def natural_key(self) -> str:
-        return self.kind
 
 
 class Presentation(CaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from fhir_ivc.model._base import CaseModel, ListItem, NonEmptyText
+from fhir_ivc.model._base import CaseModel, KindItem, ListItem, NonEmptyText
 from fhir_ivc.model.diagnosis import IvcSegment
 from fhir_ivc.model.time import FhirDate
 
@@ -92,8 +92,10 @@ class IvcManagement(ListItem):
         return self.method
 
 
-class Complication(ListItem):
+class Complication(KindItem):
     """A postoperative complication (Clavien-Dindo grade when known)."""
+
+    noun = "complication"
 
     kind: Literal[
         "hematoma",
@@ -105,18 +107,8 @@ class Complication(ListItem):
         "wound-infection",
         "other",
     ]
-    text: NonEmptyText | None = None
     clavien_dindo: Literal["I", "II", "IIIa", "IIIb", "IVa", "IVb", "V"] | None = None
     management: NonEmptyText | None = None
-
-    @model_validator(mode="after")
-    def _other_needs_text(self) -> Complication:
-        if self.kind == "other" and not self.text:
-            raise ValueError("a complication of kind 'other' needs a text")
-        return self
-
-    def natural_key(self) -> str:
-        return self.kind
 
 
 class Surgery(CaseModel):

@@ -69,6 +69,25 @@ class CodeTable(Generic[K]):
                     raise ValueError(f"{self.name}: {c.system}|{c.code} maps to {other} and {key}")
         object.__setattr__(self, "_reverse", reverse)
 
+    @classmethod
+    def local(
+        cls,
+        name: str,
+        system: LocalCodeSystem,
+        standard: Mapping[str, Code | tuple[Code, ...]] | None = None,
+    ) -> CodeTable[str]:
+        """The table of every code of a local ``system``, in its order: the key's ``standard``
+        codings first (where it has any), its local coding last."""
+        standard = standard or {}
+        unknown = sorted(set(standard) - set(system.concepts))
+        if unknown:
+            raise ValueError(f"{name}: {unknown} are not codes of {system.name}")
+        entries: dict[str, tuple[Code, ...]] = {}
+        for key in system.concepts:
+            codes = standard.get(key, ())
+            entries[key] = (*((codes,) if isinstance(codes, Code) else codes), system[key])
+        return CodeTable(name, entries)
+
     def codings(self, key: K) -> list[dict[str, str]]:
         return [c.coding() for c in self.entries[key]]
 

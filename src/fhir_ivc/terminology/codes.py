@@ -65,73 +65,48 @@ def icdo3_morphology(code: str, text: str | None = None) -> dict[str, Any]:
     return {"coding": [coding], **({"text": text} if text else {})}
 
 
-IVC_SEGMENT: Final = CodeTable(
+IVC_SEGMENT: Final = CodeTable.local(
     "ivc-segment",
+    L.IVC_SEGMENT,
     {
         # SNOMED qualifiers in mCODE's required locationQualifier VS (V2; 260528009 membership
         # to be confirmed: docs/terminology-verification.md)
-        "upper": (_sct("261183002", "Upper (qualifier value)"), L.IVC_SEGMENT["upper"]),
-        "middle": (_sct("260528009", "Middle (qualifier value)"), L.IVC_SEGMENT["middle"]),
-        "lower": (_sct("261122009", "Lower (qualifier value)"), L.IVC_SEGMENT["lower"]),
+        "upper": _sct("261183002", "Upper (qualifier value)"),
+        "middle": _sct("260528009", "Middle (qualifier value)"),
+        "lower": _sct("261122009", "Lower (qualifier value)"),
     },
 )
 
-INTRALUMINAL_SITE: Final = CodeTable(
+INTRALUMINAL_SITE: Final = CodeTable.local(
     "intraluminal-site",
+    L.INTRALUMINAL_SITE,
     {
-        "right-atrium": (
-            _sct("73829009", "Right atrial structure (body structure)"),
-            L.INTRALUMINAL_SITE["right-atrium"],
-        ),
-        "renal-vein": (
-            _sct("56400007", "Renal vein structure (body structure)"),
-            L.INTRALUMINAL_SITE["renal-vein"],
-        ),
+        "right-atrium": _sct("73829009", "Right atrial structure (body structure)"),
+        "renal-vein": _sct("56400007", "Renal vein structure (body structure)"),
         # hepatic vein: MAPPING's 8887007/79741000 unconfirmed; 8993003 seen in DICOM CID 12114
-        "hepatic-vein": (
-            _sct("8993003", "Hepatic vein structure (body structure)", verified=False),
-            L.INTRALUMINAL_SITE["hepatic-vein"],
-        ),
+        "hepatic-vein": _sct("8993003", "Hepatic vein structure (body structure)", verified=False),
     },
 )
 
-ORGAN: Final = CodeTable(
+ORGAN: Final = CodeTable.local(
     "organ",
+    L.ORGAN,
     {
-        "liver": (_sct("10200004", "Liver structure (body structure)"), L.ORGAN["liver"]),
-        "right-kidney": (
-            _sct("9846003", "Right kidney structure (body structure)"),
-            L.ORGAN["right-kidney"],
-        ),
-        "left-kidney": (
-            _sct("18639004", "Left kidney structure (body structure)", verified=False),
-            L.ORGAN["left-kidney"],
-        ),
-        "duodenum": (
-            _sct("38848004", "Duodenal structure (body structure)", verified=False),
-            L.ORGAN["duodenum"],
-        ),
-        "pancreas": (
-            _sct("15776009", "Pancreatic structure (body structure)", verified=False),
-            L.ORGAN["pancreas"],
-        ),
-        "aorta": (
-            _sct("15825003", "Aortic structure (body structure)", verified=False),
-            L.ORGAN["aorta"],
-        ),
+        "liver": _sct("10200004", "Liver structure (body structure)"),
+        "right-kidney": _sct("9846003", "Right kidney structure (body structure)"),
+        "left-kidney": _sct("18639004", "Left kidney structure (body structure)", verified=False),
+        "duodenum": _sct("38848004", "Duodenal structure (body structure)", verified=False),
+        "pancreas": _sct("15776009", "Pancreatic structure (body structure)", verified=False),
+        "aorta": _sct("15825003", "Aortic structure (body structure)", verified=False),
     },
 )
 
-SYMPTOM: Final = CodeTable(
+SYMPTOM: Final = CodeTable.local(
     "symptom",
+    L.SYMPTOM,
     {
-        "abdominal-pain": (
-            _sct("21522001", "Abdominal pain (finding)"),
-            L.SYMPTOM["abdominal-pain"],
-        ),
-        "hematuria": (_sct("34436003", "Blood in urine (finding)"), L.SYMPTOM["hematuria"]),
-        "lower-limb-edema": (L.SYMPTOM["lower-limb-edema"],),
-        "other": (L.SYMPTOM["other"],),
+        "abdominal-pain": _sct("21522001", "Abdominal pain (finding)"),
+        "hematuria": _sct("34436003", "Blood in urine (finding)"),
     },
 )
 
@@ -146,32 +121,18 @@ EVIDENCE_TYPE: Final = CodeTable(
 )
 
 # --- imaging, markers, biopsy ------------------------------------------------------------------
-IMAGING_MODALITY: Final = CodeTable(
+IMAGING_MODALITY: Final = CodeTable.local(
     "imaging-modality",
+    L.IMAGING_MODALITY,
     {
         # 16310003, 113091000, 77477000: V (mCODE TumorSizeMethodVS); 40701008 V2
-        "ultrasound": (
-            _sct("16310003", "Diagnostic ultrasonography (procedure)"),
-            L.IMAGING_MODALITY["ultrasound"],
+        "ultrasound": _sct("16310003", "Diagnostic ultrasonography (procedure)"),
+        "ct": _sct("77477000", "Computerized axial tomography (procedure)"),
+        "mri": _sct("113091000", "Magnetic resonance imaging (procedure)"),
+        "echocardiography": _sct("40701008", "Echocardiography (procedure)"),
+        "transesophageal-echocardiography": _sct(
+            "105376000", "Transesophageal echocardiography (procedure)"
         ),
-        "doppler-ultrasound": (L.IMAGING_MODALITY["doppler-ultrasound"],),
-        "ct": (
-            _sct("77477000", "Computerized axial tomography (procedure)"),
-            L.IMAGING_MODALITY["ct"],
-        ),
-        "mri": (
-            _sct("113091000", "Magnetic resonance imaging (procedure)"),
-            L.IMAGING_MODALITY["mri"],
-        ),
-        "echocardiography": (
-            _sct("40701008", "Echocardiography (procedure)"),
-            L.IMAGING_MODALITY["echocardiography"],
-        ),
-        "transesophageal-echocardiography": (
-            _sct("105376000", "Transesophageal echocardiography (procedure)"),
-            L.IMAGING_MODALITY["transesophageal-echocardiography"],
-        ),
-        "pet-ct": (L.IMAGING_MODALITY["pet-ct"],),
     },
 )
 
@@ -189,9 +150,7 @@ FINDING: Final = CodeTable(
 )
 
 BIOPSY: Final = _sct("86273004", "Biopsy (procedure)")
-BIOPSY_METHOD: Final = CodeTable(
-    "biopsy-method", {k: (L.BIOPSY_METHOD[k],) for k in L.BIOPSY_METHOD.concepts}
-)
+BIOPSY_METHOD: Final = CodeTable.local("biopsy-method", L.BIOPSY_METHOD)
 
 # --- surgery -----------------------------------------------------------------------------------
 IVC_PROCEDURE: Final = CodeTable(
@@ -220,46 +179,24 @@ PROCEDURE_INTENT: Final = CodeTable(
     },
 )
 
-SURGICAL_STEP: Final = CodeTable(
+SURGICAL_STEP: Final = CodeTable.local(
     "surgical-step",
+    L.SURGICAL_STEP,
     {
-        "laparotomy": (_sct("86481000", "Laparotomy (procedure)"), L.SURGICAL_STEP["laparotomy"]),
-        "median-sternotomy": (
-            _sct("359672006", "Median sternotomy (procedure)"),
-            L.SURGICAL_STEP["median-sternotomy"],
-        ),
-        "thoracotomy": (
-            _sct("29529008", "Thoracotomy (procedure)", verified=False),
-            L.SURGICAL_STEP["thoracotomy"],
-        ),
-        "cardiopulmonary-bypass": (
-            _sct("63697000", "Cardiopulmonary bypass operation (procedure)"),
-            L.SURGICAL_STEP["cardiopulmonary-bypass"],
-        ),
-        "total-hepatic-vascular-exclusion": (L.SURGICAL_STEP["total-hepatic-vascular-exclusion"],),
-        "in-situ-cold-liver-perfusion": (L.SURGICAL_STEP["in-situ-cold-liver-perfusion"],),
-        "cannulation": (
-            _sct("42825003", "Cannulation (procedure)"),
-            L.SURGICAL_STEP["cannulation"],
-        ),
-        "intraoperative-tee": (L.SURGICAL_STEP["intraoperative-tee"],),
-        "laparoscopy": (
-            _sct("73632009", "Laparoscopy (procedure)", verified=False),
-            L.SURGICAL_STEP["laparoscopy"],
-        ),
+        "laparotomy": _sct("86481000", "Laparotomy (procedure)"),
+        "median-sternotomy": _sct("359672006", "Median sternotomy (procedure)"),
+        "thoracotomy": _sct("29529008", "Thoracotomy (procedure)", verified=False),
+        "cardiopulmonary-bypass": _sct("63697000", "Cardiopulmonary bypass operation (procedure)"),
+        "cannulation": _sct("42825003", "Cannulation (procedure)"),
+        "laparoscopy": _sct("73632009", "Laparoscopy (procedure)", verified=False),
     },
 )
 
-ASSOCIATED_RESECTION: Final = CodeTable(
+ASSOCIATED_RESECTION: Final = CodeTable.local(
     "associated-resection",
+    L.ASSOCIATED_RESECTION,
     {
-        "nephrectomy": (
-            _sct("175905003", "Total nephrectomy (procedure)"),
-            L.ASSOCIATED_RESECTION["nephrectomy"],
-        ),
-        "renal-vein-segment": (L.ASSOCIATED_RESECTION["renal-vein-segment"],),
-        "adrenalectomy": (L.ASSOCIATED_RESECTION["adrenalectomy"],),
-        "liver-resection": (L.ASSOCIATED_RESECTION["liver-resection"],),
+        "nephrectomy": _sct("175905003", "Total nephrectomy (procedure)"),
     },
 )
 
@@ -301,31 +238,17 @@ LATERALITY: Final = CodeTable(
     },
 )
 
-IVC_MANAGEMENT: Final = CodeTable(
-    "ivc-management", {k: (L.IVC_MANAGEMENT[k],) for k in L.IVC_MANAGEMENT.concepts}
-)
-GRAFT_MATERIAL: Final = CodeTable(
-    "graft-material", {k: (L.GRAFT_MATERIAL[k],) for k in L.GRAFT_MATERIAL.concepts}
-)
-COMPLICATION: Final = CodeTable(
+IVC_MANAGEMENT: Final = CodeTable.local("ivc-management", L.IVC_MANAGEMENT)
+GRAFT_MATERIAL: Final = CodeTable.local("graft-material", L.GRAFT_MATERIAL)
+COMPLICATION: Final = CodeTable.local(
     "complication",
-    {
-        # 385494008 "Hematoma (disorder)": verified; no "postoperative hematoma" concept found
-        k: ((_sct("385494008", "Hematoma (disorder)"),) if k == "hematoma" else ())
-        + (L.COMPLICATION[k],)
-        for k in L.COMPLICATION.concepts
-    },
+    L.COMPLICATION,
+    # 385494008 "Hematoma (disorder)": verified; no "postoperative hematoma" concept found
+    {"hematoma": _sct("385494008", "Hematoma (disorder)")},
 )
-CLAVIEN_DINDO: Final = CodeTable(
-    "clavien-dindo", {k: (L.CLAVIEN_DINDO[k],) for k in L.CLAVIEN_DINDO.concepts}
-)
-RESECTION_EXTENT: Final = CodeTable(
-    "resection-extent", {k: (L.RESECTION_EXTENT[k],) for k in L.RESECTION_EXTENT.concepts}
-)
-MANAGEMENT_DECISION: Final = CodeTable(
-    "management-decision",
-    {k: (L.MANAGEMENT_DECISION[k],) for k in L.MANAGEMENT_DECISION.concepts},
-)
+CLAVIEN_DINDO: Final = CodeTable.local("clavien-dindo", L.CLAVIEN_DINDO)
+RESECTION_EXTENT: Final = CodeTable.local("resection-extent", L.RESECTION_EXTENT)
+MANAGEMENT_DECISION: Final = CodeTable.local("management-decision", L.MANAGEMENT_DECISION)
 
 OBS: Final = L.OBSERVATION_CODE  # local observation codes, by name
 
@@ -352,35 +275,24 @@ FNCLCC_GRADE: Final = CodeTable(
 
 #: V2 (FSH profile with display; Chile IGs)
 SURGICAL_MARGIN: Final = _sct("396631001", "Surgical margin observable (observable entity)")
-MARGIN_STATUS: Final = CodeTable(
+MARGIN_STATUS: Final = CodeTable.local(
     "margin-status",
+    L.MARGIN_STATUS,
     {
-        "uninvolved": (
-            _sct("55182004", "Surgical margin uninvolved by tumor (finding)"),
-            L.MARGIN_STATUS["uninvolved"],
-        ),
-        "involved": (
-            _sct("370109009", "Surgical margin involved by tumor (finding)"),
-            L.MARGIN_STATUS["involved"],
-        ),
-        "cannot-be-assessed": (L.MARGIN_STATUS["cannot-be-assessed"],),
+        "uninvolved": _sct("55182004", "Surgical margin uninvolved by tumor (finding)"),
+        "involved": _sct("370109009", "Surgical margin involved by tumor (finding)"),
     },
 )
 
-R_CLASSIFICATION: Final = CodeTable(
+R_CLASSIFICATION: Final = CodeTable.local(
     "r-classification",
+    L.R_CLASSIFICATION,
     {
-        "R0": (_sct("258254000", "Residual tumor stage R0 (finding)"), L.R_CLASSIFICATION["R0"]),
+        "R0": _sct("258254000", "Residual tumor stage R0 (finding)"),
         # R1 278271003 (not 258255004), R2 and RX from one source each: verification notes
-        "R1": (_sct("278271003", "Residual tumor stage R1 (finding)"), L.R_CLASSIFICATION["R1"]),
-        "R2": (
-            _sct("278272005", "Residual tumor stage R2 (finding)", verified=False),
-            L.R_CLASSIFICATION["R2"],
-        ),
-        "RX": (
-            _sct("258253006", "Residual tumor stage RX (finding)", verified=False),
-            L.R_CLASSIFICATION["RX"],
-        ),
+        "R1": _sct("278271003", "Residual tumor stage R1 (finding)"),
+        "R2": _sct("278272005", "Residual tumor stage R2 (finding)", verified=False),
+        "RX": _sct("258253006", "Residual tumor stage RX (finding)", verified=False),
     },
 )
 
@@ -419,45 +331,32 @@ METASTASIS_BODY_SITE: Final = CodeTable(
     },
 )
 
-AGENT: Final = CodeTable(
+AGENT: Final = CodeTable.local(
     "agent",
+    L.AGENT,
     {
         # RxNorm ingredient RXCUIs (docs/terminology-verification.md). Agents whose RXCUI no
-        # source confirmed carry the project's local code only, never a guessed RXCUI.
-        "doxorubicin": (Code(RXNORM, "3639", "doxorubicin"), L.AGENT["doxorubicin"]),
-        "ifosfamide": (Code(RXNORM, "5657", "ifosfamide"), L.AGENT["ifosfamide"]),
-        "gemcitabine": (Code(RXNORM, "12574", "gemcitabine"), L.AGENT["gemcitabine"]),
-        "docetaxel": (Code(RXNORM, "72962", "docetaxel"), L.AGENT["docetaxel"]),
-        "dacarbazine": (L.AGENT["dacarbazine"],),  # 3098 from memory, not found in any source
-        "trabectedin": (L.AGENT["trabectedin"],),
-        "eribulin": (L.AGENT["eribulin"],),
-        "pazopanib": (  # one source
-            Code(RXNORM, "714438", "pazopanib", verified=False),
-            L.AGENT["pazopanib"],
-        ),
-        "epirubicin": (L.AGENT["epirubicin"],),
-        "cyclophosphamide": (
-            Code(RXNORM, "3002", "cyclophosphamide"),
-            L.AGENT["cyclophosphamide"],
-        ),
-        "vincristine": (Code(RXNORM, "11202", "vincristine"), L.AGENT["vincristine"]),
-        "paclitaxel": (Code(RXNORM, "56946", "paclitaxel"), L.AGENT["paclitaxel"]),
+        # source confirmed carry the project's local code only, never a guessed RXCUI
+        # (dacarbazine: 3098 from memory, not found in any source).
+        "doxorubicin": Code(RXNORM, "3639", "doxorubicin"),
+        "ifosfamide": Code(RXNORM, "5657", "ifosfamide"),
+        "gemcitabine": Code(RXNORM, "12574", "gemcitabine"),
+        "docetaxel": Code(RXNORM, "72962", "docetaxel"),
+        "pazopanib": Code(RXNORM, "714438", "pazopanib", verified=False),  # one source
+        "cyclophosphamide": Code(RXNORM, "3002", "cyclophosphamide"),
+        "vincristine": Code(RXNORM, "11202", "vincristine"),
+        "paclitaxel": Code(RXNORM, "56946", "paclitaxel"),
     },
 )
 
-THERAPY_SETTING: Final = CodeTable(
-    "therapy-setting", {k: (L.THERAPY_SETTING[k],) for k in L.THERAPY_SETTING.concepts}
-)
-NOT_GIVEN_THERAPY: Final = CodeTable(
+THERAPY_SETTING: Final = CodeTable.local("therapy-setting", L.THERAPY_SETTING)
+NOT_GIVEN_THERAPY: Final = CodeTable.local(
     "therapy",
+    L.NOT_GIVEN_THERAPY,
     {
-        "chemotherapy": (
-            _sct("367336001", "Chemotherapy (procedure)"),
-            L.NOT_GIVEN_THERAPY["chemotherapy"],
-        ),
-        "radiotherapy": (
-            _sct("108290001", "Radiation oncology AND/OR radiotherapy (procedure)", verified=False),
-            L.NOT_GIVEN_THERAPY["radiotherapy"],
+        "chemotherapy": _sct("367336001", "Chemotherapy (procedure)"),
+        "radiotherapy": _sct(
+            "108290001", "Radiation oncology AND/OR radiotherapy (procedure)", verified=False
         ),
     },
 )

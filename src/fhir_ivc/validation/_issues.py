@@ -7,7 +7,7 @@ like any other OperationOutcome-shaped issue (it shows ``diagnostics``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, NotRequired, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict, get_args
 
 __all__ = [
     "RANK",
@@ -23,7 +23,7 @@ __all__ = [
 Severity = Literal["error", "warning", "information"]
 
 #: most severe first; ``at_least(issues, "warning")`` keeps errors and warnings
-SEVERITIES: Final[tuple[Severity, ...]] = ("error", "warning", "information")
+SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
 #: severity -> rank, most severe 0
 RANK: Final = {s: i for i, s in enumerate(SEVERITIES)}
 
