@@ -25,6 +25,7 @@ from fhir_ivc.bundle import build_bundles
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.exceptions import RequestError
 from fhir_ivc.exchange import _async, _sync
+from fhir_ivc.exchange import pull as pull_plan
 from fhir_ivc.exchange.pull import (
     SEARCHES,
     PatientPull,
@@ -632,8 +633,8 @@ async def test_auto_uses_the_strategy_that_was_faster_on_the_first_patients(
     client, router, monkeypatch, slow, chosen
 ):
     clock = [0.0]  # the engines' clock: advanced by the fake server's "slow" answers only
+    monkeypatch.setattr(pull_plan, "PROBE_MIN_PATIENTS", 3)  # the probe's decision
     for engine in (_async, _sync):
-        monkeypatch.setattr(engine, "PROBE_MIN_PATIENTS", 3)
         monkeypatch.setattr(engine, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     originals = cases(3)
     server = FakeServer([r for c in originals for r in server_resources(c)])
@@ -659,8 +660,7 @@ async def test_auto_uses_the_strategy_that_was_faster_on_the_first_patients(
 async def test_auto_takes_everything_when_the_searches_fail_on_the_probe(
     client, router, monkeypatch
 ):
-    for engine in (_async, _sync):
-        monkeypatch.setattr(engine, "PROBE_MIN_PATIENTS", 3)
+    monkeypatch.setattr(pull_plan, "PROBE_MIN_PATIENTS", 3)
     originals = cases(3)
     server = FakeServer([r for c in originals for r in server_resources(c)])
 

@@ -17,16 +17,13 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from fhir_ivc.client import CapabilityInfo, FhirClient
-from fhir_ivc.client._answers import EntryResponse, parse_transaction_response
 from fhir_ivc.client._core import ClientCore, JsonDict
-from fhir_ivc.exceptions import ConfigError, FhirHttpError, NotFoundError
+from fhir_ivc.exceptions import FhirHttpError, NotFoundError
 from fhir_ivc.exchange import manifest, push, split
 from fhir_ivc.exchange._concurrency import map_bounded
 from fhir_ivc.exchange.manifest import Corrections
 from fhir_ivc.exchange.pull import (
     MAX_REFERENCE_READS,
-    PROBE_MIN_PATIENTS,
-    PROBE_PATIENTS,
     PatientPull,
     PatientQuery,
     PullTarget,
@@ -36,15 +33,18 @@ from fhir_ivc.exchange.pull import (
     drain,
     everything_params,
     failed_pull,
+    manifest_search_of,
     not_found_pull,
+    patients_in,
     plan_targets,
+    probe_patients,
     read_pulled,
     resolve_strategy,
     search_plan,
 )
-from fhir_ivc.exchange.pull_changes import change_plan, changed_patient_ids
+from fhir_ivc.exchange.pull_changes import change_plan, changed_patient_ids, server_stamp
 from fhir_ivc.exchange.push import CasePushResult, PushItem
-from fhir_ivc.exchange.resources import ResourceSet, unreadable_reason
+from fhir_ivc.exchange.resources import ResourceSet, page_resources, unreadable_reason
 
 __all__ = [
     "changed_patients",
@@ -96,53 +96,27 @@ def push_bundle(
         requests += searched
     planned = push.plan_entries(bundle, sources, fixes)
     if max_entries is not None and len(planned) > max_entries:
-        return push_parts(client, case_id, bundle, sources, planned, max_entries, requests)
+        parts = split.SplitPush(case_id, bundle, sources, planned, max_entries, requests - 1)
+        return push_parts(client, parts)
     try:
         answer = client.transaction(bundle)
     except FhirHttpError as exc:
         return replace(push.result_from_http_error(case_id, planned, exc), requests=requests)
-    entries = parse_transaction_response(answer, expected_entries=len(planned))
-    return replace(push.result_from_response(case_id, planned, entries), requests=requests)
+    return replace(push.result_from_answer(case_id, planned, answer), requests=requests)
 
 
-def push_parts(
-    client: FhirClient,
-    case_id: str,
-    bundle: Mapping[str, Any],
-    sources: Mapping[str, str] | None,
-    planned: list[push.PlannedEntry],
-    max_entries: int,
-    requests: int,
-) -> CasePushResult:
+def push_parts(client: FhirClient, parts: split.SplitPush) -> CasePushResult:
     """One case as transactions of at most ``max_entries``, each referring to the earlier ones
     by the ``Type/id`` the server answered (see :mod:`fhir_ivc.exchange.split`)."""
-    corrections = [p.index for p in planned if p.correction]
-    manifests = [p.index for p in planned if p.source == manifest.MANIFEST_SOURCE]
-    try:
-        parts = split.plan_parts(bundle, max_entries, last=corrections + manifests)
-    except split.SplitError as exc:
-        failed = push.result_from_error(case_id, bundle, sources, ConfigError(str(exc)))
-        return replace(failed, requests=requests - 1)
-    known: dict[str, str] = {}
-    responses: dict[int, EntryResponse] = {}
-    for part in parts:
-        body = split.rewrite_part(bundle, part, known)
-        requests += 1
+    if parts.unsplittable is not None:
+        return parts.unsplittable
+    for part, body in parts.transactions():
         try:
             answer = client.transaction(body)
         except FhirHttpError as exc:
-            sub = [replace(planned[i], index=pos) for pos, i in enumerate(part)]
-            failure = push.result_from_http_error(case_id, sub, exc)
-            merged = split.merge_results(case_id, planned, parts, responses, failure)
-            return replace(merged, requests=requests - 1)
-        answers = parse_transaction_response(answer, expected_entries=len(part))
-        for i, response in zip(part, answers, strict=True):
-            responses[i] = response
-            reference = split.location_reference(response.location)
-            full_url = planned[i].full_url
-            if full_url and reference:
-                known[full_url] = reference
-    return replace(split.merge_results(case_id, planned, parts, responses), requests=requests - 1)
+            return parts.refused(part, exc)
+        parts.answered(part, answer)
+    return parts.result()
 
 
 def corrected_bundle(
@@ -163,10 +137,7 @@ def corrected_bundle(
     requests = 0
     for page in client.search("List", search):
         requests += 1
-        for entry in page.get("entry") or []:
-            resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if isinstance(resource, Mapping) and manifest.is_manifest(resource):
-                held.append(resource)
+        held += [r for r in page_resources(page) if manifest.is_manifest(r)]
     stale = [s for server in held for s in manifest.stale_items(server, bundle)]
     current: dict[str, Mapping[str, Any]] = {}
     if mode == "entered-in-error":
@@ -226,14 +197,8 @@ def find_patients(
     found: dict[str, JsonDict] = {}
     for params in query.searches(count):
         for page in client.search("Patient", params):
-            for entry in page.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, Mapping) else None
-                if (
-                    isinstance(resource, dict)
-                    and resource.get("resourceType") == "Patient"
-                    and isinstance(resource.get("id"), str)
-                ):
-                    found.setdefault(resource["id"], resource)
+            for patient in patients_in(page):
+                found.setdefault(patient["id"], patient)
     return list(found.values())
 
 
@@ -265,9 +230,7 @@ def server_time(client: FhirClient) -> str | None:
     """
     try:
         for page in client.search("Patient", {"_summary": "count"}):
-            meta = page.get("meta")
-            stamp = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
-            return stamp if isinstance(stamp, str) else None
+            return server_stamp(page)
     except FhirHttpError:
         pass
     return None
@@ -298,21 +261,13 @@ def gather_patient(
         for resource_type, params in search_plan(patient_id, support, count):
             for page in client.search(resource_type, params):
                 resources.add_page(page)
-    while missing := resources.missing():
-        for key in missing:
-            resource_type, _, resource_id = key.partition("/")
-            if resources.reads >= MAX_REFERENCE_READS:
-                resources.unreadable(key, f"not read: over {MAX_REFERENCE_READS} reads")
-                continue
-            if not support.can_read(resource_type):
-                resources.unreadable(key, f"the server does not offer reading {resource_type}")
-                continue
-            resources.attempt(key)
-            resources.reads += 1
-            try:
-                resources.add(client.read(resource_type, resource_id))
-            except (NotFoundError, FhirHttpError, ValueError) as exc:
-                resources.unreadable(key, unreadable_reason(exc))
+    for key, resource_type, resource_id in resources.reads_due(
+        support.can_read, MAX_REFERENCE_READS
+    ):
+        try:
+            resources.add(client.read(resource_type, resource_id))
+        except (NotFoundError, FhirHttpError, ValueError) as exc:
+            resources.unreadable(key, unreadable_reason(exc))
     return resources
 
 
@@ -366,9 +321,7 @@ def pull_patient(
     resources = gather_patient(
         client, target.patient, strategy=strategy, count=count, support=support
     )
-    if target.manifest_only and target.source_system and target.case_id:
-        # $everything need not return the List (HAPI does not): one search finds it
-        search = manifest.search_params(target.source_system, target.case_id)
+    if (search := manifest_search_of(target)) is not None:
         for page in client.search("List", search):
             resources.add_page(page)
     return read_pulled(
@@ -423,10 +376,8 @@ def pull_many(
         changed = changed_patients(client, since, support=support, count=count)
         targets = [t for t in targets if t.patient is None or t.patient["id"] in changed]
         logger.info("pull: %d of them changed since %s", len(targets), since)
-    if strategy == "auto" and resolved == "everything":
-        todo = [t.patient for t in targets if t.patient is not None and not (skip and skip(t))]
-        if len(todo) >= PROBE_MIN_PATIENTS:
-            resolved = probe_strategies(client, todo[:PROBE_PATIENTS], count=count, support=support)
+    if probe := probe_patients(strategy, resolved, targets, skip):
+        resolved = probe_strategies(client, probe, count=count, support=support)
 
     def pull_one(target: PullTarget) -> PatientPull:
         try:

@@ -39,8 +39,8 @@ from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.client._answers import server_resources, strings_of
 from fhir_ivc.client._core import JsonDict, QueryValue
 from fhir_ivc.exceptions import FhirIvcError
-from fhir_ivc.exchange.manifest import case_resources
-from fhir_ivc.exchange.resources import ResourceSet
+from fhir_ivc.exchange.manifest import case_resources, search_params
+from fhir_ivc.exchange.resources import ResourceSet, page_resources
 from fhir_ivc.mappers._read import Loss
 from fhir_ivc.model import Case
 
@@ -61,9 +61,12 @@ __all__ = [
     "drain",
     "everything_params",
     "failed_pull",
+    "manifest_search_of",
     "not_found_pull",
     "parse_identifier",
+    "patients_in",
     "plan_targets",
+    "probe_patients",
     "read_pulled",
     "resolve_strategy",
     "search_plan",
@@ -195,6 +198,25 @@ class PullTarget:
     @property
     def patient_ref(self) -> str | None:
         return f"Patient/{self.patient['id']}" if self.patient is not None else None
+
+
+def patients_in(page: Mapping[str, Any]) -> Iterator[JsonDict]:
+    """The Patients of a search answer's page that have an id (the others cannot be pulled)."""
+    for resource in page_resources(page):
+        if (
+            isinstance(resource, dict)
+            and resource.get("resourceType") == "Patient"
+            and isinstance(resource.get("id"), str)
+        ):
+            yield resource
+
+
+def manifest_search_of(target: PullTarget) -> dict[str, str] | None:
+    """The search for the case manifest of a target known only by it (``$everything`` need not
+    return the List: HAPI does not), else ``None``."""
+    if target.manifest_only and target.source_system and target.case_id:
+        return search_params(target.source_system, target.case_id)
+    return None
 
 
 def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[PullTarget]:
@@ -382,6 +404,21 @@ def resolve_strategy(
 PROBE_PATIENTS: Final = 2
 #: … and only when a run pulls at least this many (below, the probe would cost more than it saves)
 PROBE_MIN_PATIENTS: Final = 8
+
+
+def probe_patients(
+    strategy: Strategy,
+    resolved: Literal["everything", "search"],
+    targets: Sequence[PullTarget],
+    skip: Callable[[PullTarget], bool] | None,
+) -> list[JsonDict]:
+    """The patients ``auto`` gathers both ways before it chooses: the first
+    :data:`PROBE_PATIENTS` to pull when the server offers ``$everything`` and at least
+    :data:`PROBE_MIN_PATIENTS` are to be pulled; else none (no probe)."""
+    if strategy != "auto" or resolved != "everything":
+        return []
+    todo = [t.patient for t in targets if t.patient is not None and not (skip and skip(t))]
+    return todo[:PROBE_PATIENTS] if len(todo) >= PROBE_MIN_PATIENTS else []
 
 
 def choose_faster(seconds: Mapping[str, float]) -> Literal["everything", "search"]:

@@ -25,7 +25,13 @@ from typing import Any, Final
 from fhir_ivc.client._core import QueryValue
 from fhir_ivc.exchange.pull import SEARCHES, SearchSupport
 
-__all__ = ["CHANGE_SEARCHES", "change_plan", "changed_patient_ids", "parse_instant"]
+__all__ = [
+    "CHANGE_SEARCHES",
+    "change_plan",
+    "changed_patient_ids",
+    "parse_instant",
+    "server_stamp",
+]
 
 
 #: ``(type, element)``: the searches that find the patients with changes since an instant: the
@@ -96,3 +102,10 @@ def changed_patient_ids(page: Mapping[str, Any]) -> set[str]:
             if isinstance(text, str) and (match := _PATIENT_REF.search(text)):
                 found.add(match[1])
     return found
+
+
+def server_stamp(page: Mapping[str, Any]) -> str | None:
+    """``meta.lastUpdated`` of a search answer: the server's clock when it answered."""
+    meta = page.get("meta")
+    stamp = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
+    return stamp if isinstance(stamp, str) else None

@@ -37,7 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 from urllib.parse import unquote
 
-from fhir_ivc.client._answers import EntryResponse, first_issue_text, issue_text
+from fhir_ivc.client._answers import (
+    EntryResponse,
+    first_issue_text,
+    issue_text,
+    parse_transaction_response,
+)
 from fhir_ivc.exceptions import FhirHttpError, FhirIvcError
 
 __all__ = [
@@ -50,9 +55,11 @@ __all__ = [
     "PlannedEntry",
     "PushItem",
     "classify_entry",
+    "entry_result",
     "hapi_storage_code",
     "locate_issue",
     "plan_entries",
+    "result_from_answer",
     "result_from_error",
     "result_from_http_error",
     "result_from_response",
@@ -281,25 +288,26 @@ def classify_entry(planned: PlannedEntry, response: EntryResponse) -> tuple[Outc
     return "updated", None
 
 
+def entry_result(plan: PlannedEntry, response: EntryResponse) -> EntryResult:
+    """The result of one entry the server answered."""
+    outcome, message = classify_entry(plan, response)
+    return EntryResult(
+        full_url=plan.full_url,
+        resource_type=response.resource_type or plan.resource_type,
+        source=plan.source,
+        outcome=outcome,
+        status=response.status,
+        location=response.location,
+        version_id=response.version_id,
+        message=message,
+    )
+
+
 def result_from_response(
     case_id: str, planned: Sequence[PlannedEntry], responses: Sequence[EntryResponse]
 ) -> CasePushResult:
     """The result of a transaction the server accepted."""
-    entries: list[EntryResult] = []
-    for plan, response in zip(planned, responses, strict=True):
-        outcome, message = classify_entry(plan, response)
-        entries.append(
-            EntryResult(
-                full_url=plan.full_url,
-                resource_type=response.resource_type or plan.resource_type,
-                source=plan.source,
-                outcome=outcome,
-                status=response.status,
-                location=response.location,
-                version_id=response.version_id,
-                message=message,
-            )
-        )
+    entries = [entry_result(p, r) for p, r in zip(planned, responses, strict=True)]
     failed = [e for e in entries if e.outcome == "failed"]
     error = None
     if failed:
@@ -307,6 +315,14 @@ def result_from_response(
     result = CasePushResult(case_id=case_id, ok=not failed, entries=entries, error=error)
     _log(result)
     return result
+
+
+def result_from_answer(
+    case_id: str, planned: Sequence[PlannedEntry], answer: Mapping[str, Any]
+) -> CasePushResult:
+    """The result of a transaction-response Bundle (``answer``) to ``planned``."""
+    entries = parse_transaction_response(answer, expected_entries=len(planned))
+    return result_from_response(case_id, planned, entries)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,14 +8,14 @@ resources returned, keyed ``Type/id``; it knows which references are still missi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fhir_ivc.client._core import JsonDict
 from fhir_ivc.exceptions import FhirHttpError
 from fhir_ivc.mappers._read import Loss
 
-__all__ = ["ResourceSet", "unreadable_reason"]
+__all__ = ["ResourceSet", "page_resources", "unreadable_reason"]
 
 _TYPE_ID = re.compile(
     r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
@@ -37,6 +37,14 @@ def _references(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for child in value:
             yield from _references(child)
+
+
+def page_resources(page: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The resources of a searchset page's entries (entries without one are passed over)."""
+    for entry in page.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if isinstance(resource, Mapping):
+            yield resource
 
 
 class ResourceSet:
@@ -135,6 +143,25 @@ class ResourceSet:
                 if key is not None and key not in self._resources and key not in self._attempted:
                     wanted.setdefault(key, None)
         return list(wanted)
+
+    def reads_due(
+        self, can_read: Callable[[str], bool], limit: int
+    ) -> Iterator[tuple[str, str, str]]:
+        """``(key, type, id)`` of each reference to read, until none is missing (what a read
+        adds may refer to more). Each is handed out once and counted in :attr:`reads`; over
+        ``limit`` reads, or of a type the server does not read (``can_read``), it is a loss."""
+        while missing := self.missing():
+            for key in missing:
+                resource_type, _, resource_id = key.partition("/")
+                if self.reads >= limit:
+                    self.unreadable(key, f"not read: over {limit} reads")
+                    continue
+                if not can_read(resource_type):
+                    self.unreadable(key, f"the server does not offer reading {resource_type}")
+                    continue
+                self.attempt(key)
+                self.reads += 1
+                yield key, resource_type, resource_id
 
     def attempt(self, key: str) -> None:
         """Mark ``key`` as tried: it is never asked for again, whatever the answer."""

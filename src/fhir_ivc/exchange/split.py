@@ -26,21 +26,27 @@ later ones are not sent (their entries are ``failed``, "not sent"). Re-running c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from fhir_ivc.bulk.ids import rewrite_references
-from fhir_ivc.client._answers import EntryResponse
+from fhir_ivc.client._answers import EntryResponse, parse_transaction_response
+from fhir_ivc.exceptions import ConfigError, FhirHttpError
+from fhir_ivc.exchange.manifest import MANIFEST_SOURCE
 from fhir_ivc.exchange.push import (
     CasePushResult,
     EntryResult,
     PlannedEntry,
-    classify_entry,
+    entry_result,
+    result_from_error,
+    result_from_http_error,
     result_from_response,
 )
 
 __all__ = [
     "SplitError",
+    "SplitPush",
     "location_reference",
     "merge_results",
     "plan_parts",
@@ -193,18 +199,7 @@ def merge_results(
         for pos, i in enumerate(part):
             plan = planned[i]
             if k < failed_at:
-                outcome, message = classify_entry(plan, responses[i])
-                response = responses[i]
-                by_index[i] = EntryResult(
-                    plan.full_url,
-                    response.resource_type or plan.resource_type,
-                    plan.source,
-                    outcome,
-                    response.status,
-                    response.location,
-                    response.version_id,
-                    message,
-                )
+                by_index[i] = entry_result(plan, responses[i])
             elif k == failed_at:
                 by_index[i] = failure.entries[pos]
             else:
@@ -226,3 +221,66 @@ def merge_results(
         status_code=failure.status_code,
         exception=failure.exception,
     )
+
+
+class SplitPush:
+    """One case sent as parts of at most ``max_entries``: which transaction to send next, what
+    each answer means, the case's result; the shells only send (``_async.push_parts``).
+
+    ``requests``: those sent for the case before its parts (the manifest search's pages).
+    ``unsplittable`` is the failed result of a case that cannot be split under the cap (then
+    nothing is to be sent).
+    """
+
+    def __init__(
+        self,
+        case_id: str,
+        bundle: Mapping[str, Any],
+        sources: Mapping[str, str] | None,
+        planned: Sequence[PlannedEntry],
+        max_entries: int,
+        requests: int,
+    ) -> None:
+        self.case_id = case_id
+        self.bundle = bundle
+        self.planned = planned
+        self.requests = requests
+        self.unsplittable: CasePushResult | None = None
+        self.parts: list[list[int]] = []
+        self._known: dict[str, str] = {}
+        self._responses: dict[int, EntryResponse] = {}
+        corrections = [p.index for p in planned if p.correction]
+        manifests = [p.index for p in planned if p.source == MANIFEST_SOURCE]
+        try:
+            self.parts = plan_parts(bundle, max_entries, last=corrections + manifests)
+        except SplitError as exc:
+            failed = result_from_error(case_id, bundle, sources, ConfigError(str(exc)))
+            self.unsplittable = replace(failed, requests=requests)
+
+    def transactions(self) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        """``(part, transaction)`` in order, each built once the parts before it are answered
+        (it refers to their entries by the ``Type/id`` the server gave them)."""
+        for part in self.parts:
+            self.requests += 1
+            yield part, rewrite_part(self.bundle, part, self._known)
+
+    def answered(self, part: Sequence[int], answer: Mapping[str, Any]) -> None:
+        answers = parse_transaction_response(answer, expected_entries=len(part))
+        for i, response in zip(part, answers, strict=True):
+            self._responses[i] = response
+            reference = location_reference(response.location)
+            full_url = self.planned[i].full_url
+            if full_url and reference:
+                self._known[full_url] = reference
+
+    def refused(self, part: Sequence[int], exc: FhirHttpError) -> CasePushResult:
+        """The case's result when the server refused ``part`` (the later parts are not sent)."""
+        sub = [replace(self.planned[i], index=pos) for pos, i in enumerate(part)]
+        failure = result_from_http_error(self.case_id, sub, exc)
+        merged = merge_results(self.case_id, self.planned, self.parts, self._responses, failure)
+        return replace(merged, requests=self.requests)
+
+    def result(self) -> CasePushResult:
+        """The case's result once every part was answered."""
+        merged = merge_results(self.case_id, self.planned, self.parts, self._responses)
+        return replace(merged, requests=self.requests)
