@@ -30,6 +30,7 @@ from fhir_ivc.bulk.http import BulkHttp, Progress
 from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client._errors import redact_url
 from fhir_ivc.exceptions import ConfigError, FhirHttpError
+from fhir_ivc.fhir.ids import ID_PATTERN, TYPE_PATTERN
 from fhir_ivc.io import atomic_write_bytes, dump_json
 
 __all__ = [
@@ -42,8 +43,8 @@ __all__ = [
     "run_export",
 ]
 
-_TYPE: Final = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
-_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_TYPE: Final = re.compile(rf"^{TYPE_PATTERN}$")
+_ID: Final = re.compile(rf"^{ID_PATTERN}$")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from fhir_ivc.bulk.ndjson import (
 )
 from fhir_ivc.client import CapabilityInfo
 from fhir_ivc.exchange import OUTCOMES, Outcome
+from fhir_ivc.fhir.ids import ID_PATTERN, TYPE_PATTERN
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -53,8 +54,8 @@ __all__ = [
     "write_parts",
 ]
 
-_KEY: Final = re.compile(r"\b([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})\b")
-_PATH: Final = re.compile(r"in path: ([A-Z][A-Za-z]{1,63})\.")
+_KEY: Final = re.compile(rf"\b({TYPE_PATTERN})/({ID_PATTERN})\b")
+_PATH: Final = re.compile(rf"in path: ({TYPE_PATTERN})\.")
 #: HAPI's default and maximum ``maxBatchResourceCount`` (BulkImportAppCtx: "avoid the 1000
 #: SQL parameter limit") and its batch size limit (2 MB of characters), with a margin
 MAX_BATCH_RESOURCES: Final = 800

@@ -13,7 +13,6 @@ missing reference is for ``pull``. Memory stays one patient's resources, whateve
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -30,11 +29,11 @@ from fhir_ivc.exchange.pull import (
     read_pulled,
 )
 from fhir_ivc.exchange.resources import ResourceSet, _references
+from fhir_ivc.fhir.ids import PATIENT_REF
 from fhir_ivc.mappers._read import Loss
 
 __all__ = ["ExportIndex", "owner_of", "read_patients"]
 
-_PATIENT_REF: Final = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
 _BATCH: Final = 1000
 #: types that list patients rather than belong to one
 _NOT_OWNED: Final = frozenset({"Group", "List"})
@@ -56,10 +55,10 @@ def owner_of(resource: Mapping[str, Any]) -> str | None:
     for key in ("subject", "patient"):
         ref = resource.get(key)
         if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
-            match = _PATIENT_REF.search(ref["reference"])
+            match = PATIENT_REF.search(ref["reference"])
             if match:
                 return match[1]
-    found = {m[1] for ref in _references(resource) if (m := _PATIENT_REF.search(ref))}
+    found = {m[1] for ref in _references(resource) if (m := PATIENT_REF.search(ref))}
     return found.pop() if len(found) == 1 else None
 
 

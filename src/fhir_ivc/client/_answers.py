@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_ivc.exceptions import ConfigError, RequestError
+from fhir_ivc.fhir.ids import ID_PATTERN
 
 __all__ = [
     "CapabilityInfo",
@@ -176,7 +177,7 @@ class CapabilityInfo:
 # --------------------------------------------------------------------------------------------
 
 _HISTORY = re.compile(r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/]+)/_history/(?P<vid>[^/?#]+)")
-_PLAIN = re.compile(r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:[?#]|$)")
+_PLAIN = re.compile(rf"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_PATTERN})(?:[?#]|$)")
 _ETAG = re.compile(r'^(?:W/)?"?(?P<vid>[^"]+)"?$')
 
 

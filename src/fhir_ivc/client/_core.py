@@ -44,6 +44,7 @@ from fhir_ivc.exceptions import (
     RequestError,
     TransportError,
 )
+from fhir_ivc.fhir.ids import ID_PATTERN, TYPE_PATTERN
 
 __all__ = [
     "DEFAULT_RESPONSE_LIMITS",
@@ -75,9 +76,8 @@ QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]]
 FHIR_JSON: Final = "application/fhir+json; fhirVersion=4.0"
 USER_AGENT: Final = f"fhir-ivc/{__version__}"
 
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-# FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPE = re.compile(TYPE_PATTERN)
+_FHIR_ID = re.compile(ID_PATTERN)
 # --------------------------------------------------------------------------------------------
 # Bounds on answers: size, time, pages
 # --------------------------------------------------------------------------------------------

@@ -18,12 +18,12 @@ rewrites the manifest when it deletes).
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from fhir_ivc.client._core import QueryValue
 from fhir_ivc.exchange.pull import SEARCHES, SearchSupport
+from fhir_ivc.fhir.ids import PATIENT_REF
 
 __all__ = [
     "CHANGE_SEARCHES",
@@ -43,8 +43,6 @@ CHANGE_SEARCHES: Final[tuple[tuple[str, str], ...]] = (
     *((s.resource_type, s.patient_param) for s in SEARCHES),
     ("List", "subject"),
 )
-
-_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
 
 
 def parse_instant(text: str) -> str:
@@ -99,7 +97,7 @@ def changed_patient_ids(page: Mapping[str, Any]) -> set[str]:
         for name in ("subject", "patient"):
             ref = resource.get(name)
             text = ref.get("reference") if isinstance(ref, Mapping) else None
-            if isinstance(text, str) and (match := _PATIENT_REF.search(text)):
+            if isinstance(text, str) and (match := PATIENT_REF.search(text)):
                 found.add(match[1])
     return found
 

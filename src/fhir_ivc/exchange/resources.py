@@ -13,13 +13,12 @@ from typing import Any
 
 from fhir_ivc.client._core import JsonDict
 from fhir_ivc.exceptions import FhirHttpError
+from fhir_ivc.fhir.ids import ID_PATTERN
 from fhir_ivc.mappers._read import Loss
 
 __all__ = ["ResourceSet", "page_resources", "unreadable_reason"]
 
-_TYPE_ID = re.compile(
-    r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
-)
+_TYPE_ID = re.compile(rf"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_PATTERN})(?:/_history/[^/]+)?$")
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,39 +6,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Unpack
 
 from fhir_ivc.io import reader
-from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits
-from fhir_ivc.io.reader import STDIN, CaseRecordResult, InputFormat
+from fhir_ivc.io.limits import DEFAULT_LIMITS
+from fhir_ivc.io.reader import STDIN, CaseRecordResult, ReadOptions
 from fhir_ivc.io.tables import is_table_input, iter_table_cases
 
 __all__ = ["iter_case_records", "iter_inputs"]
 
 
 def iter_case_records(
-    path: str | os.PathLike[str],
-    *,
-    input_format: InputFormat | None = None,
-    stdin: BinaryIO | None = None,
-    limits: InputLimits = DEFAULT_LIMITS,
+    path: str | os.PathLike[str], **options: Unpack[ReadOptions]
 ) -> Iterator[CaseRecordResult]:
     """The records of one input: case tables (docs/tables.md) when ``path`` is a folder, a
-    ``.zip`` or a ``.parquet`` file, else a case file
-    (:func:`fhir_ivc.io.reader.iter_case_records`)."""
+    ``.zip`` or a ``.parquet`` file (only ``limits`` applies), else a case file
+    (:func:`fhir_ivc.io.reader.iter_case_records`: ``input_format``, ``stdin``, ``limits``)."""
     if os.fspath(path) != STDIN and is_table_input(path):
-        yield from iter_table_cases(path, limits=limits)
+        yield from iter_table_cases(path, limits=options.get("limits", DEFAULT_LIMITS))
         return
-    yield from reader.iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)
+    yield from reader.iter_case_records(path, **options)
 
 
 def iter_inputs(
-    paths: Iterable[str | os.PathLike[str]],
-    *,
-    input_format: InputFormat | None = None,
-    stdin: BinaryIO | None = None,
-    limits: InputLimits = DEFAULT_LIMITS,
+    paths: Iterable[str | os.PathLike[str]], **options: Unpack[ReadOptions]
 ) -> Iterator[CaseRecordResult]:
     """The records of several inputs, one after the other (see :func:`iter_case_records`)."""
     for path in paths:
-        yield from iter_case_records(path, input_format=input_format, stdin=stdin, limits=limits)
+        yield from iter_case_records(path, **options)

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, Any, BinaryIO, Final, TypedDict
 
 import orjson
 from pydantic import ValidationError
@@ -65,6 +65,7 @@ __all__ = [
     "STDIN",
     "CaseRecordResult",
     "InputFormat",
+    "ReadOptions",
     "RecordSource",
     "Unreadable",
     "iter_case_records",
@@ -119,6 +120,14 @@ class CaseRecordResult:
         if self.case is not None:
             return self.case.case_id
         return self.errors[0].case_id
+
+
+class ReadOptions(TypedDict, total=False):
+    """The options of every case-record reader, declared once (see :func:`iter_case_records`)."""
+
+    input_format: InputFormat | None
+    stdin: BinaryIO | None
+    limits: InputLimits
 
 
 def iter_case_records(

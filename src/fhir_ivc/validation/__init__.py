@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from fhir_ivc.fhir.ids import TYPE_PATTERN
 from fhir_ivc.validation._issues import (
     SEVERITIES,
     Issue,
@@ -42,7 +43,7 @@ from fhir_ivc.validation._package import registry
 from fhir_ivc.validation._validator import Validator
 
 logger = logging.getLogger(__name__)
-_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_TYPE = re.compile(TYPE_PATTERN)
 
 __all__ = [
     "SEVERITIES",
