@@ -14,7 +14,7 @@ from tests.cli.conftest import fake_build_bundles
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli._app import app
 from fhir_ivc.cli._exit import EXIT_CODES, CliExit, ExitCode, exit_code_for
-from fhir_ivc.cli._map import _MapRun
+from fhir_ivc.cli._map_run import MapRun
 from fhir_ivc.cli._output import Reporter, reject_line
 from fhir_ivc.exceptions import (
     CaseInputError,
@@ -415,7 +415,7 @@ def test_map_streams(seed_file, tmp_path):
             events.append(f"wrote {bundles.case_id}")
             return 1
 
-    run = _MapRun(
+    run = MapRun(
         fake_build_bundles,
         None,
         [BundleKind.TRANSACTION],

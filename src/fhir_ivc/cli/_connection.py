@@ -26,7 +26,6 @@ from typing import Annotated, Any, Final, TypeVar
 import typer
 
 from fhir_ivc.bulk.http import BulkHttp
-from fhir_ivc.cli._files import file_option
 from fhir_ivc.cli._limits import (
     DEFAULT_MAX_PAGES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -36,6 +35,7 @@ from fhir_ivc.cli._limits import (
     ResponseDeadline,
     response_limits_from,
 )
+from fhir_ivc.cli._options import file_option
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._smart_options import (
     AuthKind,

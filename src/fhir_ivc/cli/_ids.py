@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-import typer
+from fhir_ivc.cli._options import choice_option
 
 __all__ = ["Ids", "IdsOption"]
 
@@ -17,9 +17,8 @@ class Ids(StrEnum):
 
 IdsOption = Annotated[
     Ids,
-    typer.Option(
+    choice_option(
         "--ids",
-        case_sensitive=False,
         help="conditional: PUT Type?identifier=system|value, the server picks ids (default). "
         "logical: PUT Type/<uuid>, ids derived from the same uuid5 as the identifier, "
         "references Type/<uuid> (needed for Bulk Data; some servers forbid client ids).",

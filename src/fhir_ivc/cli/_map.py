@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -21,7 +19,6 @@ from typing import Annotated, Any, cast
 import typer
 
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._files import dir_option, file_option, side_file
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
@@ -32,14 +29,22 @@ from fhir_ivc.cli._limits import (
     limits_from,
 )
 from fhir_ivc.cli._map_bulk import BulkDirOption, map_bulk
-from fhir_ivc.cli._map_jobs import Outcome, Work, outcome, parallel_outcomes
-from fhir_ivc.cli._output import Reporter
-from fhir_ivc.cli._services import BuildBundles, BundleCheck, services
+from fhir_ivc.cli._map_jobs import parallel_outcomes
+from fhir_ivc.cli._map_run import MapRun
+from fhir_ivc.cli._options import (
+    choice_option,
+    dir_option,
+    file_option,
+    input_argument,
+    ndjson_option,
+    side_file,
+)
+from fhir_ivc.cli._output import Reporter, plural
+from fhir_ivc.cli._services import services
 from fhir_ivc.io import (
     BundleDirWriter,
     BundleKind,
     BundleWriter,
-    CaseRecordResult,
     NdjsonBundleWriter,
     RejectsWriter,
     iter_inputs,
@@ -59,18 +64,13 @@ class KindChoice(StrEnum):
         return (BundleKind(self.value),)
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def map_command(
     ctx: typer.Context,
     inputs: Annotated[
         list[Path],
-        typer.Argument(
-            show_default=False,
-            metavar="INPUT",
-            help="Case files: .json (object or array), .ndjson/.jsonl, .yaml/.yml; "
+        input_argument(
+            "INPUT",
+            "Case files: .json (object or array), .ndjson/.jsonl, .yaml/.yml; "
             "other names are sniffed. '-' reads NDJSON from standard input.",
         ),
     ],
@@ -80,14 +80,12 @@ def map_command(
     ] = None,
     ndjson: Annotated[
         Path | None,
-        file_option(
-            "--ndjson",
-            allow_dash=True,
-            help="Write one NDJSON file, one bundle per line, instead ('-' = standard output).",
+        ndjson_option(
+            "Write one NDJSON file, one bundle per line, instead ('-' = standard output)."
         ),
     ] = None,
     kind: Annotated[
-        KindChoice, typer.Option("--kind", case_sensitive=False, help="Bundles to write.")
+        KindChoice, choice_option("--kind", help="Bundles to write.")
     ] = KindChoice.BOTH,
     rejects: Annotated[
         Path | None,
@@ -133,7 +131,7 @@ def map_command(
     if bulk is not None:  # docs/bulk.md; the run lives in _map_bulk
         limits = limits_from(max_record_bytes, max_depth)
         options: dict[str, Any] = {"rejects": rejects, "validate": validate, "quiet": quiet}
-        map_bulk(services(ctx), inputs, bulk, (out, ndjson), limits, _MapRun, **options)
+        map_bulk(services(ctx), inputs, bulk, (out, ndjson), limits, **options)
         return
     if (out is None) == (ndjson is None):
         raise typer.BadParameter(
@@ -159,7 +157,7 @@ def map_command(
                 stack.enter_context(RejectsWriter(rejects)) if rejects is not None else None
             )
             reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
-            run = _MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
+            run = MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
             records = iter_inputs(inputs, limits=limits_from(max_record_bytes, max_depth))
             if jobs > 1:
                 run.consume_outcomes(parallel_outcomes(records, run.work, jobs))
@@ -175,60 +173,3 @@ def map_command(
         reporter.info(summary)
     if run.rejected:
         raise CliExit(ExitCode.SOME_FAILED)
-
-
-@dataclass
-class _MapRun:
-    """One ``map`` run over a stream of records; keeps counts, never the cases or bundles."""
-
-    build: BuildBundles
-    check: BundleCheck | None
-    kinds: Sequence[BundleKind]
-    writer: BundleWriter
-    rejects: RejectsWriter | None
-    reporter: Reporter
-    mapped: int = 0
-    rejected: int = 0
-    bundles: int = 0
-
-    def __post_init__(self) -> None:
-        # the only state that grows with the input: ids seen, to refuse a second case with the
-        # same id instead of silently overwriting its bundles
-        self._seen: set[str] = set()
-        self.work = Work(self.build, self.check, self.kinds)
-
-    def consume(self, results: Iterable[CaseRecordResult]) -> None:
-        for result in results:
-            self._one(result, None)
-            self.reporter.advance()
-
-    def consume_outcomes(self, pairs: Iterable[tuple[CaseRecordResult, Outcome | None]]) -> None:
-        """Records whose outcome was computed elsewhere (``-j N``), in input order."""
-        for result, done in pairs:
-            self._one(result, done)
-            self.reporter.advance()
-
-    def _one(self, result: CaseRecordResult, done: Outcome | None) -> None:
-        source = str(result.source)
-        if result.case is None:
-            self._reject([(err.case_id, err.path, err.reason) for err in result.errors], source)
-            return
-        case = result.case
-        if case.case_id in self._seen:
-            reason = "duplicate case_id: an earlier record has the same id"
-            self._reject([(case.case_id, "case_id", reason)], source)
-            return
-        self._seen.add(case.case_id)
-        done = outcome(self.work, case) if done is None else done
-        if done.bundles is None:
-            self._reject(done.errors, source)
-            return
-        self.bundles += self.writer.write(done.bundles)
-        self.mapped += 1
-
-    def _reject(self, errors: list[tuple[str | None, str, str]], source: str) -> None:
-        self.rejected += 1
-        for case_id, path, reason in errors:
-            self.reporter.reject(case_id, path, reason, source)
-            if self.rejects is not None:
-                self.rejects.write(case_id, path, reason, source)

@@ -1,6 +1,6 @@
 """``fhir-ivc map --bulk DIR``: case records to a Bulk Data folder (docs/bulk.md).
 
-The same streaming run as ``map`` (:class:`fhir_ivc.cli._map._MapRun`: one case in memory, a
+The same streaming run as ``map`` (:class:`fhir_ivc.cli._map_run.MapRun`: one case in memory, a
 bad record rejects that record only), with bundles built with logical ids and a
 :class:`~fhir_ivc.bulk.ndjson.BulkDirWriter` instead of a bundle writer: one NDJSON file per
 resource type, ``cases.ndjson``, ``manifest.json``, ``rejects.ndjson``.
@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from fhir_ivc.bulk.ndjson import REJECTS_FILE, BulkDirWriter
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._files import dir_option
 from fhir_ivc.cli._ids import Ids
 from fhir_ivc.cli._inputs import check_inputs
-from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._map_run import MapRun
+from fhir_ivc.cli._options import dir_option
+from fhir_ivc.cli._output import Reporter, plural
 from fhir_ivc.cli._services import Services
 from fhir_ivc.io import BundleKind, InputLimits, RejectsWriter, iter_inputs
 
@@ -45,7 +46,6 @@ def map_bulk(
     folder: Path,
     others: tuple[Path | None, Path | None],
     limits: InputLimits,
-    make_run: Callable[..., Any],
     *,
     rejects: Path | None,
     validate: bool,
@@ -53,9 +53,7 @@ def map_bulk(
 ) -> None:
     """The ``map --bulk`` run; exit 0 all mapped, 1 some rejected, 2 the run could not be done.
 
-    ``others`` are ``--out`` and ``--ndjson`` (refused with ``--bulk``). ``make_run`` is
-    ``map``'s own run class (``_MapRun``), passed in by the hook in ``_map`` so that this
-    module does not import it back.
+    ``others`` are ``--out`` and ``--ndjson`` (refused with ``--bulk``).
     """
     started = time.perf_counter()
     conflicting = [n for n, v in zip(("--out", "--ndjson"), others, strict=True) if v is not None]
@@ -73,7 +71,7 @@ def map_bulk(
             rejects_writer = stack.enter_context(RejectsWriter(rejects))
             reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
             # bulk output needs logical ids whatever --ids says (NDJSON has no fullUrls)
-            run = make_run(
+            run = MapRun(
                 use.builder(Ids.LOGICAL),
                 check,
                 (BundleKind.TRANSACTION,),
@@ -87,16 +85,12 @@ def map_bulk(
         elapsed = time.perf_counter() - started
         by_type = ", ".join(f"{f.type} {f.count}" for f in files)
         summary = (
-            f"mapped {_plural(run.mapped, 'case')}, rejected {run.rejected}, wrote "
-            f"{_plural(sum(f.count for f in files), 'resource')} in "
-            f"{_plural(len(files), 'file')} to {folder} in {elapsed:.2f} s ({by_type})"
+            f"mapped {plural(run.mapped, 'case')}, rejected {run.rejected}, wrote "
+            f"{plural(sum(f.count for f in files), 'resource')} in "
+            f"{plural(len(files), 'file')} to {folder} in {elapsed:.2f} s ({by_type})"
         )
         if run.rejected:
             summary += f"; rejects in {rejects}"
         reporter.info(summary)
     if run.rejected:
         raise CliExit(ExitCode.SOME_FAILED)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

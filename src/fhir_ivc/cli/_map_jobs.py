@@ -61,7 +61,7 @@ def outcome(work: Work, case: Case) -> Outcome:
     except MappingError as exc:
         return Outcome(errors=[(exc.case_id or case.case_id, exc.path, str(exc))])
     if work.check is not None:
-        sources = _sources(bundles)
+        sources = dict(bundles.sources)
         problems = [
             problem
             for kind in work.kinds
@@ -70,12 +70,6 @@ def outcome(work: Work, case: Case) -> Outcome:
         if problems:
             return Outcome(errors=[(case.case_id, *problem) for problem in problems])
     return Outcome(bundles=bundles)
-
-
-def _sources(bundles: object) -> dict[str, str]:
-    """entry fullUrl -> case element, when the builder says (``CaseBundles.sources``)."""
-    sources = getattr(bundles, "sources", None)
-    return dict(sources) if isinstance(sources, dict) else {}
 
 
 # --- the workers ---------------------------------------------------------------------------

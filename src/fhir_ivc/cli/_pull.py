@@ -19,7 +19,6 @@ never print resource content, identifiers of other systems or credentials.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,8 +31,8 @@ import typer
 from fhir_ivc._version import __version__
 from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._files import dir_option, file_option, side_file
-from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._options import choice_option, dir_option, file_option, ndjson_option, side_file
+from fhir_ivc.cli._output import Reporter, now, plural
 from fhir_ivc.cli._pull_bulk import (
     ExportTypes,
     GroupOption,
@@ -123,10 +122,6 @@ def _query(
         return PatientQuery.by_identifiers(texts)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--identifier'") from exc
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _safe_file_name(case_id: str) -> bool:
@@ -266,11 +261,7 @@ def pull_command(
     ] = None,
     ndjson: Annotated[
         Path | None,
-        file_option(
-            "--ndjson",
-            allow_dash=True,
-            help="Write the case records to one NDJSON file instead ('-' = standard output).",
-        ),
+        ndjson_option("Write the case records to one NDJSON file instead ('-' = standard output)."),
     ] = None,
     loss_report: Annotated[
         Path | None,
@@ -303,9 +294,8 @@ def pull_command(
     ] = 4,
     strategy: Annotated[
         StrategyChoice,
-        typer.Option(
+        choice_option(
             "--strategy",
-            case_sensitive=False,
             help="How each patient's data is gathered: Patient/$everything, type searches, or "
             "auto ($everything when the server's CapabilityStatement offers it).",
         ),
@@ -408,7 +398,7 @@ def pull_command(
                 {
                     "tool": f"fhir-ivc {__version__}",
                     "server": public_url(server),
-                    "finished": _now(),
+                    "finished": now(),
                     "patients": run.totals.patients,
                     "cases": run.totals.ok,
                     "not_read": run.not_read,
@@ -445,7 +435,7 @@ def _summary(
     how = "/".join(sorted(run.strategies)) or "-"
     done = run.totals
     parts = [
-        f"pulled {done.patients} patient{'s' if done.patients != 1 else ''}: "
+        f"pulled {plural(done.patients, 'patient')}: "
         f"{done.ok} read into cases, {run.not_read} not read"
         + (f" ({done.not_found} not found)" if done.not_found else ""),
         f"{done.losses} losses in {done.with_losses} patients",

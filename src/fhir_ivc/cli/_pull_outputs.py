@@ -65,7 +65,18 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
 
 
-class ResumableLines:
+class _OneFile:
+    """Holds the one open file of a sink (``None`` outside its ``with`` block)."""
+
+    _file: IO[bytes] | None = None
+
+    def __exit__(self, *exc_info: *ExcInfo) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class ResumableLines(_OneFile):
     """Lines appended to ``.NAME.partial``, cut back to ``offset`` when a run resumes.
 
     ``offset=None`` starts afresh (an existing partial file is emptied). The file is moved to
@@ -78,7 +89,6 @@ class ResumableLines:
         self.path = path
         self.partial = partial_path(path)
         self.offset = offset
-        self._file: IO[bytes] | None = None
 
     def __enter__(self) -> Self:
         if self.offset is None:
@@ -106,11 +116,6 @@ class ResumableLines:
         self._file = file
         return self
 
-    def __exit__(self, *exc_info: *ExcInfo) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
     def write(self, value: Any) -> None:
         if self._file is None:
             raise RuntimeError("ResumableLines is used outside its 'with' block")
@@ -128,28 +133,22 @@ class ResumableLines:
         os.replace(self.partial, self.path)
 
 
-class LossDocument:
-    """The loss report as one JSON document, its entries spooled to ``spool`` as they come."""
+class LossDocument(_OneFile):
+    """The loss report as one JSON document, its entries spooled to ``spool`` as they come
+    (without one, to a temporary file of its own)."""
 
     def __init__(self, path: Path, spool: LineSink | None = None) -> None:
         self.path = path
         self._spool = spool
-        self._spool_path: Path | None = None
-        self._own: IO[bytes] | None = None
 
     def __enter__(self) -> Self:
         if self._spool is None:
-            self._own = tempfile.TemporaryFile(prefix="fhir-ivc-losses-")
+            self._file = tempfile.TemporaryFile(prefix="fhir-ivc-losses-")
         return self
 
-    def __exit__(self, *exc_info: *ExcInfo) -> None:
-        if self._own is not None:
-            self._own.close()
-            self._own = None
-
     def write(self, value: Any) -> None:
-        if self._own is not None:
-            self._own.write(dump_json(value))
+        if self._file is not None:
+            self._file.write(dump_json(value))
         elif self._spool is not None:
             self._spool.write(value)
 
@@ -158,10 +157,10 @@ class LossDocument:
 
     def finish(self, header: Mapping[str, Any], spool_file: Path | None = None) -> None:
         """Write the document atomically: ``header``'s keys, then ``"results"``: every entry."""
-        if self._own is not None:
-            self._own.flush()
-            self._own.seek(0)
-            self._assemble(header, self._own)
+        if self._file is not None:
+            self._file.flush()
+            self._file.seek(0)
+            self._assemble(header, self._file)
         elif spool_file is not None:
             with open(spool_file, "rb") as lines:
                 self._assemble(header, lines)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from fhir_ivc.cli._files import file_option
+from fhir_ivc.cli._options import file_option
 from fhir_ivc.cli._pull_outputs import Outputs, ResumableLines
 from fhir_ivc.exchange import PatientPull, PatientQuery
 from fhir_ivc.exchange.pull import token

@@ -31,7 +31,6 @@ from fhir_ivc._version import __version__
 from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED
 from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._files import file_option
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import (
@@ -41,7 +40,8 @@ from fhir_ivc.cli._limits import (
     MaxRecordBytes,
     limits_from,
 )
-from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._options import file_option, input_argument
+from fhir_ivc.cli._output import Reporter, now, plural
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
 from fhir_ivc.cli._push_feed import Feed, check_feed_options, open_feed
 from fhir_ivc.cli._push_input import Item, Reject, Work, Works, mapped_works, prebuilt_works
@@ -54,12 +54,13 @@ from fhir_ivc.cli._push_options import (
     StateOption,
 )
 from fhir_ivc.cli._push_replay import replay_works
-from fhir_ivc.cli._push_run import PushRun, client_logs, entries_text, now
+from fhir_ivc.cli._push_run import PushRun, client_logs
 from fhir_ivc.cli._services import services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
 from fhir_ivc.client.smart import DEFAULT_PUSH_SCOPE
-from fhir_ivc.exceptions import AuthError, ConfigError, RequestError
+from fhir_ivc.exceptions import AuthError
 from fhir_ivc.exchange import OUTCOMES
+from fhir_ivc.exchange.pipeline import check_push_server, unusable_server
 from fhir_ivc.exchange.push import plan_entries
 from fhir_ivc.exchange.report import (
     JsonReportWriter,
@@ -73,22 +74,16 @@ __all__ = ["push_command"]
 # --- the server -------------------------------------------------------------------------------
 
 
-async def _check_server(client: AsyncFhirClient) -> CapabilityInfo:
-    """``GET /metadata``: FHIR 4.0.x and the transaction interaction, else ConfigError (exit 2).
+async def _check_server(client: AsyncFhirClient, ids: Ids) -> CapabilityInfo:
+    """``GET /metadata``: FHIR 4.0.x, the transaction interaction and, for ``--ids logical``,
+    no refused ``updateCreate``; else ConfigError (exit 2).
 
     Raised as exceptions, not ``CliExit``: a ``SystemExit`` must not cross the event loop.
     """
     where = public_url(client.base_url)
-    try:
+    with unusable_server(where):
         info = await client.capabilities()
-    except (RequestError, ConfigError) as exc:
-        raise ConfigError(f"cannot use the FHIR server at {where}: {exc}") from exc
-    if not info.supports_transaction:
-        raise ConfigError(
-            f"the FHIR server at {where} does not declare the "
-            "'transaction' interaction (CapabilityStatement.rest.interaction); "
-            "fhir-ivc push sends one transaction per case"
-        )
+    check_push_server(info, where, ids=ids.value, pusher="fhir-ivc push")
     return info
 
 
@@ -145,10 +140,9 @@ def push_command(
     ctx: typer.Context,
     inputs: Annotated[
         list[Path] | None,
-        typer.Argument(
-            show_default=False,
-            metavar="INPUT",
-            help="Case files (as for 'map'), or with --prebuilt transaction bundles "
+        input_argument(
+            "INPUT",
+            "Case files (as for 'map'), or with --prebuilt transaction bundles "
             "(.json: one Bundle or an array; .ndjson: one per line). '-' reads NDJSON from "
             "standard input. None with --replay.",
         ),
@@ -349,10 +343,7 @@ async def _push(
     feed: Feed,
 ) -> PushRun:
     async with client:
-        info = await _check_server(client)
-        if ids is Ids.LOGICAL and info.no_update_create:
-            refused = ", ".join(sorted(info.no_update_create))
-            raise ConfigError(f"{CLIENT_IDS_REFUSED} (CapabilityStatement: {refused})")
+        info = await _check_server(client, ids)
         header = {**header, "fhir_version": info.fhir_version, "software": info.software}
         output.info(
             f"fhir-ivc: pushing to {public_url(client.base_url)} "
@@ -395,19 +386,15 @@ def _finish(
     if run.confirmed:
         skipped += f", {run.confirmed} already confirmed (--state, not sent)"
     if dry_run:
+        entries = plural(run.planned_entries, "entry", "entries")
         output.info(
-            f"dry run: {run.ok} {'case' if run.ok == 1 else 'cases'} would be pushed "
-            f"({entries_text(run.planned_entries)}), rejected {run.rejected}{skipped}; "
+            f"dry run: {plural(run.ok, 'case')} would be pushed "
+            f"({entries}), rejected {run.rejected}{skipped}; "
             f"nothing was sent{tail}"
         )
         return
     see = f"; every case is in {report}" if report is not None else " (--report FILE lists all)"
-    table = run.table()
-    if table is not None and not output.quiet:
-        output.show(table)
-        listed = len(run.rows)
-        if run.cases > listed:
-            output.info(f"({run.cases - listed} more cases that were ok are not listed{see})")
+    output.rows(run.rows, run.cases, see)
     for _, line in sorted(run.failures):
         output.line(line)
     if run.client_ids_refused:

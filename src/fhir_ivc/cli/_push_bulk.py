@@ -15,7 +15,6 @@ Exit codes: 0 every case stored; 1 some cases failed (or the job failed and cann
 from __future__ import annotations
 
 import contextlib
-import datetime
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -39,9 +38,9 @@ from fhir_ivc.bulk.imports import (
 )
 from fhir_ivc.bulk.ndjson import BulkCase, BulkManifest, iter_case_resources, read_manifest
 from fhir_ivc.bulk.serve import FileServer
-from fhir_ivc.cli._connection import Connection
+from fhir_ivc.cli._connection import Connection, Credentials
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._output import Reporter
+from fhir_ivc.cli._output import CaseRows, Reporter, now
 from fhir_ivc.cli._services import Services
 from fhir_ivc.client import AsyncFhirClient, CapabilityInfo
 from fhir_ivc.client.smart import DEFAULT_PUSH_SCOPE
@@ -51,8 +50,6 @@ from fhir_ivc.exchange.report import JsonReportWriter, public_url
 
 __all__ = ["BulkFlag", "MaxPollWait", "PushBulkOptions", "push_bulk"]
 
-#: cases listed one by one at the end; larger runs list only the cases that were not ok
-TABLE_ROWS: Final = 50
 #: cases held at a time by the transaction fallback
 WINDOW: Final = 100
 
@@ -99,7 +96,9 @@ class _Cases:
     ok: int = 0
     failed: int = 0
     unknown: int = 0
-    rows: list[tuple[int, str, str, str]] = field(default_factory=list)
+    rows: CaseRows = field(
+        default_factory=lambda: CaseRows(("case", "resources", "result"), quiet={"ok"})
+    )
     failures: list[str] = field(default_factory=list)
 
     def add(self, case: BulkCase, status: str, detail: str, error: str | None = None) -> None:
@@ -122,33 +121,27 @@ class _Cases:
                 }
             )
         total = self.ok + self.failed + self.unknown
-        if total > TABLE_ROWS:
-            self.rows = [r for r in self.rows if r[2] != "ok"]
-        if (status != "ok" or total <= TABLE_ROWS) and len(self.rows) < TABLE_ROWS:
-            self.rows.append((case.index, case.case_id, status, detail))
+        self.rows.add(total, case.index, status, [case.case_id, detail, status])
 
     def show(self, see: str) -> None:
-        if self.rows and not self.output.quiet:
-            table = Table(show_edge=False, pad_edge=False, box=None)
-            for column in ("case", "resources", "result"):
-                table.add_column(column)
-            for _, case_id, status, detail in sorted(self.rows):
-                table.add_row(case_id, detail, status)
-            self.output.show(table)
-            listed = len(self.rows)
-            total = self.ok + self.failed + self.unknown
-            if total > listed:
-                self.output.info(f"({total - listed} more cases that were ok are not listed{see})")
+        self.output.rows(self.rows, self.ok + self.failed + self.unknown, see)
         for line in self.failures:
             self.output.line(line)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where a ``push --bulk`` run loads the folder, with what, and where it tells."""
+
+    server: str
+    auth: Credentials | None
+    options: PushBulkOptions
+    output: Reporter
+    cases: _Cases
+
+
 def _detail(case: BulkCase) -> str:
     return str(sum(case.counts().values()))
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _folder(inputs: Sequence[Path]) -> BulkManifest:
@@ -183,7 +176,7 @@ def push_bulk(use: Services, inputs: Sequence[Path], options: PushBulkOptions) -
             "server": public_url(server),
             "bulk": str(manifest.root),
             "fhir_version": info.fhir_version,
-            "started": _now(),
+            "started": now(),
         }
         where = public_url(server)
         with contextlib.ExitStack() as stack:
@@ -193,10 +186,11 @@ def push_bulk(use: Services, inputs: Sequence[Path], options: PushBulkOptions) -
                 else None
             )
             cases = _Cases(output, report)
+            target = _Target(server, auth, options, output, cases)
             if offers_import(info):
-                summary = _import(manifest, server, auth, options, output, cases)
+                summary = _import(manifest, target)
             else:
-                summary = _transactions(use, manifest, info, server, auth, options, output, cases)
+                summary = _transactions(use, manifest, info, target)
             if report is not None:
                 code = ExitCode.OK if not (cases.failed or cases.unknown) else ExitCode.SOME_FAILED
                 report.finish(
@@ -206,7 +200,7 @@ def push_bulk(use: Services, inputs: Sequence[Path], options: PushBulkOptions) -
                         "ok": cases.ok,
                         "failed": cases.failed,
                         "unknown": cases.unknown,
-                        "finished": _now(),
+                        "finished": now(),
                         "exit_code": int(code),
                     }
                 )
@@ -228,18 +222,12 @@ def push_bulk(use: Services, inputs: Sequence[Path], options: PushBulkOptions) -
 # --- $import ------------------------------------------------------------------------------------
 
 
-def _import(
-    manifest: BulkManifest,
-    server: str,
-    auth: Any,
-    options: PushBulkOptions,
-    output: Reporter,
-    cases: _Cases,
-) -> dict[str, Any]:
+def _import(manifest: BulkManifest, target: _Target) -> dict[str, Any]:
+    server, options, output = target.server, target.options, target.output
     with tempfile.TemporaryDirectory(prefix="fhir-ivc-import-") as tmp:
         parts = write_parts(manifest, Path(tmp))
         files = {p.name: p.path for p in parts}
-        http = options.connection.bulk_http(server, auth, options.max_poll_wait)
+        http = options.connection.bulk_http(server, target.auth, options.max_poll_wait)
         with FileServer(files) as served, http:
             output.info(
                 f"fhir-ivc: $import of {manifest.resources} resources ({manifest.cases} cases, "
@@ -262,7 +250,7 @@ def _import(
             )
     _types(result, output)
     for item in case_results(manifest, result):
-        _case(item, cases)
+        _case(item, target.cases)
     if result.failed:
         output.line(f"fhir-ivc: the import job reported errors: {result.message or 'see above'}")
     return {"method": "$import", "status_url": result.status_url, "entries": result.totals()}
@@ -310,16 +298,10 @@ def _windows(manifest: BulkManifest) -> Iterator[list[tuple[BulkCase, dict[str, 
 
 
 def _transactions(
-    use: Services,
-    manifest: BulkManifest,
-    info: CapabilityInfo,
-    server: str,
-    auth: Any,
-    options: PushBulkOptions,
-    output: Reporter,
-    cases: _Cases,
+    use: Services, manifest: BulkManifest, info: CapabilityInfo, target: _Target
 ) -> dict[str, Any]:
-    output.line(
+    server, options, cases = target.server, target.options, target.cases
+    target.output.line(
         f"fhir-ivc: {public_url(server)} does not offer $import (CapabilityStatement); "
         f"pushing the folder as one transaction per case (PUT Type/id) instead"
     )
@@ -343,7 +325,7 @@ def _transactions(
 
     connection = options.connection
     client = use.async_fhir_client(
-        server, auth=auth, timeout=connection.timeout, verify=connection.verify
+        server, auth=target.auth, timeout=connection.timeout, verify=connection.verify
     )
     anyio.run(run, client)
     return {"method": "transactions", "entries": entries}

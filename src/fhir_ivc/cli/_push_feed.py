@@ -18,9 +18,10 @@ import typer
 
 from fhir_ivc.cli._push_input import Item
 from fhir_ivc.client import AsyncFhirClient
-from fhir_ivc.exchange import CasePushResult, push_many
+from fhir_ivc.exchange import CasePushResult
 from fhir_ivc.exchange.deadletters import DeadLetter, DeadLetterWriter
 from fhir_ivc.exchange.manifest import Corrections
+from fhir_ivc.exchange.pipeline import push_item
 from fhir_ivc.exchange.report import public_url
 from fhir_ivc.exchange.state import PushState, bundle_hash
 
@@ -55,14 +56,9 @@ class Feed:
 
     async def push(self, client: AsyncFhirClient, item: Item) -> CasePushResult:
         """Push one case; every error becomes a failed result (``push_many``'s isolation)."""
-        (result,) = await push_many(
-            client,
-            [(item.case_id, item.bundle, item.sources)],
-            concurrency=1,
-            corrections=self.corrections,
-            max_entries=self.max_entries,
+        return await push_item(
+            client, item, corrections=self.corrections, max_entries=self.max_entries
         )
-        return result
 
     def finished(self, item: Item, result: CasePushResult) -> None:
         """Journal the outcome: confirm an ok case, forget and dead-letter a failed one."""

@@ -1,6 +1,7 @@
 """The input of ``fhir-ivc push``: records mapped to transaction bundles, or prebuilt bundles.
 
-Both produce a stream of units of work, one case at a time: an :class:`Item` to push, a
+Both produce a stream of units of work, one case at a time: an :class:`Item` to push
+(:class:`fhir_ivc.exchange.pipeline.Item`, as :func:`fhir_ivc.spark.push_cases` pushes), a
 :class:`Reject` (bad record, mapping error, invalid bundle, repeated case id) or a :class:`Skip`
 (a prebuilt collection bundle, which ``map`` writes next to each transaction).
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem
 from fhir_ivc.exceptions import MappingError
+from fhir_ivc.exchange.pipeline import Item
 from fhir_ivc.fhir.elements import CASE_ELEMENT_URL
 from fhir_ivc.io import (
     DEFAULT_LIMITS,
@@ -36,21 +38,6 @@ __all__ = [
     "mapped_works",
     "prebuilt_works",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One case ready to push: its transaction Bundle and the case element of each entry."""
-
-    index: int
-    case_id: str
-    source: str
-    bundle: Mapping[str, Any]
-    sources: Mapping[str, str]
-    #: the case the bundle was mapped from (``None`` for a prebuilt bundle): a dead letter keeps it
-    case: Case | None = None
-    #: attempts of earlier runs (a replayed dead letter)
-    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +115,7 @@ def mapped_works(
         except MappingError as exc:
             yield works.reject(exc.case_id or case.case_id, source, [(exc.path, str(exc))])
             continue
-        sources = getattr(bundles, "sources", None)
-        yield works.item(
-            case.case_id,
-            source,
-            bundles.transaction,
-            dict(sources) if isinstance(sources, Mapping) else {},
-            case=case,
-        )
+        yield works.item(case.case_id, source, bundles.transaction, bundles.sources, case=case)
 
 
 # --- prebuilt bundles -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fhir_ivc.cli._files import file_option
+from fhir_ivc.cli._options import choice_option, file_option
 
 __all__ = [
     "CorrectionsMode",
@@ -30,9 +30,8 @@ class CorrectionsMode(StrEnum):
 
 CorrectionsOption = Annotated[
     CorrectionsMode,
-    typer.Option(
+    choice_option(
         "--corrections",
-        case_sensitive=False,
         help="What happens to resources the server holds for a case that its new bundle no "
         "longer has (found through the case's manifest List, one GET per case): delete "
         "(default), entered-in-error (marked so, where the server forbids deletes), off "

@@ -47,12 +47,11 @@ def replay_works(
                 kept.keep(line)
                 yield works.reject(letter.case_id, source, [(exc.path, str(exc))])
                 continue
-            sources = getattr(bundles, "sources", None)
             work: Item | Reject = works.item(
                 case.case_id,
                 source,
                 bundles.transaction,
-                dict(sources) if isinstance(sources, dict) else {},
+                bundles.sources,
                 case=case,
                 attempts=letter.attempts,
             )

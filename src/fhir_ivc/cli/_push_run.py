@@ -6,17 +6,15 @@ Split from :mod:`fhir_ivc.cli._push` (the command) so each stays readable.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import typer
-from rich.table import Table
 
 from fhir_ivc.bulk.ids import refuses_client_ids
-from fhir_ivc.cli._output import Reporter, reject_line
+from fhir_ivc.cli._output import CaseRows, Reporter, plural, reject_line
 from fhir_ivc.cli._push_input import Item, Reject
 from fhir_ivc.exchange import OUTCOMES, CasePushResult, Outcome
 from fhir_ivc.exchange.push import PlannedEntry
@@ -29,17 +27,15 @@ from fhir_ivc.exchange.report import (
 )
 from fhir_ivc.io import RejectsWriter
 
-__all__ = ["MAX_FAILURES_SHOWN", "TABLE_ROWS", "PushRun", "client_logs", "entries_text", "now"]
+__all__ = ["MAX_FAILURES_SHOWN", "PushRun", "client_logs"]
 
-#: Cases listed one by one in the final table; larger runs list only the cases that were not ok.
-TABLE_ROWS: Final = 50
 #: Failure lines printed at the end; the report file has all of them.
 MAX_FAILURES_SHOWN: Final = 100
 
 #: the loggers whose records the command shows: the client's (retries, refused credentials)
 #: and the engine's (one line per case, with --verbose)
 _LOGGERS: Final = ("fhir_ivc.client", "fhir_ivc.exchange")
-#: table rows left out of a long run's table
+#: results left out of a long run's table
 _QUIET: Final = frozenset({"ok", "confirmed"})
 
 
@@ -87,14 +83,6 @@ def client_logs(output: Reporter, *, verbose: bool) -> Iterator[None]:
 
 
 @dataclass
-class _Row:
-    index: int
-    case_id: str | None
-    counts: Mapping[Outcome, int] | None
-    result: str
-
-
-@dataclass
 class PushRun:
     """Counts, the bounded table rows and the writers of one push (or dry) run."""
 
@@ -107,7 +95,11 @@ class PushRun:
     skipped: int = 0
     planned_entries: int = 0
     entries: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    rows: list[_Row] = field(default_factory=list)
+    rows: CaseRows = field(
+        default_factory=lambda: CaseRows(
+            ("case", *OUTCOMES, "result"), right=OUTCOMES, quiet=_QUIET
+        )
+    )
     failures: list[tuple[int, str]] = field(default_factory=list)
     #: a failure said the server forbids client-assigned ids (``--ids logical``)
     client_ids_refused: bool = False
@@ -120,13 +112,11 @@ class PushRun:
     def cases(self) -> int:
         return self.ok + self.failed + self.rejected + self.confirmed
 
-    def _row(self, row: _Row) -> None:
-        if self.cases > TABLE_ROWS:  # too many to list: keep only the cases that were not ok
-            self.rows = [r for r in self.rows if r.result not in _QUIET]
-            if row.result in _QUIET:
-                return
-        if len(self.rows) < TABLE_ROWS:
-            self.rows.append(row)
+    def _row(
+        self, index: int, case_id: str | None, counts: Mapping[Outcome, int] | None, result: str
+    ) -> None:
+        cells = [str(counts[o]) if counts else "-" for o in OUTCOMES]
+        self.rows.add(self.cases, index, result, [case_id or "<no case_id>", *cells, result])
 
     def _progress(self) -> None:
         parts = [f"{self.ok} ok"]
@@ -143,7 +133,7 @@ class PushRun:
         self.confirmed += 1
         if self.report is not None:
             self.report.add(confirmed_record(item.case_id, index=item.index, source=item.source))
-        self._row(_Row(item.index, item.case_id, None, "confirmed"))
+        self._row(item.index, item.case_id, None, "confirmed")
         self._progress()
 
     def reject(self, work: Reject) -> None:
@@ -156,7 +146,7 @@ class PushRun:
             self.report.add(
                 rejected_record(work.case_id, work.problems, index=work.index, source=work.source)
             )
-        self._row(_Row(work.index, work.case_id, None, "rejected"))
+        self._row(work.index, work.case_id, None, "rejected")
         self._progress()
 
     def pushed(self, item: Item, result: CasePushResult) -> None:
@@ -179,7 +169,7 @@ class PushRun:
                 self.failures.append((item.index, f"FAIL {error} ({item.source})"))
         if self.report is not None:
             self.report.add(result_record(result, index=item.index, source=item.source))
-        self._row(_Row(item.index, item.case_id, counts, status))
+        self._row(item.index, item.case_id, counts, status)
         self._progress()
 
     def planned(self, item: Item, planned: Sequence[PlannedEntry], *, verbose: bool) -> None:
@@ -187,25 +177,14 @@ class PushRun:
         self.planned_entries += len(planned)
         record = planned_record(item.case_id, planned, index=item.index, source=item.source)
         by_type = ", ".join(f"{t} {n}" for t, n in _by_count(record["resource_counts"]))
-        typer.echo(f"{item.case_id}: {entries_text(len(planned))}: {by_type} ({item.source})")
+        typer.echo(
+            f"{item.case_id}: {plural(len(planned), 'entry', 'entries')}: {by_type} ({item.source})"
+        )
         if verbose:
             for plan in planned:
                 typer.echo(f"    {plan.method} {plan.url}  <- {plan.source}")
         if self.report is not None:
             self.report.add(record)
-
-    def table(self) -> Table | None:
-        if not self.rows:
-            return None
-        table = Table(title=None, show_edge=False, pad_edge=False, box=None)
-        table.add_column("case")
-        for outcome in OUTCOMES:
-            table.add_column(outcome, justify="right")
-        table.add_column("result")
-        for row in sorted(self.rows, key=lambda r: r.index):
-            counts = [str(row.counts[o]) if row.counts else "-" for o in OUTCOMES]
-            table.add_row(row.case_id or "<no case_id>", *counts, row.result)
-        return table
 
     def summary(self) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -223,13 +202,5 @@ class PushRun:
         return summary
 
 
-def entries_text(count: int) -> str:
-    return "1 entry" if count == 1 else f"{count} entries"
-
-
 def _by_count(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fhir_ivc.cli._exit import exit_on_error
-from fhir_ivc.cli._files import dir_option, file_option
+from fhir_ivc.cli._options import dir_option, file_option
 from fhir_ivc.io import atomic_write_bytes, case_json_schema, dump_json
 from fhir_ivc.io.tables import layout_text, write_template
 

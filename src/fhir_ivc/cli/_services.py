@@ -12,9 +12,9 @@ The bundle checks shared by ``map`` and ``push`` (and :mod:`fhir_ivc.spark`) are
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import typer
 
@@ -28,6 +28,7 @@ from fhir_ivc.model import Case
 __all__ = [
     "BuildBundles",
     "BundleCheck",
+    "CaseBundleSet",
     "Services",
     "bundle_problem",
     "entry_source",
@@ -35,7 +36,16 @@ __all__ = [
     "validation_check",
 ]
 
-BuildBundles = Callable[[Case], BundleSet]
+
+class CaseBundleSet(BundleSet, Protocol):
+    """What a bundle builder returns (``fhir_ivc.bundle.CaseBundles``): the bundles and the
+    case element of each entry (fullUrl -> case path)."""
+
+    @property
+    def sources(self) -> Mapping[str, str]: ...
+
+
+BuildBundles = Callable[[Case], CaseBundleSet]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +61,7 @@ class Services:
         """The bundle builder for ``--ids`` (``ids="logical"``: PUT Type/<uuid>)."""
         if ids is Ids.CONDITIONAL:
             return self.build_bundles
-        build = cast(Callable[..., BundleSet], self.build_bundles)
+        build = cast(Callable[..., CaseBundleSet], self.build_bundles)
         return functools.partial(build, ids=ids.value)
 
 

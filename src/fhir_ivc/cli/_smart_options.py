@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fhir_ivc.cli._files import file_option
+from fhir_ivc.cli._options import choice_option, file_option
 from fhir_ivc.client.smart import DEFAULT_PULL_SCOPE, SigningKey, SmartBackendAuth
 from fhir_ivc.exceptions import ConfigError
 
@@ -57,10 +57,9 @@ class AuthChoice(StrEnum):
 
 AuthKind = Annotated[
     AuthChoice | None,
-    typer.Option(
+    choice_option(
         "--auth",
         envvar="FHIR_IVC_AUTH",
-        case_sensitive=False,
         help="smart: SMART Backend Services (OAuth 2.0 client credentials, signed JWT "
         "assertion), with --client-id and --private-key.",
         rich_help_panel=_PANEL,

@@ -31,6 +31,7 @@ from fhir_ivc.cli._limits import (
     MaxRecordBytes,
     limits_from,
 )
+from fhir_ivc.cli._options import choice_option, input_argument
 from fhir_ivc.cli._services import services
 from fhir_ivc.cli._tables import table_documents
 from fhir_ivc.client import FhirClient
@@ -94,10 +95,9 @@ def validate_command(
     ctx: typer.Context,
     files: Annotated[
         list[Path],
-        typer.Argument(
-            show_default=False,
-            metavar="FILE...",
-            help="Resources or bundles: .json (one, or an array), .ndjson/.jsonl (one per line); "
+        input_argument(
+            "FILE...",
+            "Resources or bundles: .json (one, or an array), .ndjson/.jsonl (one per line); "
             "other names are sniffed. '-' reads standard input. A folder or zip of case "
             "tables: the bundles of its cases.",
         ),
@@ -114,17 +114,15 @@ def validate_command(
     ] = None,
     output_format: Annotated[
         OutputFormat,
-        typer.Option(
+        choice_option(
             "--format",
-            case_sensitive=False,
             help="text: one line per issue; json: a Bundle holding one OperationOutcome per file.",
         ),
     ] = OutputFormat.TEXT,
     severity: Annotated[
         SeverityChoice,
-        typer.Option(
+        choice_option(
             "--severity",
-            case_sensitive=False,
             help="The least severe issues to show (information includes what could not be "
             "checked offline).",
         ),

@@ -20,6 +20,7 @@ from pyspark import StorageLevel, TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from fhir_ivc.bulk.ids import IdMode
 from fhir_ivc.io import DEFAULT_LIMITS, BundleKind, InputLimits
@@ -43,16 +44,7 @@ FRAME_SCHEMA: Final = T.StructType(
         T.StructField("source", T.StringType(), True),
     ]
 )
-_ARROW_SCHEMA: Final = pa.schema(
-    [
-        pa.field("case_id", pa.string()),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("json", pa.string()),
-        pa.field("path", pa.string()),
-        pa.field("reason", pa.string()),
-        pa.field("source", pa.string()),
-    ]
-)
+_ARROW_SCHEMA: Final = to_arrow_schema(FRAME_SCHEMA)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ its default), or use logical ids, which cannot duplicate.
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,12 +31,13 @@ import pyarrow as pa
 from anyio.streams.memory import MemoryObjectReceiveStream
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
-from fhir_ivc.bulk.ids import CLIENT_IDS_REFUSED, IdMode
+from fhir_ivc.bulk.ids import IdMode
 from fhir_ivc.client import AsyncFhirClient, FhirClient
-from fhir_ivc.exceptions import ConfigError, RequestError
-from fhir_ivc.exchange import OUTCOMES, CasePushResult, push_many
+from fhir_ivc.exchange import OUTCOMES, CasePushResult
 from fhir_ivc.exchange.manifest import Corrections
+from fhir_ivc.exchange.pipeline import Item, check_push_server, push_item, unusable_server
 from fhir_ivc.exchange.report import public_url, rejected_record, result_record
 from fhir_ivc.io import DEFAULT_LIMITS, BundleKind, InputLimits
 from fhir_ivc.spark._records import Mapped, RecordMapper
@@ -57,28 +58,9 @@ REPORT_SCHEMA: Final = T.StructType(
         T.StructField("report", T.StringType(), False),
     ]
 )
-_ARROW_SCHEMA: Final = pa.schema(
-    [
-        pa.field("case_id", pa.string()),
-        pa.field("outcome", pa.string(), nullable=False),
-        pa.field("status", pa.int32()),
-        pa.field("detail", pa.string()),
-        *(pa.field(outcome, pa.int32(), nullable=False) for outcome in OUTCOMES),
-        pa.field("source", pa.string()),
-        pa.field("report", pa.string(), nullable=False),
-    ]
-)
+_ARROW_SCHEMA: Final = to_arrow_schema(REPORT_SCHEMA)
 
 ClientFactory = Callable[[], AsyncFhirClient]
-
-
-@dataclass(frozen=True)
-class _Item:
-    index: int
-    case_id: str
-    source: str
-    bundle: Mapping[str, Any]
-    sources: Mapping[str, str]
 
 
 def _rejected_row(mapped: Mapped, index: int, source: str) -> dict[str, Any]:
@@ -96,7 +78,7 @@ def _rejected_row(mapped: Mapped, index: int, source: str) -> dict[str, Any]:
     }
 
 
-def _pushed_row(item: _Item, result: CasePushResult) -> dict[str, Any]:
+def _pushed_row(item: Item, result: CasePushResult) -> dict[str, Any]:
     record = result_record(result, index=item.index, source=item.source)
     counts: dict[str, int] = {str(outcome): n for outcome, n in result.counts.items()}
     return {
@@ -157,7 +139,7 @@ class PushPartition:
                     return
 
         with anyio.from_thread.start_blocking_portal() as portal:
-            send, receive = anyio.create_memory_object_stream[_Item](
+            send, receive = anyio.create_memory_object_stream[Item](
                 max_buffer_size=self.concurrency
             )
             pushers = portal.start_task_soon(self._push_all, receive, done.put)
@@ -167,7 +149,7 @@ class PushPartition:
                     rows.append(_rejected_row(mapped, index, source))
                 else:
                     bundles = mapped.bundles
-                    item = _Item(
+                    item = Item(
                         index, bundles.case_id, source, bundles.transaction, bundles.sources
                     )
                     portal.call(send.send, item)  # waits while every slot is taken
@@ -183,20 +165,13 @@ class PushPartition:
 
     async def _push_all(
         self,
-        receive: MemoryObjectReceiveStream[_Item],
+        receive: MemoryObjectReceiveStream[Item],
         report: Callable[[dict[str, Any]], None],
     ) -> None:
-        async def pusher(
-            client: AsyncFhirClient, channel: MemoryObjectReceiveStream[_Item]
-        ) -> None:
+        async def pusher(client: AsyncFhirClient, channel: MemoryObjectReceiveStream[Item]) -> None:
             async with channel:
                 async for item in channel:
-                    (result,) = await push_many(
-                        client,
-                        [(item.case_id, item.bundle, item.sources)],
-                        concurrency=1,
-                        corrections=self.corrections,
-                    )
+                    result = await push_item(client, item, corrections=self.corrections)
                     report(_pushed_row(item, result))
 
         async with self.client() as client, anyio.create_task_group() as group:
@@ -217,19 +192,12 @@ def check_server(
     transaction interaction (and, for logical ids, no refused ``updateCreate``), as ``fhir-ivc
     push`` checks; else :class:`~fhir_ivc.ConfigError`. Returns ``FHIR <version>[, software]``."""
     where = public_url(server)
-    with FhirClient(server, auth=auth, timeout=timeout, verify=verify) as client:
-        try:
-            info = client.capabilities()
-        except (RequestError, ConfigError) as exc:
-            raise ConfigError(f"cannot use the FHIR server at {where}: {exc}") from exc
-    if not info.supports_transaction:
-        raise ConfigError(
-            f"the FHIR server at {where} does not declare the 'transaction' interaction "
-            "(CapabilityStatement.rest.interaction); push sends one transaction per case"
-        )
-    if ids == "logical" and info.no_update_create:
-        refused = ", ".join(sorted(info.no_update_create))
-        raise ConfigError(f"{CLIENT_IDS_REFUSED} (CapabilityStatement: {refused})")
+    with (
+        FhirClient(server, auth=auth, timeout=timeout, verify=verify) as client,
+        unusable_server(where),
+    ):
+        info = client.capabilities()
+    check_push_server(info, where, ids=ids, pusher="push")
     return f"FHIR {info.fhir_version}" + (f", {info.software}" if info.software else "")
 
 

@@ -1,0 +1,58 @@
+"""The kinds of option the commands declare, each command with its own help: a ``FILE`` (not a
+folder), a ``DIR`` (not a file), a choice (any case), the input files; and where a side file
+goes by default (``map``'s rejects, ``pull``'s loss report: into ``--out DIR`` or next to the
+``--ndjson`` file, unless its option names one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fhir_ivc.io import STDOUT
+
+__all__ = [
+    "choice_option",
+    "dir_option",
+    "file_option",
+    "input_argument",
+    "ndjson_option",
+    "side_file",
+]
+
+
+def file_option(*names: str, help: str, **more: Any) -> Any:
+    """``typer.Option(*names, ...)`` for a file: ``FILE``, a folder is refused."""
+    return typer.Option(*names, dir_okay=False, metavar="FILE", help=help, **more)
+
+
+def dir_option(*names: str, help: str, **more: Any) -> Any:
+    """``typer.Option(*names, ...)`` for a folder: ``DIR``, a file is refused."""
+    return typer.Option(*names, file_okay=False, metavar="DIR", help=help, **more)
+
+
+def ndjson_option(help: str) -> Any:
+    """``--ndjson FILE``: records as NDJSON, ``-`` for standard output."""
+    return file_option("--ndjson", allow_dash=True, help=help)
+
+
+def choice_option(*names: str, help: str, **more: Any) -> Any:
+    """``typer.Option(*names, ...)`` for one of an enum's values, in any case."""
+    return typer.Option(*names, case_sensitive=False, help=help, **more)
+
+
+def input_argument(metavar: str, help: str) -> Any:
+    """The input files of a command (checked by :func:`fhir_ivc.cli._inputs.check_inputs`)."""
+    return typer.Argument(show_default=False, metavar=metavar, help=help)
+
+
+def side_file(out: Path | None, ndjson: Path | None, name: str, suffix: str) -> Path | None:
+    """The default of a side file: ``OUT/<name>``, else ``<stem><suffix>`` next to the
+    ``--ndjson`` file; ``None`` when the records go to standard output (or nowhere)."""
+    if out is not None:
+        return out / name
+    if ndjson is None or str(ndjson) == STDOUT:
+        return None
+    return ndjson.with_name(f"{ndjson.stem}{suffix}")
