@@ -14,14 +14,10 @@ parameter stands)::
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Final, TypeVar
 
 import typer
 
@@ -35,7 +31,7 @@ from fhir_ivc.cli._limits import (
     ResponseDeadline,
     response_limits_from,
 )
-from fhir_ivc.cli._options import file_option
+from fhir_ivc.cli._options import Command, file_option, with_options
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._smart_options import (
     AuthKind,
@@ -175,41 +171,11 @@ class Connection:
 #: the ``connection`` parameter's default (every option at its default)
 DEFAULT_CONNECTION: Final = Connection()
 
-Command = Callable[..., None]
-
 
 def with_connection(*, max_pages: bool) -> Callable[[Command], Command]:
     """Give a command the options of :class:`Connection` in place of its ``connection``
-    parameter (``max_pages``: with ``--max-pages``); the command gets them as one object.
-
-    typer reads a command's parameters from its signature: the returned function has the
-    command's, with the fields of :class:`Connection` (their ``Annotated`` declarations and
-    defaults) where ``connection`` stood.
-    """
-    declared = typing.get_type_hints(Connection, include_extras=True)
-    fields = [f for f in dataclasses.fields(Connection) if max_pages or f.name != "max_pages"]
-    names = [f.name for f in fields]
-
-    def decorate(command: Command) -> Command:
-        signature = inspect.signature(command, eval_str=True)
-        spot = signature.parameters["connection"]
-        options = [
-            inspect.Parameter(f.name, spot.kind, default=f.default, annotation=declared[f.name])
-            for f in fields
-        ]
-        parameters: list[inspect.Parameter] = []
-        for parameter in signature.parameters.values():
-            parameters.extend(options if parameter is spot else [parameter])
-
-        @functools.wraps(command)
-        def run(**values: Any) -> None:
-            connection = Connection(**{name: values.pop(name) for name in names})
-            command(**values, connection=connection)
-
-        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-        return run
-
-    return decorate
+    parameter (``max_pages``: with ``--max-pages``); see :func:`.with_options`."""
+    return with_options("connection", Connection, omit=() if max_pages else ("max_pages",))
 
 
 def _credentials(

@@ -8,7 +8,8 @@ The limits themselves, their defaults and what happens at them are in
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Final
 
 import typer
 
@@ -17,12 +18,13 @@ from fhir_ivc.io import DEFAULT_LIMITS, InputLimits
 from fhir_ivc.io.limits import MAX_DEPTH_CEILING
 
 __all__ = [
+    "DEFAULT_RECORD_LIMITS",
     "MaxDepth",
     "MaxPages",
     "MaxRecordBytes",
     "MaxResponseBytes",
+    "RecordLimits",
     "ResponseDeadline",
-    "limits_from",
     "response_limits_from",
 ]
 
@@ -51,9 +53,23 @@ DEFAULT_MAX_RECORD_BYTES = DEFAULT_LIMITS.max_record_bytes
 DEFAULT_MAX_DEPTH = DEFAULT_LIMITS.max_depth
 
 
-def limits_from(max_record_bytes: int, max_depth: int) -> InputLimits:
-    """The :class:`InputLimits` of the two options (the others keep their defaults)."""
-    return InputLimits(max_record_bytes=max_record_bytes, max_depth=max_depth)
+@dataclass(frozen=True)
+class RecordLimits:
+    """``--max-record-bytes`` and ``--max-depth``, each field its option; a command takes them
+    as one parameter, ``record_limits: RecordLimits = DEFAULT_RECORD_LIMITS``, with
+    ``@with_options("record_limits", RecordLimits)`` (:mod:`fhir_ivc.cli._options`)."""
+
+    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES
+    max_depth: MaxDepth = DEFAULT_MAX_DEPTH
+
+    @property
+    def input_limits(self) -> InputLimits:
+        """The :class:`InputLimits` of the two options (the others keep their defaults)."""
+        return InputLimits(max_record_bytes=self.max_record_bytes, max_depth=self.max_depth)
+
+
+#: the ``record_limits`` parameter's default
+DEFAULT_RECORD_LIMITS: Final = RecordLimits()
 
 
 MaxResponseBytes = Annotated[

@@ -21,13 +21,7 @@ import typer
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
-from fhir_ivc.cli._limits import (
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_RECORD_BYTES,
-    MaxDepth,
-    MaxRecordBytes,
-    limits_from,
-)
+from fhir_ivc.cli._limits import DEFAULT_RECORD_LIMITS, RecordLimits
 from fhir_ivc.cli._map_bulk import BulkDirOption, map_bulk
 from fhir_ivc.cli._map_jobs import parallel_outcomes
 from fhir_ivc.cli._map_run import MapRun
@@ -38,6 +32,7 @@ from fhir_ivc.cli._options import (
     input_argument,
     ndjson_option,
     side_file,
+    with_options,
 )
 from fhir_ivc.cli._output import Reporter, plural
 from fhir_ivc.cli._services import services
@@ -64,6 +59,7 @@ class KindChoice(StrEnum):
         return (BundleKind(self.value),)
 
 
+@with_options("record_limits", RecordLimits)
 def map_command(
     ctx: typer.Context,
     inputs: Annotated[
@@ -104,8 +100,7 @@ def map_command(
         ),
     ] = True,
     ids: IdsOption = Ids.CONDITIONAL,
-    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
-    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
+    record_limits: RecordLimits = DEFAULT_RECORD_LIMITS,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="No progress bar and no summary (REJECT lines stay)."),
@@ -129,7 +124,7 @@ def map_command(
     """
     started = time.perf_counter()
     if bulk is not None:  # docs/bulk.md; the run lives in _map_bulk
-        limits = limits_from(max_record_bytes, max_depth)
+        limits = record_limits.input_limits
         options: dict[str, Any] = {"rejects": rejects, "validate": validate, "quiet": quiet}
         map_bulk(services(ctx), inputs, bulk, (out, ndjson), limits, **options)
         return
@@ -158,7 +153,7 @@ def map_command(
             )
             reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
             run = MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
-            records = iter_inputs(inputs, limits=limits_from(max_record_bytes, max_depth))
+            records = iter_inputs(inputs, limits=record_limits.input_limits)
             if jobs > 1:
                 run.consume_outcomes(parallel_outcomes(records, run.work, jobs))
             else:

@@ -1,11 +1,17 @@
 """The kinds of option the commands declare, each command with its own help: a ``FILE`` (not a
-folder), a ``DIR`` (not a file), a choice (any case), the input files; and where a side file
-goes by default (``map``'s rejects, ``pull``'s loss report: into ``--out DIR`` or next to the
+folder), a ``DIR`` (not a file), a choice (any case), the input files; options that go together
+declared once, as the fields of a dataclass (:func:`with_options`); and where a side file goes
+by default (``map``'s rejects, ``pull``'s loss report: into ``--out DIR`` or next to the
 ``--ndjson`` file, unless its option names one).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,10 @@ __all__ = [
     "input_argument",
     "ndjson_option",
     "side_file",
+    "with_options",
 ]
+
+Command = Callable[..., None]
 
 
 def file_option(*names: str, help: str, **more: Any) -> Any:
@@ -56,3 +65,39 @@ def side_file(out: Path | None, ndjson: Path | None, name: str, suffix: str) -> 
     if ndjson is None or str(ndjson) == STDOUT:
         return None
     return ndjson.with_name(f"{ndjson.stem}{suffix}")
+
+
+def with_options(
+    parameter: str, group: type[Any], *, omit: Collection[str] = ()
+) -> Callable[[Command], Command]:
+    """Give a command the options of the dataclass ``group`` (but ``omit``) in place of its
+    ``parameter``; the command gets them as one ``group`` object.
+
+    typer reads a command's parameters from its signature: the returned function has the
+    command's, with the fields of ``group`` (their ``Annotated`` declarations and defaults)
+    where ``parameter`` stood, so ``--help`` lists them there.
+    """
+    declared = typing.get_type_hints(group, include_extras=True)
+    fields = [f for f in dataclasses.fields(group) if f.name not in omit]
+    names = [f.name for f in fields]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        spot = signature.parameters[parameter]
+        options = [
+            inspect.Parameter(f.name, spot.kind, default=f.default, annotation=declared[f.name])
+            for f in fields
+        ]
+        parameters: list[inspect.Parameter] = []
+        for each in signature.parameters.values():
+            parameters.extend(options if each is spot else [each])
+
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            given = group(**{name: values.pop(name) for name in names})
+            command(**values, **{parameter: given})
+
+        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return run
+
+    return decorate

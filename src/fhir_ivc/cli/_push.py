@@ -33,14 +33,8 @@ from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connec
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
-from fhir_ivc.cli._limits import (
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_RECORD_BYTES,
-    MaxDepth,
-    MaxRecordBytes,
-    limits_from,
-)
-from fhir_ivc.cli._options import file_option, input_argument
+from fhir_ivc.cli._limits import DEFAULT_RECORD_LIMITS, RecordLimits
+from fhir_ivc.cli._options import file_option, input_argument, with_options
 from fhir_ivc.cli._output import Reporter, now, plural
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
 from fhir_ivc.cli._push_feed import Feed, check_feed_options, open_feed
@@ -135,6 +129,7 @@ async def _pump(
 # --- the command ------------------------------------------------------------------------------
 
 
+@with_options("record_limits", RecordLimits)
 @with_connection(max_pages=False)
 def push_command(
     ctx: typer.Context,
@@ -196,8 +191,7 @@ def push_command(
     dead_letters: DeadLettersOption = None,
     replay: ReplayOption = None,
     max_entries: MaxEntriesOption = None,
-    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
-    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
+    record_limits: RecordLimits = DEFAULT_RECORD_LIMITS,
     validate: Annotated[
         bool,
         typer.Option(
@@ -252,7 +246,7 @@ def push_command(
         auth = connection.credentials(server, DEFAULT_PUSH_SCOPE, say=output.info)
         use = services(ctx)
         works = Works(use.check_bundle if validate else None)
-        limits = limits_from(max_record_bytes, max_depth)
+        limits = record_limits.input_limits
         feed = stack.enter_context(
             open_feed(
                 corrections=corrections.value,

@@ -24,14 +24,8 @@ import typer
 from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._inputs import check_inputs
-from fhir_ivc.cli._limits import (
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_RECORD_BYTES,
-    MaxDepth,
-    MaxRecordBytes,
-    limits_from,
-)
-from fhir_ivc.cli._options import choice_option, input_argument
+from fhir_ivc.cli._limits import DEFAULT_RECORD_LIMITS, RecordLimits
+from fhir_ivc.cli._options import choice_option, input_argument, with_options
 from fhir_ivc.cli._services import services
 from fhir_ivc.cli._tables import table_documents
 from fhir_ivc.client import FhirClient
@@ -90,6 +84,7 @@ class _Document:
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
+@with_options("record_limits", RecordLimits)
 @with_connection(max_pages=True)
 def validate_command(
     ctx: typer.Context,
@@ -127,8 +122,7 @@ def validate_command(
             "checked offline).",
         ),
     ] = SeverityChoice.WARNING,
-    max_record_bytes: MaxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
-    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
+    record_limits: RecordLimits = DEFAULT_RECORD_LIMITS,
     connection: Connection = DEFAULT_CONNECTION,
 ) -> None:
     """Validate FHIR resources and bundles against the profiles they claim.
@@ -136,7 +130,7 @@ def validate_command(
     Exit codes: 0 no errors, 1 errors found, 2 the run could not be done.
     """
     check_inputs(files, param_hint="'FILE...'")
-    limits = limits_from(max_record_bytes, max_depth)
+    limits = record_limits.input_limits
     level: Severity = severity.value
     counts = dict.fromkeys(SEVERITIES, 0)
     outcomes: list[tuple[str, dict[str, Any]]] = []
