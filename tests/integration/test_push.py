@@ -59,7 +59,10 @@ def _types(bundle: Mapping[str, Any]) -> Counter[str]:
 
 
 def _get(fhir: httpx.Client, url: str, **params: Any) -> dict[str, Any]:
-    response = fhir.get(url, params=params)
+    # ``params=None``, not ``{}``, when there are none: httpx 0.28 replaces the URL's own query
+    # with ``params`` even when it is empty, so a ``next`` link (``[base]?_getpages=…``) would be
+    # sent as ``GET [base]`` and HAPI answers 400 HAPI-0287 (a request for the base URL).
+    response = fhir.get(url, params=params or None)
     assert response.status_code == 200, f"GET {url}: {response.status_code} {response.text}"
     body: dict[str, Any] = response.json()
     return body

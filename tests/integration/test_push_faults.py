@@ -13,10 +13,13 @@ transaction) per unconfirmed case, no request for the others.
 The kill moments come from ``random.Random(seed)``; the seed is printed so a failure can be
 replayed (``FHIR_IVC_FAULT_SEED``).
 
-Size: the issue asks for 1,000 cases. On the shared 2-core machine that is too slow for CI (100
-cases took 156 s at load 18-26, so 1,000 would take ~25 minutes), so CI pushes 100 cases
-(``FHIR_IVC_FAULT_CASES=1000`` runs the full size). The
-five kills and the exactness checks are the same at any size.
+Size: 1,000 cases, the issue's size, also in CI (``FHIR_IVC_FAULT_CASES=N`` for another size,
+e.g. 100 for a quick local run). Measured on the shared 2-core machine: 1,190 s for the six runs
+at load average 7-27 (seed 1093390385, 292 cases unconfirmed before the final run); the whole
+CI suite took ~10 minutes on a quiet machine before, so it stays far under its 90. The server's
+Patients are read back in pages (HAPI gives at most 200 per page): the ``next`` links are
+followed by ``_get`` with no ``params``, which httpx would otherwise replace the link's query
+with (the cause of a HAPI-0287 in an earlier 1,000-case run, when only 100 fitted one page).
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from fhir_ivc.testing.synth import synthetic_case
 
 from .test_push import _count, _get, _source_system, _types
 
-FAULT_CASES = int(os.environ.get("FHIR_IVC_FAULT_CASES", "100"))
+FAULT_CASES = int(os.environ.get("FHIR_IVC_FAULT_CASES", "1000"))
 KILLS = 5
-#: a run that reaches no target within this time is a failure, not a hang
-RUN_TIMEOUT_S = 900
+#: a run that confirms no new case for this long is a failure, not a hang (the shared machine
+#: confirmed 0.2-2 cases/s under load, so the time a run may take grows with the target)
+STALL_S = 600
 
 
 def _confirmed(state: Path) -> int:
@@ -117,13 +121,17 @@ def test_kill_9_five_times_then_every_case_exactly_once(fhir_base_url, fhir, tmp
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while _confirmed(state) < max(target, before + 1):
+        progress, deadline = before, time.monotonic() + STALL_S
+        while (confirmed := _confirmed(state)) < max(target, before + 1):
             assert process.poll() is None, (
                 f"the run ended before the kill at {target} confirmed cases: "
                 f"{process.stderr.read().decode() if process.stderr else ''}"
             )
-            assert time.monotonic() < deadline, f"no progress to {target} confirmed cases"
+            if confirmed > progress:
+                progress, deadline = confirmed, time.monotonic() + STALL_S
+            assert time.monotonic() < deadline, (
+                f"no case confirmed for {STALL_S} s ({confirmed} of the {target} to reach)"
+            )
             time.sleep(rng.uniform(0.01, 0.1))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
@@ -137,7 +145,7 @@ def test_kill_9_five_times_then_every_case_exactly_once(fhir_base_url, fhir, tmp
         _command(path, fhir_base_url, state, "--report", str(report)),
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT_S,
+        timeout=STALL_S + 2 * FAULT_CASES,  # the final run may have to push every case
         check=False,
     )
     elapsed = time.perf_counter() - started
