@@ -93,14 +93,11 @@ def from_fhir_follow_up(rc: ReadContext, group: list[dict[str, Any]]) -> dict[st
 # --- the mapping rows (docs/mapping.md is generated from them) ---------------------------------
 
 _follow_up = Rows("Observation", DISEASE_STATUS, to_fhir_follow_up, from_fhir_follow_up)
+_finding = Rows("Observation", FOLLOW_UP_FINDING, to_fhir_follow_up, from_fhir_follow_up)
 
 ELEMENTS: tuple[ElementMap, ...] = (
     _follow_up.row("follow_up[].when", "effectiveDateTime (each finding)"),
     _follow_up.row("follow_up[].disease_status", "valueCodeableConcept"),
-    _follow_up.row(
-        "follow_up[].local_recurrence", "(local-recurrence).valueBoolean", profile=FOLLOW_UP_FINDING
-    ),
-    _follow_up.row(
-        "follow_up[].vital_status", "(vital-status).valueCodeableConcept", profile=FOLLOW_UP_FINDING
-    ),
+    _finding.row("follow_up[].local_recurrence", "(local-recurrence).valueBoolean"),
+    _finding.row("follow_up[].vital_status", "(vital-status).valueCodeableConcept"),
 )

@@ -393,6 +393,7 @@ _imaging_procedures = Rows(
 )
 _biopsy = Rows("Procedure", core("Procedure"), to_fhir_biopsy, from_fhir_biopsy)
 _surgery = Rows("Procedure", _P, to_fhir_surgery, from_fhir_surgery)
+_ivc_management = Rows("Procedure", IVC_MANAGEMENT_PROFILE, to_fhir_surgery, from_fhir_surgery)
 _therapy_not_given = Rows(
     "Procedure", core("Procedure"), to_fhir_therapy_not_given, from_fhir_therapy_not_given
 )
@@ -418,18 +419,10 @@ ELEMENTS: tuple[ElementMap, ...] = (
     _surgery.row("surgery.associated_resections[].side", "bodySite.extension[lateralityQualifier]"),
     _surgery.row("surgery.associated_resections[].detail", "note"),
     _surgery.row("surgery.associated_resections[].reason", "reasonCode.text"),
-    _surgery.row(
-        "surgery.ivc_management[].method", "(partOf index).code", profile=IVC_MANAGEMENT_PROFILE
-    ),
-    _surgery.row(
-        "surgery.ivc_management[].graft_material", "usedCode", profile=IVC_MANAGEMENT_PROFILE
-    ),
-    _surgery.row("surgery.ivc_management[].detail", "note", profile=IVC_MANAGEMENT_PROFILE),
-    _surgery.row(
-        "surgery.ivc_management[].decided",
-        "extension[ivc-management-decision]",
-        profile=IVC_MANAGEMENT_PROFILE,
-    ),
+    _ivc_management.row("surgery.ivc_management[].method", "(partOf index).code"),
+    _ivc_management.row("surgery.ivc_management[].graft_material", "usedCode"),
+    _ivc_management.row("surgery.ivc_management[].detail", "note"),
+    _ivc_management.row("surgery.ivc_management[].decided", "extension[ivc-management-decision]"),
     _therapy_not_given.row("therapy_not_given[].therapy", "(status not-done).code"),
     _therapy_not_given.row("therapy_not_given[].setting", "extension[therapy-setting]"),
     _therapy_not_given.row("therapy_not_given[].reason", "statusReason.text"),
