@@ -2,6 +2,9 @@
 
     nice -n 10 .venv/bin/python benchmarks/bench_spark.py --n 10000
     nice -n 10 .venv/bin/python benchmarks/bench_spark.py --n 100000 --json out.json
+    # one contender at a time on the same cases (a shared machine's benchmark lock):
+    bench_spark.py --n 100000 --work /tmp/bs --only cli
+    bench_spark.py --n 100000 --work /tmp/bs --only 'local[2]'   # the CLI's bundles reused
 
 One run, the same N synthetic cases (``fhir_ivc.testing.synth``, series 0) written once as
 NDJSON; each contender maps that file to transaction bundles with validation (``--no-validate``
@@ -208,21 +211,37 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=["cli", "local[1]", "local[2]"])
     parser.add_argument("--json", type=Path, help="write the results here too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="a folder kept between runs: its cases (and, with --only without cli, the CLI's "
+        "bundles) are reused, so each contender can run on its own",
+    )
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         cases = work / "cases.ndjson"
-        started = time.perf_counter()
-        write_cases(cases, args.n)
-        made = time.perf_counter() - started
-        print(f"{args.n} cases, {cases.stat().st_size / 2**20:.0f} MiB, made in {made:.0f} s")
-        runs: list[Run] = []
         cli_out = work / "cli.ndjson"
-        cli = run_cli(cases, cli_out, args.n, args.jobs, args.validate)
+        stamp = work / "cases.n"
+        if args.work and stamp.exists() and stamp.read_text() == f"{args.n}":
+            print(f"{args.n} cases reused from {cases}")
+        else:
+            cli_out.unlink(missing_ok=True)
+            started = time.perf_counter()
+            write_cases(cases, args.n)
+            stamp.write_text(f"{args.n}")
+            made = time.perf_counter() - started
+            print(f"{args.n} cases, {cases.stat().st_size / 2**20:.0f} MiB, made in {made:.0f} s")
+        runs: list[Run] = []
+        if "cli" in args.only or not cli_out.exists():
+            cli = run_cli(cases, cli_out, args.n, args.jobs, args.validate)
+            if "cli" in args.only:
+                runs.append(cli)
+        else:
+            print(f"the CLI's bundles reused from {cli_out}")
         expected = digest([cli_out])
-        if "cli" in args.only:
-            runs.append(cli)
         for master in ("local[1]", "local[2]"):
             if master in args.only:
                 out = work / master.replace("[", "-").replace("]", "")
@@ -232,7 +251,7 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
         report(runs, args)
     finally:
-        if not args.keep:
+        if not args.keep and not args.work:
             shutil.rmtree(work, ignore_errors=True)
 
 
