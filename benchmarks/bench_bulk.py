@@ -14,7 +14,9 @@ Data folder with ``$import`` (``map --bulk`` + ``push --bulk`` minus the process
 0.5 s, the job report), the other as one transaction of ``PUT Type/id`` per case
 (``push_many``, ``--concurrency`` at a time, the fastest way the transaction path has,
 docs/push.md). Both take turns of ``--chunk`` cases, alternating which goes first, so that the
-load of a shared machine hits both alike. Rate: resources stored per second of wall time.
+load of a shared machine hits both alike. Rate: resources stored per second of wall time, each
+method counting its own: the ``$import`` folder also holds each case's manifest ``List``
+(``map --bulk`` writes it), the transactions (``corrections`` off) do not.
 
 **pull** (``--pull N`` patients): the first N cases of a third copy are loaded (by ``$import``),
 then read back twice: ``pull --bulk`` (``Group/[id]/$export`` of a Group of exactly those
@@ -71,8 +73,9 @@ def _resources(bundles: list[CaseBundles]) -> int:
     return sum(len(b.transaction["entry"]) for b in bundles)
 
 
-def import_bundles(base_url: str, bundles: list[CaseBundles], work: Path) -> float:
-    """Seconds to load ``bundles`` with ``$import`` (folder written before the clock starts)."""
+def import_bundles(base_url: str, bundles: list[CaseBundles], work: Path) -> tuple[float, int]:
+    """Seconds to load ``bundles`` with ``$import`` (folder written before the clock starts),
+    and the resources stored: the transactions' and each case's manifest List."""
     folder = work / f"bulk-{uuid.uuid4().hex[:8]}"
     with BulkDirWriter(folder) as writer:
         for b in bundles:
@@ -91,7 +94,7 @@ def import_bundles(base_url: str, bundles: list[CaseBundles], work: Path) -> flo
     totals = result.totals()
     if result.failed or totals["created"] != manifest.resources:
         raise SystemExit(f"$import did not create every resource: {totals} {result.message}")
-    return elapsed
+    return elapsed, manifest.resources
 
 
 def transact_bundles(base_url: str, bundles: list[CaseBundles], concurrency: int) -> float:
@@ -112,22 +115,26 @@ def transact_bundles(base_url: str, bundles: list[CaseBundles], concurrency: int
 def bench_load(base_url: str, n: int, chunk: int, concurrency: int, work: Path) -> dict[str, Any]:
     systems = {"import": _source_system("imp"), "transactions": _source_system("tx")}
     seconds = {"import": 0.0, "transactions": 0.0}
-    resources = 0
+    stored = {"import": 0, "transactions": 0}
     for turn, start in enumerate(range(0, n, chunk)):
         size = min(chunk, n - start)
         order = ["import", "transactions"] if turn % 2 == 0 else ["transactions", "import"]
         for how in order:
             bundles = _bundles(size, start, systems[how])
             if how == "import":
-                seconds[how] += import_bundles(base_url, bundles, work)
-                resources += _resources(bundles)
+                elapsed, count = import_bundles(base_url, bundles, work)
             else:
-                seconds[how] += transact_bundles(base_url, bundles, concurrency)
+                elapsed, count = (
+                    transact_bundles(base_url, bundles, concurrency),
+                    _resources(bundles),
+                )
+            seconds[how] += elapsed
+            stored[how] += count
         print(f"  load: {start + size}/{n} cases, {seconds}", flush=True)
-    rates = {how: resources / s for how, s in seconds.items()}
+    rates = {how: stored[how] / s for how, s in seconds.items()}
     return {
         "cases": n,
-        "resources_each": resources,
+        "resources": stored,
         "seconds": seconds,
         "resources_per_s": rates,
         "import_over_transactions": rates["import"] / rates["transactions"],

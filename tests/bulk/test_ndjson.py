@@ -22,6 +22,7 @@ from fhir_ivc.bulk.ndjson import (
 )
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli._app import app
+from fhir_ivc.exchange.manifest import is_manifest, manifest_entry
 from fhir_ivc.model import Case
 from fhir_ivc.testing.synth import synthetic_case
 
@@ -33,6 +34,14 @@ SEED = Path(__file__).resolve().parents[2] / "examples" / "cases" / "seed-cases.
 def _cases(n: int = 10) -> list[Case]:
     seeds = [Case.model_validate(r) for r in yaml.safe_load(SEED.read_text(encoding="utf-8"))]
     return seeds + [synthetic_case(i, seed=3) for i in range(n)]
+
+
+def _entries(case: Case) -> list[dict[str, Any]]:
+    """What the folder holds for a case: its logical transaction's resources and its manifest."""
+    transaction = build_bundles(case, ids="logical").transaction
+    manifest = manifest_entry(transaction)
+    assert manifest is not None
+    return [*transaction["entry"], manifest]
 
 
 def _write(folder: Path, cases: list[Case]) -> None:
@@ -56,9 +65,7 @@ def test_one_file_per_type_with_logical_ids_and_resolvable_references(tmp_path):
             assert resource["resourceType"] == file.type
             keys.add(f"{file.type}/{resource['id']}")
     expected = {
-        f"{e['resource']['resourceType']}/{e['resource']['id']}"
-        for c in cases
-        for e in build_bundles(c, ids="logical").transaction["entry"]
+        f"{e['resource']['resourceType']}/{e['resource']['id']}" for c in cases for e in _entries(c)
     }
     assert keys == expected
     for file in manifest.files:
@@ -78,12 +85,16 @@ def test_read_back_case_by_case_gives_each_case_its_resources(tmp_path):
     back = list(iter_case_resources(manifest))
     assert [c.case_id for c, _ in back] == [c.case_id for c in cases]
     for case, (bulk_case, resources) in zip(cases, back, strict=True):
-        sent = build_bundles(case, ids="logical").transaction["entry"]
+        sent = _entries(case)
         assert sorted(json.dumps(r, sort_keys=True) for r in resources) == sorted(
             json.dumps(e["resource"], sort_keys=True) for e in sent
         )
         assert sum(bulk_case.counts().values()) == len(resources)
         assert resources[0]["resourceType"] == "Patient"
+        # the case's manifest List (as push writes it) comes last and names every other one
+        assert is_manifest(resources[-1])
+        listed = {i["item"]["reference"] for i in resources[-1]["entry"]}
+        assert listed == {f"{r['resourceType']}/{r['id']}" for r in resources[:-1]}
 
 
 def test_within_a_type_a_referenced_resource_comes_first():

@@ -15,7 +15,9 @@ the folder, ``push --bulk`` serves it on 127.0.0.1 and runs ``$import``. Then:
 * ``pull --bulk`` (``Group/[id]/$export`` of a Group of exactly these patients, so the shared
   server's other data stays out) reads them back equal to the cases, with the loss report
   ``pull`` writes; a started export is taken up from its status URL; ``--since`` exports only
-  what changed.
+  what changed;
+* a case loaded by ``push --bulk`` (with its manifest List) and then pushed corrected by ``push``
+  loses exactly its withdrawn resource, and nothing is created twice.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -43,8 +46,9 @@ from fhir_ivc.exchange import push_many
 from fhir_ivc.model import Case
 from fhir_ivc.testing.synth import synthetic_case
 
+from .test_corrections import _case_2, _server_types
 from .test_pull import _diff
-from .test_push import SEED
+from .test_push import SEED, _types
 
 #: Synthetic cases of the module's import. HAPI stored ~25 resources/s here (2 shared cores,
 #: load average 13-17), so the default keeps CI in its budget; FHIR_IVC_BULK_TEST_CASES=300
@@ -163,9 +167,11 @@ def imported(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Im
 def test_import_reports_every_case_and_type(imported: Imported):
     manifest = read_manifest(imported.folder)
     assert manifest.cases == len(imported.cases)
+    # every resource of each case's transaction, and the case's manifest List
     assert manifest.resources == sum(
-        len(build_bundles(c).transaction["entry"]) for c in imported.cases
+        len(build_bundles(c).transaction["entry"]) + 1 for c in imported.cases
     )
+    assert next(f for f in manifest.files if f.type == "List").count == len(imported.cases)
     summary = imported.report["summary"]
     assert summary["method"] == "$import"
     assert summary["ok"] == len(imported.cases)
@@ -357,3 +363,35 @@ def test_pull_bulk_since_exports_only_what_changed(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert _lines(out) == []
+
+
+# --- a bulk-loaded case, corrected later by a transactional push -----------------------------
+
+
+def test_a_correction_pushed_after_push_bulk_removes_the_stale_fact(fhir_base_url, fhir, tmp_path):
+    """``push --bulk`` writes each case's manifest List (issue 11's corrections): a later
+    ``push`` (conditional ids, ``--corrections delete``) of the case with its liver metastasis
+    withdrawn deletes exactly that Condition, creates nothing (no duplicate of a bulk-loaded
+    resource) and leaves the server's resources of the case equal to the edited bundle's."""
+    source_system = _source_system()
+    record, edited = _case_2(source_system)
+    folder = _map_bulk(tmp_path, [Case.model_validate(record)])
+    report = _push_bulk(fhir_base_url, folder, tmp_path / "bulk.json")
+    assert report["summary"]["ok"] == 1
+    old = build_bundles(Case.model_validate(record))
+    assert _server_types(fhir, source_system) == _types(old.transaction) + Counter({"List": 1})
+
+    cases = _write_cases(tmp_path / "edited.ndjson", [Case.model_validate(edited)])
+    result = _invoke(
+        "push", str(cases), "--server", fhir_base_url, "--report", str(tmp_path / "push.json")
+    )
+    assert result.exit_code == 0, result.output
+    (pushed,) = json.loads((tmp_path / "push.json").read_text(encoding="utf-8"))["cases"]
+    outcomes = Counter(e["outcome"] for e in pushed["entries"])
+    assert outcomes["created"] == 0, pushed["entries"]
+    deleted = [e for e in pushed["entries"] if e["outcome"] == "deleted"]
+    assert [(e["resource_type"], e["source"]) for e in deleted] == [
+        ("Condition", "metastasis.liver (removed)")
+    ]
+    new = build_bundles(Case.model_validate(edited))
+    assert _server_types(fhir, source_system) == _types(new.transaction) + Counter({"List": 1})

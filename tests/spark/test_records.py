@@ -8,6 +8,7 @@ import decimal
 import pytest
 
 from fhir_ivc.bundle import build_bundles
+from fhir_ivc.exchange.manifest import manifest_entry
 from fhir_ivc.io import BundleKind, InputLimits, dump_json
 from fhir_ivc.spark._records import DUPLICATE, RecordMapper, drop_nulls
 from fhir_ivc.testing import synthetic_case
@@ -107,10 +108,12 @@ def test_bad_settings(settings, message) -> None:
 
 
 def test_bulk_rows_are_the_resources_of_the_logical_transaction_one_line_each() -> None:
+    """... and the case's manifest List, as ``map --bulk`` writes it."""
     case = synthetic_case(6, seed=30)
     mapper = RecordMapper(ids="logical", output="bulk")
     mapped = mapper.map(mapper.read_json(case_line(case)), "r0")
-    entries = build_bundles(case, ids="logical").transaction["entry"]
+    transaction = build_bundles(case, ids="logical").transaction
+    entries = [*transaction["entry"], manifest_entry(transaction)]
     assert mapper.kinds == (BundleKind.TRANSACTION,)
     got = sorted((r.kind, r.json) for r in mapped.rows)  # the order: map --bulk's (test_map)
     assert got == sorted(

@@ -4,6 +4,7 @@
 
     DIR/Patient.ndjson        one resource per line (FHIR Bulk Data format, R4 JSON)
     DIR/Condition.ndjson      ... one file per resource type that occurs
+    DIR/List.ndjson           each case's manifest (the List ``push`` writes for corrections)
     DIR/cases.ndjson          per case: its id and the ids of its resources, by type
     DIR/manifest.json         the files (type, name, resource count, bytes), the counts
     DIR/rejects.ndjson        records that were not mapped (as ``map`` writes them)
@@ -33,6 +34,7 @@ import orjson
 
 from fhir_ivc._types import ExcInfo
 from fhir_ivc._version import __version__
+from fhir_ivc.exchange.manifest import manifest_entry
 from fhir_ivc.exchange.resources import _references
 from fhir_ivc.io import BundleSet, atomic_write_bytes, dump_json
 from fhir_ivc.io.writer import _AtomicLines
@@ -48,6 +50,7 @@ __all__ = [
     "BulkDirWriter",
     "BulkFile",
     "BulkManifest",
+    "bulk_resources",
     "iter_case_resources",
     "read_manifest",
     "type_rank",
@@ -79,6 +82,7 @@ TYPE_ORDER: Final[tuple[str, ...]] = (
     "MedicationStatement",
     "Observation",
     "DiagnosticReport",
+    "List",
 )
 
 
@@ -193,6 +197,30 @@ def referenced_first(resources: Sequence[Mapping[str, Any]]) -> list[Mapping[str
     return [resources[i] for i in order]
 
 
+def bulk_resources(
+    case_id: str, transaction: Mapping[str, Any]
+) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """A case's Bulk Data resources: ``(type, resources)`` in load order, referenced first.
+
+    The resources of its logical-id ``transaction`` and the case's manifest ``List``, the one
+    ``push`` writes beside them (:func:`fhir_ivc.exchange.manifest.manifest_entry`, with
+    ``Type/id`` references), so a later ``push --corrections delete`` of a corrected record
+    knows what the bulk load stored and removes what the record no longer has.
+    """
+    by_type: dict[str, list[Mapping[str, Any]]] = {}
+    manifest = manifest_entry(transaction)
+    entries = [*(transaction.get("entry") or []), *([manifest] if manifest else [])]
+    for entry in entries:
+        resource = entry["resource"]
+        if not isinstance(resource.get("id"), str):
+            raise ValueError(
+                f"case {case_id}: a resource has no logical id "
+                "(bulk output needs bundles built with ids='logical')"
+            )
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    return [(rtype, referenced_first(by_type[rtype])) for rtype in sorted(by_type, key=type_rank)]
+
+
 class _TypeFile(_AtomicLines):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -237,19 +265,10 @@ class BulkDirWriter:
         return file
 
     def write(self, bundles: BundleSet) -> int:
-        by_type: dict[str, list[Mapping[str, Any]]] = {}
-        for entry in bundles.transaction.get("entry") or []:
-            resource = entry["resource"]
-            if not isinstance(resource.get("id"), str):
-                raise ValueError(
-                    f"case {bundles.case_id}: a resource has no logical id "
-                    "(bulk output needs bundles built with ids='logical')"
-                )
-            by_type.setdefault(resource["resourceType"], []).append(resource)
         ids: dict[str, list[str]] = {}
-        for rtype in sorted(by_type, key=type_rank):
+        for rtype, resources in bulk_resources(bundles.case_id, bundles.transaction):
             file = self._file(rtype)
-            for resource in referenced_first(by_type[rtype]):
+            for resource in resources:
                 file.write(resource)
                 ids.setdefault(rtype, []).append(str(resource["id"]))
         if self._cases is None:

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from fhir_ivc.bulk.ids import IdMode
-from fhir_ivc.bulk.ndjson import referenced_first, type_rank
+from fhir_ivc.bulk.ndjson import bulk_resources
 from fhir_ivc.bundle import CaseBundles, build_bundles
 from fhir_ivc.bundle.checks import BundleCheck, bundle_problem, validation_check
 from fhir_ivc.exceptions import CaseInputError, MappingError
@@ -108,13 +108,11 @@ def _json_default(value: Any) -> Any:
 
 
 def resource_lines(bundles: CaseBundles) -> Iterator[Row]:
-    """Bulk Data NDJSON: each resource of a logical-id transaction as one compact JSON line, in
-    the order ``fhir-ivc map --bulk`` writes them (types in load order, referenced first)."""
-    by_type: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in bundles.transaction["entry"]:
-        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
-    for rtype in sorted(by_type, key=type_rank):
-        for resource in referenced_first(by_type[rtype]):
+    """Bulk Data NDJSON: each resource of a logical-id transaction and the case's manifest
+    List as one compact JSON line, in the order ``fhir-ivc map --bulk`` writes them (types in
+    load order, referenced first: :func:`fhir_ivc.bulk.ndjson.bulk_resources`)."""
+    for rtype, resources in bulk_resources(bundles.case_id, bundles.transaction):
+        for resource in resources:
             yield Row(bundles.case_id, rtype, dump_json(resource)[:-1].decode())
 
 
