@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_pull.py                    # 500 patients, 2 rounds
     .venv/bin/python benchmarks/bench_pull.py --n 200 --concurrency 8 --server URL --json out.json
     .venv/bin/python benchmarks/bench_pull.py --source-system URI  # reuse patients loaded before
+    .venv/bin/python benchmarks/bench_pull.py --strategies everything,search,auto --ids logical
 
 The server is ``--server URL``, else the one ``scripts/fhir-server`` runs, else one this script
 starts (and stops at the end).
@@ -12,8 +13,10 @@ starts (and stops at the end).
    names patients loaded by an earlier run.
 2. **Warm-up** (not timed): 20 patients pulled with each strategy, so the JVM has compiled both
    paths.
-3. **Timed**: every round pulls all N patients (``PatientQuery.by_system``) with each strategy
-   (``$everything``, then the type-search fallback; the order alternates between rounds) and each
+3. **Timed**: every round pulls all N patients (``PatientQuery.by_system``; with
+   ``--source-system``, the first N by identifier) with each strategy of ``--strategies``
+   (``$everything``, then the type-search fallback, then ``auto`` if asked, which also prints what
+   it gathered each patient with; the order alternates between rounds) and each
    client (``AsyncFhirClient`` with an anyio task group, ``FhirClient`` with threads, as the CLI),
    at ``--concurrency`` patients in flight, ``--count`` entries per page. A run's rate is N over
    its wall time, patient search included; reading every patient into a case is part of it.
@@ -37,6 +40,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
@@ -46,6 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 
+from fhir_ivc.bulk.ids import IdMode
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.client import AsyncFhirClient, FhirClient
 from fhir_ivc.exchange import PatientPull, PatientQuery, pull_many, push_many
@@ -69,6 +74,8 @@ class Run:
     resources: int
     #: patients on the server when the run was measured
     stage: int = 0
+    #: what each patient was gathered with (``auto`` decides per run: ``{"search": 500}``)
+    gathered_with: dict[str, int] | None = None
 
     @property
     def rate(self) -> float:
@@ -99,8 +106,13 @@ def load(
     concurrency: int,
     source_system: str | None = None,
     start: int = 0,
+    ids: IdMode = "conditional",
 ) -> tuple[str, list[Case], float]:
-    """Push cases ``start`` … ``start + n - 1`` under ``source_system`` (a fresh one by default)."""
+    """Push cases ``start`` … ``start + n - 1`` under ``source_system`` (a fresh one by default).
+
+    ``ids="logical"`` (``--ids logical``) loads with ``PUT Type/<uuid>``: the same content, no
+    conditional lookup per entry, so a large server fills faster; the pull does not care.
+    """
     source_system = (
         source_system or f"https://fhir-ivc.example.org/fhir/sid/bench-pull-{uuid.uuid4().hex[:12]}"
     )
@@ -109,7 +121,7 @@ def load(
     ]
     items = []
     for case in cases:
-        bundles = build_bundles(case)
+        bundles = build_bundles(case, ids=ids)
         items.append((case.case_id, bundles.transaction, bundles.sources))
 
     async def push() -> None:
@@ -172,6 +184,7 @@ def timed(
         cpu_seconds=cpu,
         requests=sum(p.requests for p in pulled),
         resources=sum(len(p.resources) for p in pulled),
+        gathered_with=dict(Counter(str(p.strategy) for p in pulled)),
     )
     return run, pulled
 
@@ -234,10 +247,11 @@ def measure_rss(
         if written != patients:
             sys.exit(f"the CLI wrote {written} case files, expected {patients}")
     out.append(Rss(stage, "cli --out (streaming)", patients, mib, seconds))
-    keep = [sys.executable, "-c", KEEP_ALL, base_url, source_system, strategy, count, conc]
-    mib, seconds = peak_rss(keep)
-    out.append(Rss(stage, "pull_many keep=True (baseline)", patients, mib, seconds))
-    for r in out[-2:]:
+    if getattr(args, "rss_baseline", True):
+        keep = [sys.executable, "-c", KEEP_ALL, base_url, source_system, strategy, count, conc]
+        mib, seconds = peak_rss(keep)
+        out.append(Rss(stage, "pull_many keep=True (baseline)", patients, mib, seconds))
+    for r in out:
         print(
             f"  RSS {r.what:32}: {r.patients} patients, peak {r.peak_rss_mib:6.1f} MiB, "
             f"{r.seconds:.0f} s"
@@ -416,7 +430,7 @@ def measure_rates(
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     runs: list[Run] = []
     for round_ in range(1, args.rounds + 1):
-        strategies = [s for s in ("everything", "search") if s in args.strategies]
+        strategies = [s for s in ("everything", "search", "auto") if s in args.strategies]
         if round_ % 2 == 0:
             strategies.reverse()
         for strategy in strategies:
@@ -429,7 +443,9 @@ def measure_rates(
                     f"[{stage} on server] round {round_} {strategy:10} {client:5}: "
                     f"{run.rate:6.1f} patients/s ({run.patients} in {run.seconds:.1f} s, "
                     f"{run.requests} requests, {run.resources} resources, "
-                    f"client CPU {run.cpu_seconds:.1f} s)"
+                    f"client CPU {run.cpu_seconds:.1f} s"
+                    f"{', gathered with ' + str(run.gathered_with) if strategy == 'auto' else ''}"
+                    f"; load average {os.getloadavg()[0]:.1f})"
                 )
     return runs
 
@@ -450,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", help="FHIR base URL (default: the local HAPI server)")
     parser.add_argument("--source-system", help="pull patients an earlier run loaded")
     parser.add_argument("--clients", default="async,sync", help="async,sync (default both)")
-    parser.add_argument("--strategies", default="everything,search")
+    parser.add_argument(
+        "--strategies", default="everything,search", help="of everything,search,auto"
+    )
     parser.add_argument(
         "--rss",
         action="store_true",
@@ -458,6 +476,19 @@ def main(argv: list[str] | None = None) -> int:
         "at each stage, against pull_many keeping every result",
     )
     parser.add_argument("--rss-strategy", default="auto")
+    parser.add_argument(
+        "--no-rss-baseline",
+        dest="rss_baseline",
+        action="store_false",
+        help="with --rss: only the streaming CLI, not pull_many keeping every result (which "
+        "pulls every patient a second time)",
+    )
+    parser.add_argument(
+        "--ids",
+        choices=["conditional", "logical"],
+        default="conditional",
+        help="how the cases are loaded (push --ids); logical fills a large server faster",
+    )
     parser.add_argument(
         "--latency",
         type=int,
@@ -498,9 +529,18 @@ def main(argv: list[str] | None = None) -> int:
             ]
             load_seconds = None
         else:
-            source_system, cases, load_seconds = load(base_url, args.n, args.seed, 4)
-            print(f"loaded {args.n} cases in {load_seconds:.1f} s ({source_system})")
-        query = PatientQuery.by_system(source_system)
+            source_system, cases, load_seconds = load(base_url, args.n, args.seed, 4, ids=args.ids)
+            print(
+                f"loaded {args.n} cases in {load_seconds:.1f} s ({source_system}, --ids "
+                f"{args.ids}); load average {os.getloadavg()}"
+            )
+        # with --source-system the system may hold more than N patients (an earlier run's
+        # --grow-to): the first N are pulled by identifier, as the grown stage does
+        query = (
+            PatientQuery.by_identifiers([(source_system, c.case_id) for c in cases])
+            if args.source_system
+            else PatientQuery.by_system(source_system)
+        )
         warm = PatientQuery.by_identifiers([(source_system, c.case_id) for c in cases[:WARMUP]])
         for strategy in ("everything", "search"):
             pull(base_url, warm, strategy=strategy, client="async", count=args.count, concurrency=4)
@@ -509,7 +549,9 @@ def main(argv: list[str] | None = None) -> int:
         rss = measure_rss(base_url, source_system, args.n, args.n, args) if args.rss else []
         if args.grow_to and args.grow_to > args.n:
             more = args.grow_to - args.n
-            _, _, seconds = load(base_url, more, args.seed, 4, source_system, start=args.n)
+            _, _, seconds = load(
+                base_url, more, args.seed, 4, source_system, start=args.n, ids=args.ids
+            )
             print(f"loaded {more} more cases in {seconds:.1f} s; load average {os.getloadavg()}")
             by_id = PatientQuery.by_identifiers([(source_system, c.case_id) for c in cases])
             runs += measure_rates(base_url, by_id, cases, args.grow_to, args)
@@ -518,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nbest of rounds (patients/s):")
         summary = {}
         for stage in sorted({r.stage for r in runs}):
-            for strategy in ("everything", "search"):
+            for strategy in ("everything", "search", "auto"):
                 for client in {r.client for r in runs}:
                     rates = [
                         r.rate

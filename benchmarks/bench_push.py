@@ -209,7 +209,9 @@ def _cli_run(command: list[str], report: Path) -> tuple[float, dict[str, Any]]:
     return seconds, summary
 
 
-def feed_runs(base_url: str, n: int, seed: int, concurrency: int, repeats: int) -> dict[str, Any]:
+def feed_runs(
+    base_url: str, n: int, seed: int, concurrency: int, repeats: int, work: Path | None = None
+) -> dict[str, Any]:
     """``fhir-ivc push`` of ``n`` cases, then the same unchanged cases again, three ways.
 
     * ``off``: ``--corrections off``, no state (what push did before issue 11);
@@ -218,11 +220,19 @@ def feed_runs(base_url: str, n: int, seed: int, concurrency: int, repeats: int) 
 
     The three re-runs take turns (``repeats`` times, rotating which goes first); each is a
     process, start-up and mapping included. Requests are the report's ``summary.requests``.
+
+    ``work`` (``--feed-dir``): keep the cases and the journal there, and reuse them when they
+    exist, so that the first push can be made beforehand (``fhir-ivc push DIR/cases.ndjson
+    --state DIR/state.sqlite``, outside the benchmark lock); the first run then only finds every
+    case confirmed.
     """
-    source_system = _source_system("feed")
     with tempfile.TemporaryDirectory() as tmp:
-        cases = write_cases(Path(tmp) / "cases.ndjson", n, seed, source_system)
-        report, state = Path(tmp) / "r.json", Path(tmp) / "state.sqlite"
+        folder = work or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        cases = folder / "cases.ndjson"
+        if work is None or not cases.exists():
+            write_cases(cases, n, seed, _source_system("feed"))
+        report, state = Path(tmp) / "r.json", folder / "state.sqlite"
         base = push_command(cases, base_url, concurrency, report)
         ways = {
             "off": [*base, "--corrections", "off"],
@@ -232,7 +242,7 @@ def feed_runs(base_url: str, n: int, seed: int, concurrency: int, repeats: int) 
         seconds, summary = _cli_run(ways["state"], report)
         print(
             f"  feed    first run {n:>5} cases in {seconds:7.2f} s, {summary['requests']} requests"
-            f" (--state, all created)",
+            f" (--state: {summary['ok']} pushed, {summary.get('confirmed', 0)} already confirmed)",
             flush=True,
         )
         times: dict[str, list[float]] = {way: [] for way in ways}
@@ -336,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--feed-repeats", type=int, default=2, help="re-runs of each kind")
     parser.add_argument("--feed-only", action="store_true", help="only the --feed runs")
+    parser.add_argument(
+        "--feed-dir",
+        type=Path,
+        help="keep (and reuse) the --feed cases and journal in this folder",
+    )
     args = parser.parse_args(argv)
 
     base_url, started = server_url(args.server)
@@ -355,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         if args.feed_only:
-            result = feed_runs(base_url, args.feed, args.seed, args.concurrency, args.feed_repeats)
+            result = feed_runs(
+                base_url, args.feed, args.seed, args.concurrency, args.feed_repeats, args.feed_dir
+            )
             if args.json:
                 args.json.write_text(json.dumps({"server": base_url, **facts, "feed": result}))
             return 0
@@ -420,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cli:
             phases.append(cli_push(base_url, args.n, args.seed, args.concurrency))
         feed = (
-            feed_runs(base_url, args.feed, args.seed, args.concurrency, args.feed_repeats)
+            feed_runs(
+                base_url, args.feed, args.seed, args.concurrency, args.feed_repeats, args.feed_dir
+            )
             if args.feed
             else None
         )
