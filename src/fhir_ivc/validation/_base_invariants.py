@@ -30,7 +30,10 @@ _UCUM: Final = "http://unitsofmeasure.org"
 
 
 def _has(value: Mapping[str, Any], *names: str) -> bool:
-    return any(value.get(n) not in (None, [], {}) for n in names)
+    for name in names:  # noqa: SIM110 - no generator per call: a hot path
+        if value.get(name) not in (None, [], {}):
+            return True
+    return False
 
 
 def _exists_any(*names: str) -> Holds:
@@ -53,10 +56,10 @@ def _value_keys(value: Mapping[str, Any], prefix: str) -> bool:
 
 
 def _codings(concept: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, dict):
         return []
     codings = concept.get("coding")
-    return [c for c in codings if isinstance(c, Mapping)] if isinstance(codings, list) else []
+    return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
 
 
 def _coded(concept: Any, system: str, codes: tuple[str, ...]) -> bool:
@@ -116,7 +119,7 @@ def _per_1(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
 @_invariant("rng-2", "low.empty() or high.empty() or (low <= high)", guard="low")
 def _rng_2(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
     low, high = e.get("low"), e.get("high")
-    if not isinstance(low, Mapping) or not isinstance(high, Mapping):
+    if not isinstance(low, dict) or not isinstance(high, dict):
         return True
     a, b = low.get("value"), high.get("value")
     if not isinstance(a, int | float) or not isinstance(b, int | float):
@@ -155,7 +158,7 @@ def _ref_1(e: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
     reference = e.get("reference")
     if not isinstance(reference, str) or not reference.startswith("#"):
         return True
-    ids = {c.get("id") for c in _list(resource.get("contained")) if isinstance(c, Mapping)}
+    ids = {c.get("id") for c in _list(resource.get("contained")) if isinstance(c, dict)}
     return reference[1:] in ids
 
 
@@ -163,7 +166,7 @@ def _ref_1(e: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
 
 
 def _contained(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [c for c in _list(resource.get("contained")) if isinstance(c, Mapping)]
+    return [c for c in _list(resource.get("contained")) if isinstance(c, dict)]
 
 
 @_invariant("dom-2", "contained.contained.empty()", guard="contained")
@@ -172,7 +175,7 @@ def _dom_2(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
 
 
 def _references(value: Any) -> Iterator[str]:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for key, item in value.items():
             if key == "reference" and isinstance(item, str):
                 yield item
@@ -212,7 +215,7 @@ def _dom_3(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
 def _dom_4(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
     for c in _contained(e):
         meta = c.get("meta")
-        if isinstance(meta, Mapping) and _has(meta, "versionId", "lastUpdated"):
+        if isinstance(meta, dict) and _has(meta, "versionId", "lastUpdated"):
             return False
     return True
 
@@ -221,7 +224,7 @@ def _dom_4(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
 def _dom_5(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
     for c in _contained(e):
         meta = c.get("meta")
-        if isinstance(meta, Mapping) and _has(meta, "security"):
+        if isinstance(meta, dict) and _has(meta, "security"):
             return False
     return True
 
@@ -230,7 +233,7 @@ def _dom_5(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
 def _dom_6(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
     # a best-practice warning (BEST_PRACTICE)
     text = e.get("text")
-    return isinstance(text, Mapping) and _has(text, "div")
+    return isinstance(text, dict) and _has(text, "div")
 
 
 # --- resources the adapter emits ---------------------------------------------------------------
@@ -254,7 +257,7 @@ def _obs_7(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
     return not any(
         coding in own
         for component in _list(e.get("component"))
-        if isinstance(component, Mapping)
+        if isinstance(component, dict)
         for coding in _codings(component.get("code"))
     )
 
@@ -314,7 +317,7 @@ _invariant(
 
 
 def _entries(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [e for e in _list(bundle.get("entry")) if isinstance(e, Mapping)]
+    return [e for e in _list(bundle.get("entry")) if isinstance(e, dict)]
 
 
 @_invariant("bdl-1", "total.empty() or (type = 'searchset') or (type = 'history')", guard="total")
@@ -364,8 +367,8 @@ def _bdl_7(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
         if full_url is None:
             continue
         resource = entry.get("resource")
-        meta = resource.get("meta") if isinstance(resource, Mapping) else None
-        version = meta.get("versionId") if isinstance(meta, Mapping) else None
+        meta = resource.get("meta") if isinstance(resource, dict) else None
+        version = meta.get("versionId") if isinstance(meta, dict) else None
         key = f"{full_url}{version or ''}"
         if key in seen:
             return False
@@ -380,9 +383,7 @@ def _bdl_9(e: Mapping[str, Any], _: Mapping[str, Any]) -> bool:
     if e.get("type") != "document":
         return True
     identifier = e.get("identifier")
-    return (
-        isinstance(identifier, Mapping) and _has(identifier, "system") and _has(identifier, "value")
-    )
+    return isinstance(identifier, dict) and _has(identifier, "system") and _has(identifier, "value")
 
 
 @_invariant("bdl-10", "type = 'document' implies (timestamp.hasValue())")
@@ -398,7 +399,7 @@ def _first_is(kind: str, resource_type: str) -> Holds:
             return True
         entries = _entries(e)
         first = entries[0].get("resource") if entries else None
-        return isinstance(first, Mapping) and first.get("resourceType") == resource_type
+        return isinstance(first, dict) and first.get("resourceType") == resource_type
 
     return holds
 

@@ -114,7 +114,7 @@ class Table:
     keys: dict[str, Child] = field(default_factory=dict, repr=False)
     #: (element name, JSON keys that satisfy it (``_name`` forms included), min) of every
     #: element with min >= 1
-    required: tuple[tuple[str, tuple[str, ...], int], ...] = ()
+    required: tuple[tuple[str, frozenset[str], int], ...] = ()
     #: (key, severity, human, implementation, guard key) of the constraints implemented here
     invariants: tuple[tuple[str, str, str, Holds, str | None], ...] = ()
     #: keys of the constraints on this element with no implementation (noted when met)
@@ -218,7 +218,9 @@ class Core:
             table.required = tuple(
                 (
                     name,
-                    tuple(j for k, c in table.keys.items() if c.name == name for j in (k, f"_{k}")),
+                    frozenset(
+                        j for k, c in table.keys.items() if c.name == name for j in (k, f"_{k}")
+                    ),
                     elements_min,
                 )
                 for name, _, elements_min in _required(table, elements, path)

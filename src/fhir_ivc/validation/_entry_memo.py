@@ -24,8 +24,8 @@ What is remembered is the whole effect of the stage on the resource, with locati
 to it: its warnings, information issues and once-per-call notes (replayed as the walk would
 have recorded them, first place first), bindings to value sets not available offline and
 slices not evaluated (with their counts). A resource with an error is never remembered: it is
-checked again every time, so errors are always computed fresh. The memo is bounded (cleared
-when full).
+checked again every time, so errors are always computed fresh. The memo is bounded in two
+generations (:class:`Generations`): what was used since the last turn survives it.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
 from fhir_ivc.validation._issues import RANK, Issue, Severity, make_issue
 
-__all__ = ["UUID", "Effects", "Recording", "entry_key", "uuid_free"]
+__all__ = ["UUID", "Effects", "Generations", "Recording", "entry_key", "uuid_free"]
 
 UUID: Final = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: a uuid after its first 8 digits: a pattern that starts with a literal is searched ~10x faster
@@ -47,6 +47,7 @@ _TAIL: Final = re.compile(rb"-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX8: Final = re.compile(rb"[0-9a-f]{8}")
 #: a ``"reference"`` key and its string value (escapes included, to refuse them)
 _REFERENCE: Final = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+#: entries per generation of a :class:`Generations` memo (two generations: at most twice this)
 MAX_ENTRIES: Final = 1 << 13
 
 #: (severity, code, location relative to the resource, message, profile)
@@ -98,6 +99,43 @@ def _ranked(text: bytes) -> bytes:
         return text
     parts.append(text[last:])
     return b"".join(parts)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Generations(Generic[K, V]):
+    """A bounded memo: new entries go to the young generation; when it is full it becomes the
+    old one (the previous old one is dropped); an old entry found again moves back to the young
+    one. At most ``2 * size`` entries (~1.3 KB of key each for the adapter's resources). Over
+    the entries of 4,000 synthetic cases, 8,192 per generation find 65 % again (an unbounded
+    memo 68 %, one dict of 8,192 cleared when full 57 %)."""
+
+    def __init__(self, size: int = MAX_ENTRIES) -> None:
+        self.size = size
+        self.young: dict[K, V] = {}
+        self.old: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        found = self.young.get(key)
+        if found is None:
+            found = self.old.pop(key, None)
+            if found is not None:
+                self.put(key, found)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        if len(self.young) >= self.size:
+            self.old, self.young = self.young, {}
+        self.young[key] = value
+
+    def clear(self) -> None:
+        self.young.clear()
+        self.old.clear()
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
 
 
 def _relative(issue: Issue, prefix: str) -> Recorded | None:

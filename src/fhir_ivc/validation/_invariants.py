@@ -44,11 +44,11 @@ def _present(value: Any) -> bool:
 
 def _has_code(concept: Any, system: str, codes: Collection[str]) -> bool:
     """``concept.coding.where(system = S and code in codes).exists()``."""
-    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    codings = concept.get("coding") if isinstance(concept, dict) else None
     if not isinstance(codings, list):
         return False
     return any(
-        isinstance(c, Mapping)
+        isinstance(c, dict)
         and c.get("system") == system
         and isinstance(c.get("code"), str)
         and c["code"] in codes
@@ -65,7 +65,7 @@ def _unit_rule(
         if not _has_code(resource.get("code"), system, codes):
             return True
         quantity = resource.get("valueQuantity")
-        return isinstance(quantity, Mapping) and quantity.get("code") == unit
+        return isinstance(quantity, dict) and quantity.get("code") == unit
 
     return holds
 

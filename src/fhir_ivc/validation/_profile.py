@@ -151,7 +151,7 @@ def _fill(node: Node, element: Mapping[str, Any]) -> None:
     if binding.get("strength") and isinstance(binding.get("valueSet"), str):
         node.binding = Binding(binding["strength"], canonical(binding["valueSet"]))
     slicing = element.get("slicing")
-    if isinstance(slicing, Mapping):
+    if isinstance(slicing, dict):
         node.slicing = Slicing(
             tuple(
                 (str(d.get("type")), str(d.get("path"))) for d in slicing.get("discriminator") or ()
@@ -192,7 +192,7 @@ def follow(value: Any, path: Sequence[str]) -> list[Any]:
     for part in path:
         nxt: list[Any] = []
         for item in current:
-            if isinstance(item, Mapping) and part in item:
+            if isinstance(item, dict) and part in item:
                 got = item[part]
                 nxt.extend(got if isinstance(got, list) else [got])
         current = nxt
@@ -201,8 +201,8 @@ def follow(value: Any, path: Sequence[str]) -> list[Any]:
 
 def matches_pattern(pattern: Any, value: Any) -> bool:
     """FHIR ``pattern[x]`` semantics: every part of the pattern is present with that value."""
-    if isinstance(pattern, Mapping):
-        return isinstance(value, Mapping) and all(
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
             key in value and matches_pattern(part, value[key]) for key, part in pattern.items()
         )
     if isinstance(pattern, list):
@@ -338,13 +338,13 @@ def _codes(value: Any) -> list[tuple[str | None, str]]:
     """(system, code) pairs of a CodeableConcept, Coding, Quantity or code."""
     if isinstance(value, str):
         return [(None, value)]
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return []
     codings = value.get("coding") if "coding" in value else [value]
     return [
         (c.get("system") if isinstance(c.get("system"), str) else None, c["code"])
         for c in (codings if isinstance(codings, list) else ())
-        if isinstance(c, Mapping) and isinstance(c.get("code"), str)
+        if isinstance(c, dict) and isinstance(c.get("code"), str)
     ]
 
 
@@ -356,7 +356,7 @@ def _type_matcher(steps: tuple[str, ...], types: tuple[str, ...]) -> Matcher:
         if not steps:  # $this of a choice element: the JSON key names the type
             return any(item.key.endswith(s) for s in suffixes)
         return any(
-            isinstance(v, Mapping)
+            isinstance(v, dict)
             and ("Resource" in names or (type(rt := v.get("resourceType")) is str and rt in names))
             for v in follow(item.value, steps)
         )

@@ -53,7 +53,7 @@ _CODED: Final = frozenset({"CodeableConcept", "Coding", "Quantity", "Code", "Str
 
 def claims(resource: Mapping[str, Any]) -> list[str]:
     meta = resource.get("meta")
-    claimed = meta.get("profile") if isinstance(meta, Mapping) else None
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
     return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
@@ -266,7 +266,7 @@ class Run:
                 if self.events == events:
                     if len(memo) >= _MAX_CLEAN:
                         memo.clear()
-                    memo.add(key)
+                    memo.add((id(node), memoryview(text).tobytes()))  # see Structure._remembered
                 return
         self._item(node, item)
 
@@ -479,12 +479,12 @@ def _items(value: Mapping[str, Any], name: str, path: str) -> list[Item]:
 
 def _show(fixed: Any) -> str:
     """A short form of a fixed/pattern value (profile data, never instance data)."""
-    if isinstance(fixed, Mapping):
+    if isinstance(fixed, dict):
         codings = fixed.get("coding") if "coding" in fixed else [fixed]
         shown = [
             f"{c.get('system', '')}#{c.get('code', '')}"
             for c in codings or ()
-            if isinstance(c, Mapping) and "code" in c
+            if isinstance(c, dict) and "code" in c
         ]
         if shown:
             return ", ".join(shown)

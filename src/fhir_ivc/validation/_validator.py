@@ -16,8 +16,8 @@ from fhir_ivc.validation._base_invariants import BASE_INVARIANTS
 from fhir_ivc.validation._compile import prune
 from fhir_ivc.validation._core import Core, Table, core
 from fhir_ivc.validation._entry_memo import (
-    MAX_ENTRIES,
     Effects,
+    Generations,
     Recording,
     entry_key,
     replay_effects,
@@ -51,8 +51,8 @@ class Validator:
         self._chains: dict[str, tuple[Profile, ...]] = {}
         #: bundle entries' resources found clean by the structure walk / by the profile stage
         #: (see :mod:`._entry_memo`), by their key
-        self.entries: dict[bytes, Effects] = {}
-        self.entry_profiles: dict[tuple[bytes, tuple[str, ...]], Effects] = {}
+        self.entries: Generations[bytes, Effects] = Generations()
+        self.entry_profiles: Generations[tuple[bytes, tuple[str, ...]], Effects] = Generations()
         self._uuid_free: bool | None = None
         #: False: every entry walked and checked as if met for the first time (to measure the
         #: memo, benchmarks/bench_map.py; the issues are the same either way)
@@ -271,9 +271,7 @@ class _EntryMemo:
         structure.walk(resource, table, path)
         effects = recording.stop(path)
         if effects is not None and key is not None:
-            if len(memo) >= MAX_ENTRIES:
-                memo.clear()
-            memo[key] = effects
+            memo.put(key, effects)
 
     def profiles(self, resource: Mapping[str, Any], wanted: list[str], path: str) -> None:
         key = self.key(resource)
@@ -290,6 +288,4 @@ class _EntryMemo:
         self.run.resource(resource, wanted, path)
         effects = recording.stop(path)
         if effects is not None:
-            if len(memo) >= MAX_ENTRIES:
-                memo.clear()
-            memo[full] = effects
+            memo.put(full, effects)
