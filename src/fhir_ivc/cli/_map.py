@@ -113,8 +113,8 @@ def map_command(
             "-j",
             min=1,
             metavar="N",
-            help="Map and check cases in N processes (CPU-bound runs); the output is the same, "
-            "in the same order, as with 1.",
+            help="Map and check cases in N processes; the output is the same, in the same order, "
+            "as with 1. Measured slower than 1 today (docs/cli.md).",
         ),
     ] = 1,
 ) -> None:
