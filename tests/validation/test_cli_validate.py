@@ -172,6 +172,23 @@ def test_server_validate_posts_each_resource_and_reports_its_outcome(runner) -> 
     assert route.calls.last.request.headers["content-type"].startswith("application/fhir+json")
 
 
+def test_insecure_prints_the_same_warning_as_push_and_pull(runner) -> None:
+    https = "https://fhir.test/fhir"
+    info = {"severity": "information", "code": "informational", "diagnostics": "All OK"}
+    with respx.mock(base_url=https) as router:
+        router.post("/Observation/$validate").mock(
+            return_value=httpx.Response(200, json=outcome(info))
+        )
+        insecure = run(runner, UNIT, "--server", https, "--insecure")
+        verified = run(runner, UNIT, "--server", https)
+    assert insecure.exit_code == verified.exit_code == 0, insecure.output
+    assert insecure.stderr.splitlines()[0] == (
+        "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
+        "network path can read and change what is sent, credentials included"
+    )
+    assert "NOT verified" not in verified.stderr
+
+
 def test_server_412_with_outcome_is_a_validation_result(runner) -> None:
     with respx.mock(base_url=BASE) as router:
         router.post("/Observation/$validate").mock(

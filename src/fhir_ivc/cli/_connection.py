@@ -159,13 +159,19 @@ class Connection:
             min_wait=min(1.0, max_poll_wait),
         )
 
-    def warn(self, reporter: Reporter, moved: str) -> None:
+    def insecure_warning(self, moved: str) -> str | None:
         """With ``--insecure``, the warning (``moved``: what crosses the network unverified)."""
-        if self.insecure:
-            reporter.line(
-                "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
-                f"network path can read and change what is {moved}, credentials included"
-            )
+        if not self.insecure:
+            return None
+        return (
+            "fhir-ivc: warning: --insecure: TLS certificates are NOT verified; anyone on the "
+            f"network path can read and change what is {moved}, credentials included"
+        )
+
+    def warn(self, reporter: Reporter, moved: str) -> None:
+        """:meth:`insecure_warning` as a line of the run's output (push, pull)."""
+        if (warning := self.insecure_warning(moved)) is not None:
+            reporter.line(warning)
 
 
 #: the ``connection`` parameter's default (every option at its default)

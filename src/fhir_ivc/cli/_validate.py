@@ -140,6 +140,8 @@ def validate_command(
         if auth is not None and not server:
             raise typer.BadParameter("credentials are for --server", param_hint="'--server'")
         fhir = services(ctx).fhir_client
+        if server and (warning := connection.insecure_warning("sent")) is not None:
+            typer.echo(warning, err=True)
         check = _ServerCheck(connection.client(fhir, server, auth)) if server else None
         try:
             for path in files:
