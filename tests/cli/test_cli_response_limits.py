@@ -54,6 +54,20 @@ def test_push_passes_size_and_deadline_and_defaults_stay(runner, seen, seed_file
     assert small.max_body_bytes == 99
 
 
+def test_push_bulk_passes_them_to_the_fhir_client(runner, seen, seed_file, tmp_path):
+    folder = tmp_path / "bulk"
+    result = runner.invoke(app, ["map", str(seed_file), "--bulk", str(folder)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["push", str(folder), "--bulk", "--server", BASE,
+         "--max-response-bytes", "99", "--response-deadline", "2.5"],
+    )  # fmt: skip
+    assert isinstance(result.exception, StopError), result.output
+    (limits,) = seen  # the CapabilityStatement's client, the first one push --bulk builds
+    assert (limits.max_body_bytes, limits.deadline) == (99, 2.5)
+
+
 @pytest.mark.parametrize("flag", ["--max-response-bytes", "--max-pages"])
 def test_limits_must_be_positive(runner, seen, tmp_path, flag):
     result = runner.invoke(

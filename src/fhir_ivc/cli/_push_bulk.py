@@ -167,9 +167,7 @@ def push_bulk(use: Services, inputs: Sequence[Path], options: PushBulkOptions) -
     with exit_on_error():
         server = options.server
         auth = connection.credentials(server, DEFAULT_PUSH_SCOPE, say=output.info)
-        with use.fhir_client(
-            server, auth=auth, timeout=connection.timeout, verify=connection.verify
-        ) as fhir:
+        with connection.client(use.fhir_client, server, auth) as fhir:
             info = fhir.capabilities()
         header = {
             "tool": f"fhir-ivc {__version__}",
@@ -324,8 +322,6 @@ def _transactions(
                 await push_many(client, items, concurrency=options.concurrency, on_result=done)
 
     connection = options.connection
-    client = use.async_fhir_client(
-        server, auth=target.auth, timeout=connection.timeout, verify=connection.verify
-    )
+    client = connection.client(use.async_fhir_client, server, target.auth)
     anyio.run(run, client)
     return {"method": "transactions", "entries": entries}
