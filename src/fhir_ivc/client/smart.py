@@ -127,6 +127,43 @@ def _bearer_error(response: httpx.Response) -> str:
     return _clean(f"{error}: {description}" if error and description else error or description)
 
 
+#: what a shell sends back into :meth:`SmartBackendAuth._fetch_steps` after a step: the
+#: answer and its body, the transport error, or ``None`` after a back-off
+_Outcome = tuple[httpx.Response, bytes] | httpx.HTTPError | None
+_FetchSteps = Generator[httpx.Request | float, Any, _Token]
+
+
+class _Steps:
+    """Drives the steps of :meth:`SmartBackendAuth._fetch_steps` for either shell.
+
+    ``next`` is the step to carry out (a request, or a back-off in seconds), ``None`` once the
+    token is there; ``after(outcome)`` hands the step's outcome back (an error is thrown in).
+    """
+
+    def __init__(self, steps: _FetchSteps) -> None:
+        self._steps = steps
+        self._token: _Token | None = None
+        self.next: httpx.Request | float | None = self._move(lambda: next(steps))
+
+    def _move(self, move: Callable[[], httpx.Request | float]) -> httpx.Request | float | None:
+        try:
+            return move()
+        except StopIteration as done:
+            self._token = done.value
+            return None
+
+    def after(self, outcome: _Outcome) -> None:
+        if isinstance(outcome, httpx.HTTPError):
+            self.next = self._move(lambda: self._steps.throw(outcome))
+        else:
+            self.next = self._move(lambda: self._steps.send(outcome))
+
+    def token(self) -> _Token:
+        if self._token is None:
+            raise RuntimeError("the token steps have not finished")
+        return self._token
+
+
 class SmartBackendAuth(httpx.Auth):
     """SMART Backend Services credentials for :class:`~fhir_ivc.client.FhirClient` and its
     async twin; give ``token_url``, or ``fhir_base_url`` to discover it.
@@ -169,8 +206,12 @@ class SmartBackendAuth(httpx.Auth):
         self.scope = " ".join(scope.split())
         self._token_url = check_secure_url(token_url, "token URL") if token_url else None
         self._base = fhir_base_url.rstrip("/") if fhir_base_url else None
-        self._timeout = timeout
-        self._verify = verify
+        #: the token and discovery requests' client settings, the same in both shells
+        self._http_options: dict[str, Any] = {
+            "timeout": timeout,
+            "verify": verify,
+            "follow_redirects": False,
+        }
         self._lifetime = assertion_lifetime_s
         self._transport = transport
         self._async_transport = async_transport
@@ -340,7 +381,9 @@ class SmartBackendAuth(httpx.Auth):
         logger.info("SMART token endpoint %s (from %s)", redact_url(endpoint), where)
         return self._token_url
 
-    def _check_size(self, request: httpx.Request, body: bytearray) -> None:
+    def _grow(self, request: httpx.Request, body: bytearray, chunk: bytes) -> None:
+        """Add ``chunk`` to the answer read so far; ``AuthError`` past 64 KiB."""
+        body += chunk
         if len(body) > _MAX_TOKEN_ANSWER_BYTES:
             where = redact_url(str(request.url))
             raise self._remember(AuthError(f"{where}: answer larger than 64 KiB, not a token"))
@@ -372,7 +415,7 @@ class SmartBackendAuth(httpx.Auth):
             )
         )
 
-    def _fetch_steps(self, renewed: bool) -> Generator[httpx.Request | float, Any, _Token]:
+    def _fetch_steps(self, renewed: bool) -> _FetchSteps:
         """Discovery (once) and the token request with its retries, as steps for a shell:
         it yields a request (and is sent back ``(response, body)``, or thrown the
         ``httpx.HTTPError``) or a back-off in seconds (and is sent ``None``)."""
@@ -400,45 +443,47 @@ class SmartBackendAuth(httpx.Auth):
                 continue
             return self._accept(token_url, response, body, renewed)
 
-    # -- sync shell ------------------------------------------------------------------------------
+    def _renews(self, request: httpx.Request, response: httpx.Response, token: _Token) -> bool:
+        """Whether the FHIR server's answer calls for one renewal of the token (a first 401)."""
+        if response.status_code != 401 or token.renewed:
+            return False
+        logger.info(
+            "%s %s: HTTP 401, renewing the SMART token once",
+            request.method,
+            redact_url(str(request.url)),
+        )
+        return True
 
-    def _read_sync(
-        self, http: httpx.Client, request: httpx.Request
-    ) -> tuple[httpx.Response, bytes]:
-        response = http.send(request, stream=True)
+    def _answered(self, token: _Token, request: httpx.Request, response: httpx.Response) -> None:
+        """The FHIR server's last answer: raise if it still refuses (401 after renewal, 403)."""
+        if response.status_code in (401, 403):
+            self._refused_with(token, request, response)
+
+    # -- the shells: each only moves the steps' bytes and sleeps ---------------------------------
+    # What differs between them is the I/O; the loop over the steps is :class:`_Steps`.
+
+    def _step_sync(self, http: httpx.Client, step: httpx.Request | float) -> _Outcome:
+        if isinstance(step, float):
+            self._sleep(step)
+            return None
+        body = bytearray()
         try:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                self._check_size(request, body)
-        finally:
-            response.close()
+            response = http.send(step, stream=True)
+            try:
+                for chunk in response.iter_bytes():
+                    self._grow(step, body, chunk)
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            return exc
         return response, bytes(body)
 
     def _fetch_sync(self, renewed: bool) -> _Token:
-        steps = self._fetch_steps(renewed)
-        with httpx.Client(
-            timeout=self._timeout,
-            verify=self._verify,
-            transport=self._transport,
-            follow_redirects=False,
-        ) as http:
-            try:
-                step = next(steps)
-                while True:
-                    if isinstance(step, float):
-                        self._sleep(step)
-                        step = steps.send(None)
-                        continue
-                    try:
-                        answer = self._read_sync(http, step)
-                    except httpx.HTTPError as exc:
-                        step = steps.throw(exc)
-                    else:
-                        step = steps.send(answer)
-            except StopIteration as done:
-                token: _Token = done.value
-                return token
+        steps = _Steps(self._fetch_steps(renewed))
+        with httpx.Client(transport=self._transport, **self._http_options) as http:
+            while (step := steps.next) is not None:
+                steps.after(self._step_sync(http, step))
+        return steps.token()
 
     def _current_sync(self, refused: _Token | None = None) -> _Token:
         with self._lock:
@@ -454,57 +499,34 @@ class SmartBackendAuth(httpx.Auth):
         token = self._current_sync()
         request.headers["Authorization"] = token.header
         response = yield request
-        if response.status_code == 401 and not token.renewed:
-            logger.info(
-                "%s %s: HTTP 401, renewing the SMART token once",
-                request.method,
-                redact_url(str(request.url)),
-            )
+        if self._renews(request, response, token):
             token = self._current_sync(refused=token)
             request.headers["Authorization"] = token.header
             response = yield request
-        if response.status_code in (401, 403):
-            self._refused_with(token, request, response)
+        self._answered(token, request, response)
 
-    # -- async shell -----------------------------------------------------------------------------
-
-    async def _read_async(
-        self, http: httpx.AsyncClient, request: httpx.Request
-    ) -> tuple[httpx.Response, bytes]:
-        response = await http.send(request, stream=True)
+    async def _step_async(self, http: httpx.AsyncClient, step: httpx.Request | float) -> _Outcome:
+        if isinstance(step, float):
+            await self._asleep(step)
+            return None
+        body = bytearray()
         try:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                self._check_size(request, body)
-        finally:
-            await response.aclose()
+            response = await http.send(step, stream=True)
+            try:
+                async for chunk in response.aiter_bytes():
+                    self._grow(step, body, chunk)
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            return exc
         return response, bytes(body)
 
     async def _fetch_async(self, renewed: bool) -> _Token:
-        steps = self._fetch_steps(renewed)
-        async with httpx.AsyncClient(
-            timeout=self._timeout,
-            verify=self._verify,
-            transport=self._async_transport,
-            follow_redirects=False,
-        ) as http:
-            try:
-                step = next(steps)
-                while True:
-                    if isinstance(step, float):
-                        await self._asleep(step)
-                        step = steps.send(None)
-                        continue
-                    try:
-                        answer = await self._read_async(http, step)
-                    except httpx.HTTPError as exc:
-                        step = steps.throw(exc)
-                    else:
-                        step = steps.send(answer)
-            except StopIteration as done:
-                token: _Token = done.value
-                return token
+        steps = _Steps(self._fetch_steps(renewed))
+        async with httpx.AsyncClient(transport=self._async_transport, **self._http_options) as http:
+            while (step := steps.next) is not None:
+                steps.after(await self._step_async(http, step))
+        return steps.token()
 
     async def _current_async(self, refused: _Token | None = None) -> _Token:
         if self._async_lock is None:
@@ -521,14 +543,8 @@ class SmartBackendAuth(httpx.Auth):
         token = await self._current_async()
         request.headers["Authorization"] = token.header
         response = yield request
-        if response.status_code == 401 and not token.renewed:
-            logger.info(
-                "%s %s: HTTP 401, renewing the SMART token once",
-                request.method,
-                redact_url(str(request.url)),
-            )
+        if self._renews(request, response, token):
             token = await self._current_async(refused=token)
             request.headers["Authorization"] = token.header
             response = yield request
-        if response.status_code in (401, 403):
-            self._refused_with(token, request, response)
+        self._answered(token, request, response)
