@@ -9,7 +9,6 @@ business of :mod:`fhir_ivc.exchange`, which drives this client; this package imp
 
 from __future__ import annotations
 
-import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
@@ -21,21 +20,19 @@ from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
     DEFAULT_RESPONSE_LIMITS,
     DEFAULT_RETRY,
-    ClientCore,
     JsonDict,
     QueryParams,
     RequestSpec,
     ResponseLimits,
     RetryPolicy,
 )
+from fhir_ivc.client._shell import ClientShell
 from fhir_ivc.client._sleep import AsyncSleep, default_asleep
 
 __all__ = ["AsyncFhirClient"]
 
-logger = logging.getLogger("fhir_ivc.client")
 
-
-class AsyncFhirClient:
+class AsyncFhirClient(ClientShell):
     """A FHIR R4 server at ``base_url``, spoken to through one long-lived ``httpx.AsyncClient``.
 
     ``auth`` is an ``httpx.Auth`` (see :mod:`fhir_ivc.client.auth`); ``retry`` decides how
@@ -60,8 +57,9 @@ class AsyncFhirClient:
         sleep: AsyncSleep | None = None,
         limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
     ) -> None:
-        self._core = ClientCore(base_url, retry=retry, headers=headers, limits=limits)
-        self._core.warn_if_insecure(has_auth=auth is not None, verify=verify)
+        super().__init__(
+            base_url, auth=auth, retry=retry, verify=verify, headers=headers, limits=limits
+        )
         self._sleep = sleep or default_asleep
         self._http = httpx.AsyncClient(
             auth=auth,
@@ -70,13 +68,6 @@ class AsyncFhirClient:
             transport=transport,
             follow_redirects=False,  # a redirect could carry credentials elsewhere
         )
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._core.base_url!r})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -148,12 +139,9 @@ class AsyncFhirClient:
         raises ``RequestError``; a link to a page already fetched ends the iteration.
         """
         url = self._core.url(self._core.check_type(resource_type))
-        spec: RequestSpec | None = self._core.request("GET", url, params=params)
-        seen: set[str] = set()
-        while spec is not None:
-            page = self._core.expect_bundle(await self._json(spec), "searchset", spec)
+        spec = self._core.request("GET", url, params=params)
+        async for page in self._pages(spec, f"search {resource_type}"):
             yield page
-            spec = self._next_page(spec, page, seen, f"search {resource_type}")
 
     async def operation_pages(
         self, path: str, params: QueryParams | None = None
@@ -163,27 +151,18 @@ class AsyncFhirClient:
         For operations that answer with a searchset Bundle; paging as in :meth:`search`.
         """
         url = self._core.operation_path(path)
-        spec: RequestSpec | None = self._core.request("GET", url, params=params)
+        spec = self._core.request("GET", url, params=params)
+        async for page in self._pages(spec, f"operation {url.rsplit('/', 1)[-1]}"):
+            yield page
+
+    async def _pages(self, first: RequestSpec, label: str) -> AsyncIterator[JsonDict]:
+        """The searchset Bundle ``first`` asks for and every ``next`` page after it."""
+        spec: RequestSpec | None = first
         seen: set[str] = set()
-        label = f"operation {url.rsplit('/', 1)[-1]}"
         while spec is not None:
             page = self._core.expect_bundle(await self._json(spec), "searchset", spec)
             yield page
             spec = self._next_page(spec, page, seen, label)
-
-    def _next_page(
-        self, spec: RequestSpec, page: JsonDict, seen: set[str], label: str
-    ) -> RequestSpec | None:
-        """The request for the page after ``page``; ``None`` at the end or on a repeated link."""
-        seen.add(spec.full_url)
-        next_url = self._core.next_link(page)
-        if next_url is None:
-            return None
-        if next_url in seen:
-            logger.warning("%s: next link points to a page already fetched; stopping", label)
-            return None
-        self._core.check_pages(len(seen), next_url, label)
-        return self._core.request("GET", next_url)
 
     async def transaction(self, bundle: Mapping[str, Any]) -> JsonDict:
         """``POST [base]`` a transaction Bundle; returns the transaction-response Bundle.
