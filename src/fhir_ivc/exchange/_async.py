@@ -29,7 +29,7 @@ from fhir_ivc.exchange.pull import (
     PullTarget,
     SearchSupport,
     Strategy,
-    choose_faster,
+    changed_targets,
     drain,
     everything_params,
     failed_pull,
@@ -38,6 +38,7 @@ from fhir_ivc.exchange.pull import (
     patients_in,
     plan_targets,
     probe_patients,
+    probe_verdict,
     read_pulled,
     resolve_strategy,
     search_plan,
@@ -300,15 +301,7 @@ async def probe_strategies(
                 seconds[strategy] = float("inf")
             seconds[strategy] += time.perf_counter() - started
         order.reverse()
-    chosen = choose_faster(seconds)
-    logger.info(
-        "pull: auto: %d patients took %.2f s with $everything, %.2f s with the searches: %s",
-        len(patients),
-        seconds["everything"],
-        seconds["search"],
-        chosen,
-    )
-    return chosen
+    return probe_verdict(seconds, len(patients))
 
 
 async def pull_patient(
@@ -378,8 +371,7 @@ async def pull_many(
     )
     if since is not None:
         changed = await changed_patients(client, since, support=support, count=count)
-        targets = [t for t in targets if t.patient is None or t.patient["id"] in changed]
-        logger.info("pull: %d of them changed since %s", len(targets), since)
+        targets = changed_targets(targets, changed, since)
     if probe := probe_patients(strategy, resolved, targets, skip):
         resolved = await probe_strategies(client, probe, count=count, support=support)
 

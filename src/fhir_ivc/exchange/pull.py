@@ -57,6 +57,7 @@ __all__ = [
     "SearchSupport",
     "Strategy",
     "TypeSearch",
+    "changed_targets",
     "choose_faster",
     "drain",
     "everything_params",
@@ -67,6 +68,7 @@ __all__ = [
     "patients_in",
     "plan_targets",
     "probe_patients",
+    "probe_verdict",
     "read_pulled",
     "resolve_strategy",
     "search_plan",
@@ -217,6 +219,15 @@ def manifest_search_of(target: PullTarget) -> dict[str, str] | None:
     if target.manifest_only and target.source_system and target.case_id:
         return search_params(target.source_system, target.case_id)
     return None
+
+
+def changed_targets(
+    targets: Sequence[PullTarget], changed: set[str], since: str
+) -> list[PullTarget]:
+    """The targets whose patient has a change since ``since`` (and those not found, reported)."""
+    kept = [t for t in targets if t.patient is None or t.patient["id"] in changed]
+    logger.info("pull: %d of them changed since %s", len(kept), since)
+    return kept
 
 
 def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[PullTarget]:
@@ -429,6 +440,19 @@ def choose_faster(seconds: Mapping[str, float]) -> Literal["everything", "search
     on the server, so ``auto`` asks the clock, not the CapabilityStatement.
     """
     return "search" if seconds.get("search", float("inf")) < seconds["everything"] else "everything"
+
+
+def probe_verdict(seconds: Mapping[str, float], probed: int) -> Literal["everything", "search"]:
+    """:func:`choose_faster`, logged with the wall times of the ``probed`` patients."""
+    chosen = choose_faster(seconds)
+    logger.info(
+        "pull: auto: %d patients took %.2f s with $everything, %.2f s with the searches: %s",
+        probed,
+        seconds["everything"],
+        seconds["search"],
+        chosen,
+    )
+    return chosen
 
 
 def everything_params(count: int | None) -> dict[str, QueryValue]:
