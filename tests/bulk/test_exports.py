@@ -179,6 +179,11 @@ def test_export_requests_are_checked():
         ExportRequest(since="2026-01-01T00:00:00")
     with pytest.raises(ConfigError, match="resource type"):
         ExportRequest(types=("patient;drop",))
+    # the whole text must be a type or id: `^…$` let a trailing newline through
+    with pytest.raises(ConfigError, match="resource type"):
+        ExportRequest(types=("Patient\n",))
+    with pytest.raises(ConfigError, match="FHIR id"):
+        ExportRequest(group="g1\n")
     assert (
         parse_manifest({"output": [{"type": "Patient", "url": "u", "count": 3}]}).files[0].count
         == 3

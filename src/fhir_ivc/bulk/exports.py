@@ -18,11 +18,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
@@ -30,7 +29,7 @@ from fhir_ivc.bulk.http import BulkHttp, Progress
 from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client._errors import redact_url
 from fhir_ivc.exceptions import ConfigError, FhirHttpError
-from fhir_ivc.fhir.ids import ID_PATTERN, TYPE_PATTERN
+from fhir_ivc.fhir.ids import is_id, is_resource_type
 from fhir_ivc.io import atomic_write_bytes, dump_json
 
 __all__ = [
@@ -43,9 +42,6 @@ __all__ = [
     "run_export",
 ]
 
-_TYPE: Final = re.compile(rf"^{TYPE_PATTERN}$")
-_ID: Final = re.compile(rf"^{ID_PATTERN}$")
-
 
 @dataclass(frozen=True)
 class ExportRequest:
@@ -56,10 +52,10 @@ class ExportRequest:
     since: str | None = None
 
     def __post_init__(self) -> None:
-        if self.group is not None and not _ID.match(self.group):
+        if self.group is not None and not is_id(self.group):
             raise ConfigError(f"not a FHIR id: {self.group!r} (--group)")
         for rtype in self.types:
-            if not _TYPE.match(rtype):
+            if not is_resource_type(rtype):
                 raise ConfigError(f"not a resource type: {rtype!r} (--type)")
         if self.since is not None:
             try:
@@ -223,7 +219,7 @@ def run_export(
 
 
 def _file_name(index: int, file: ExportFile) -> str:
-    rtype = file.type if _TYPE.match(file.type) else "Resource"
+    rtype = file.type if is_resource_type(file.type) else "Resource"
     return f"{index:04d}-{rtype}.ndjson"
 
 

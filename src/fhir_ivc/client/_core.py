@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from fhir_ivc.exceptions import (
     RequestError,
     TransportError,
 )
-from fhir_ivc.fhir.ids import ID_PATTERN, TYPE_PATTERN
+from fhir_ivc.fhir.ids import is_id, is_resource_type
 
 __all__ = [
     "DEFAULT_RESPONSE_LIMITS",
@@ -76,8 +75,6 @@ QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]]
 FHIR_JSON: Final = "application/fhir+json; fhirVersion=4.0"
 USER_AGENT: Final = f"fhir-ivc/{__version__}"
 
-_RESOURCE_TYPE = re.compile(TYPE_PATTERN)
-_FHIR_ID = re.compile(ID_PATTERN)
 # --------------------------------------------------------------------------------------------
 # Bounds on answers: size, time, pages
 # --------------------------------------------------------------------------------------------
@@ -455,13 +452,13 @@ class ClientCore:
 
     @staticmethod
     def check_type(resource_type: str) -> str:
-        if not _RESOURCE_TYPE.fullmatch(resource_type):
+        if not is_resource_type(resource_type):
             raise ValueError(f"not a FHIR resource type: {resource_type!r}")
         return resource_type
 
     @staticmethod
     def check_id(resource_id: str) -> str:
-        if not _FHIR_ID.fullmatch(resource_id):
+        if not is_id(resource_id):
             raise ValueError(f"not a FHIR id ([A-Za-z0-9-.]{{1,64}}): {resource_id!r}")
         return resource_id
 
