@@ -175,8 +175,8 @@ file. The evidence behind each code is in
   in the table. Mappers never inline a code; an unknown code on reading raises
   `UnmappedCodeError` or becomes a Loss, never a placeholder.
 * `terminology/local.py`: the project's own code systems, for elements no standard code
-  carries; each is published as a CodeSystem and a ValueSet in `profiles/`
-  ([profiles.md](profiles.md)).
+  carries, their codes and definitions as data in `terminology/local.toml`; each is published
+  as a CodeSystem and a ValueSet in `profiles/` ([profiles.md](profiles.md)).
 * `terminology/units.py`: the UCUM units as objects (code on the wire, name for value sets).
 
 ## Confidence marks

@@ -155,6 +155,14 @@ def test_code_systems_are_the_local_code_systems() -> None:
     assert defined == {cs.url for cs in LOCAL_CODE_SYSTEMS}
 
 
+def test_every_system_of_local_toml_is_published() -> None:
+    from fhir_ivc.terminology import local
+
+    tables = {system.name for system in local._TABLES.values()}
+    assert tables <= {cs.name for cs in LOCAL_CODE_SYSTEMS}
+    assert len(tables) == 20
+
+
 def test_package_json_and_index_describe_the_folder() -> None:
     manifest = _load(PROFILES / "package.json")
     assert manifest["name"] == "fhir-ivc.ivc-lms"

@@ -144,8 +144,9 @@ def render_doc(items: Sequence[Json]) -> str:
         f"{package.VERSION}, publisher `{package.PUBLISHER}`, and its url is "
         f"`{CANONICAL}/<Type>/<id>`.",
         "",
-        "Regenerate after changing `src/fhir_ivc/terminology/local.py`, a mapper's URLs or codes,"
-        " or a definition in the script:",
+        "Regenerate after changing a local code system (`src/fhir_ivc/terminology/local.toml`,"
+        " or `local.py` for the two built by a rule), a mapper's URLs or codes, or a definition"
+        " in the script:",
         "",
         "```sh",
         ".venv/bin/python scripts/build_profiles.py          # rewrite profiles/ and this page",
