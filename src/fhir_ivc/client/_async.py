@@ -18,13 +18,9 @@ import httpx
 from fhir_ivc._types import ExcInfo
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
-    DEFAULT_RESPONSE_LIMITS,
-    DEFAULT_RETRY,
     JsonDict,
     QueryParams,
     RequestSpec,
-    ResponseLimits,
-    RetryPolicy,
 )
 from fhir_ivc.client._shell import ClientShell
 from fhir_ivc.client._sleep import AsyncSleep, default_asleep
@@ -32,7 +28,7 @@ from fhir_ivc.client._sleep import AsyncSleep, default_asleep
 __all__ = ["AsyncFhirClient"]
 
 
-class AsyncFhirClient(ClientShell):
+class AsyncFhirClient(ClientShell[httpx.AsyncClient, httpx.AsyncBaseTransport, AsyncSleep]):
     """A FHIR R4 server at ``base_url``, spoken to through one long-lived ``httpx.AsyncClient``.
 
     ``auth`` is an ``httpx.Auth`` (see :mod:`fhir_ivc.client.auth`); ``retry`` decides how
@@ -44,30 +40,19 @@ class AsyncFhirClient(ClientShell):
     Use it as a context manager, or call ``aclose()``.
     """
 
-    def __init__(
+    def _open(
         self,
-        base_url: str,
-        *,
-        auth: httpx.Auth | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        verify: bool | ssl.SSLContext = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        headers: Mapping[str, str] | None = None,
-        sleep: AsyncSleep | None = None,
-        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
-    ) -> None:
-        super().__init__(
-            base_url, auth=auth, retry=retry, verify=verify, headers=headers, limits=limits
+        auth: httpx.Auth | None,
+        timeout: float,
+        verify: bool | ssl.SSLContext,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            auth=auth, timeout=timeout, verify=verify, transport=transport, follow_redirects=False
         )
-        self._sleep = sleep or default_asleep
-        self._http = httpx.AsyncClient(
-            auth=auth,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            follow_redirects=False,  # a redirect could carry credentials elsewhere
-        )
+
+    def _default_sleep(self) -> AsyncSleep:
+        return default_asleep
 
     async def __aenter__(self) -> Self:
         return self

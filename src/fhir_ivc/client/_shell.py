@@ -11,31 +11,68 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 import httpx
 
-from fhir_ivc.client._core import ClientCore, JsonDict, RequestSpec, ResponseLimits, RetryPolicy
+from fhir_ivc.client._core import (
+    DEFAULT_RESPONSE_LIMITS,
+    DEFAULT_RETRY,
+    ClientCore,
+    JsonDict,
+    RequestSpec,
+    ResponseLimits,
+    RetryPolicy,
+)
 
 __all__ = ["ClientShell"]
 
 logger = logging.getLogger("fhir_ivc.client")
 
+#: the shell's ``httpx`` client, its transport and its sleep (``httpx.AsyncClient``,
+#: ``httpx.AsyncBaseTransport``, ``AsyncSleep`` for the async shell; the sync ones for the other)
+HttpT = TypeVar("HttpT")
+TransportT = TypeVar("TransportT")
+SleepT = TypeVar("SleepT")
 
-class ClientShell:
-    """The sans-I/O half of a client shell: its :class:`ClientCore` and the paging rules."""
+
+class ClientShell(Generic[HttpT, TransportT, SleepT]):
+    """The sans-I/O half of a client shell: its set-up, its :class:`ClientCore`, the paging rules.
+
+    A shell supplies the two things that differ: :meth:`_open` (its ``httpx`` client) and
+    :meth:`_default_sleep`. The parameters are described on the clients.
+    """
 
     def __init__(
         self,
         base_url: str,
         *,
-        auth: httpx.Auth | None,
-        retry: RetryPolicy,
-        verify: bool | ssl.SSLContext,
-        headers: Mapping[str, str] | None,
-        limits: ResponseLimits,
+        auth: httpx.Auth | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        verify: bool | ssl.SSLContext = True,
+        transport: TransportT | None = None,
+        headers: Mapping[str, str] | None = None,
+        sleep: SleepT | None = None,
+        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
     ) -> None:
         self._core = ClientCore(base_url, retry=retry, headers=headers, limits=limits)
         self._core.warn_if_insecure(has_auth=auth is not None, verify=verify)
+        self._sleep: SleepT = sleep or self._default_sleep()
+        # follow_redirects=False in every _open: a redirect could carry credentials elsewhere
+        self._http: HttpT = self._open(auth, timeout, verify, transport)
+
+    def _open(
+        self,
+        auth: httpx.Auth | None,
+        timeout: float,
+        verify: bool | ssl.SSLContext,
+        transport: TransportT | None,
+    ) -> HttpT:
+        raise NotImplementedError
+
+    def _default_sleep(self) -> SleepT:
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:

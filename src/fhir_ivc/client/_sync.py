@@ -18,13 +18,9 @@ import httpx
 from fhir_ivc._types import ExcInfo
 from fhir_ivc.client._answers import CapabilityInfo
 from fhir_ivc.client._core import (
-    DEFAULT_RESPONSE_LIMITS,
-    DEFAULT_RETRY,
     JsonDict,
     QueryParams,
     RequestSpec,
-    ResponseLimits,
-    RetryPolicy,
 )
 from fhir_ivc.client._shell import ClientShell
 from fhir_ivc.client._sleep import Sleep, default_sleep
@@ -32,7 +28,7 @@ from fhir_ivc.client._sleep import Sleep, default_sleep
 __all__ = ["FhirClient"]
 
 
-class FhirClient(ClientShell):
+class FhirClient(ClientShell[httpx.Client, httpx.BaseTransport, Sleep]):
     """A FHIR R4 server at ``base_url``, spoken to through one long-lived ``httpx.Client``.
 
     ``auth`` is an ``httpx.Auth`` (see :mod:`fhir_ivc.client.auth`); ``retry`` decides how
@@ -44,30 +40,19 @@ class FhirClient(ClientShell):
     Use it as a context manager, or call ``close()``.
     """
 
-    def __init__(
+    def _open(
         self,
-        base_url: str,
-        *,
-        auth: httpx.Auth | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        verify: bool | ssl.SSLContext = True,
-        transport: httpx.BaseTransport | None = None,
-        headers: Mapping[str, str] | None = None,
-        sleep: Sleep | None = None,
-        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
-    ) -> None:
-        super().__init__(
-            base_url, auth=auth, retry=retry, verify=verify, headers=headers, limits=limits
+        auth: httpx.Auth | None,
+        timeout: float,
+        verify: bool | ssl.SSLContext,
+        transport: httpx.BaseTransport | None,
+    ) -> httpx.Client:
+        return httpx.Client(
+            auth=auth, timeout=timeout, verify=verify, transport=transport, follow_redirects=False
         )
-        self._sleep = sleep or default_sleep
-        self._http = httpx.Client(
-            auth=auth,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            follow_redirects=False,  # a redirect could carry credentials elsewhere
-        )
+
+    def _default_sleep(self) -> Sleep:
+        return default_sleep
 
     def __enter__(self) -> Self:
         return self
