@@ -12,9 +12,11 @@ cases with varied ids when synth is not available):
 (c) map only and (d) validate only, on the same pre-built bundles, to show where (a)'s time goes;
 (d0) validate only with the entry memo off (``Validator.use_entry_memo``), on the same bundles,
     chunk by chunk in turn with (d): what the memo saves, measured in the same run;
-(e) ``fhir-ivc map``'s own per-case work (build + check, outcomes taken back in input order, then
-    ``orjson.dumps``) with ``-j 1`` and with ``-j N`` (``--jobs``, default 2) on the first
-    ``--jobs-cases`` cases: the wall-time speed-up of worker processes.
+(e) ``fhir-ivc map --ndjson``'s own per-record work with ``-j 1`` and with ``-j N`` (``--jobs``,
+    default 2) on the first ``--jobs-cases`` cases: each case's NDJSON line read into a ``Case``,
+    its bundles built, checked and serialised (``cli._map_jobs.finish``), taken back in input
+    order; in this process, or in N worker processes (``parallel_finished``): the wall-time
+    speed-up of worker processes, with the parent's and the workers' CPU time.
 
 (b)-(d) pre-build the bundles in chunks (``--chunk``) so memory stays bounded. Peak RSS
 (``getrusage``) is printed after generating the cases, after (a) and at the end.
@@ -39,9 +41,9 @@ from typing import Any, TypeVar
 import orjson
 
 from fhir_ivc.bundle import CaseBundles, build_bundles
-from fhir_ivc.cli._map_jobs import Work, outcome, parallel_outcomes
+from fhir_ivc.cli._map_jobs import Finished, Work, finish, parallel_finished
 from fhir_ivc.cli._services import validation_check
-from fhir_ivc.io import BundleKind, CaseRecordResult
+from fhir_ivc.io import BundleEncoder, BundleKind, PendingRecord, RecordSource
 from fhir_ivc.model import Case
 from fhir_ivc.validation import validate_bundle, validator
 
@@ -158,24 +160,32 @@ def _dump_all(bundles: list[dict[str, Any]]) -> list[bytes]:
 
 
 def jobs_phase(cases: list[Case], kinds: tuple[str, ...], jobs: int) -> Phase:
-    """(e): map's per-case work in ``jobs`` processes (1: in this one), outcomes in order."""
-    phase = Phase(f"(e) map -j {jobs} (wall)", extra={"invalid_bundles": 0})
-    work = Work(build_bundles, validation_check, [BundleKind(k) for k in kinds])
-    records = [CaseRecordResult(source=f"bench:{i}", case=c) for i, c in enumerate(cases)]
+    """(e): map's per-record work in ``jobs`` processes (1: in this one), records in order."""
+    phase = Phase(f"(e) map -j {jobs} (wall)", extra={"invalid_bundles": 0, "workers_cpu": 0.0})
+    bundle_kinds = tuple(BundleKind(k) for k in kinds)
+    work = Work(build_bundles, validation_check, bundle_kinds)
+    encode = BundleEncoder(bundle_kinds)
+    records = [
+        PendingRecord(RecordSource("bench.ndjson", i + 1), case.model_dump_json().encode() + b"\n")
+        for i, case in enumerate(cases)
+    ]
 
     def run() -> None:
+        finished: Iterator[Finished]
         if jobs == 1:
-            pairs: Iterator[Any] = ((r, outcome(work, r.case)) for r in records)  # type: ignore[arg-type]
+            finished = (finish(work, encode, record) for record in records)
         else:
-            pairs = parallel_outcomes(records, work, jobs)
-        for _, done in pairs:
-            if done.bundles is None:
+            finished = parallel_finished(records, work, encode, jobs)
+        for done in finished:
+            if done.documents is None:
                 phase.extra["invalid_bundles"] += 1
-                continue
-            for kind in kinds:
-                orjson.dumps(getattr(done.bundles, kind))
 
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     timed(phase, run, len(cases))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    phase.extra["workers_cpu"] = (after.ru_utime + after.ru_stime) - (
+        children.ru_utime + children.ru_stime
+    )
     return phase
 
 
@@ -258,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     if serial and parallel:
         print(
             f"(e) on {len(subset)} cases: -j 1 {serial.seconds:.2f} s wall, -j {args.jobs} "
-            f"{parallel.seconds:.2f} s wall: {speedup:.2f}x"
+            f"{parallel.seconds:.2f} s wall: {speedup:.2f}x; CPU s -j 1 {serial.cpu:.2f}, "
+            f"-j {args.jobs} parent {parallel.cpu:.2f} + workers "
+            f"{parallel.extra['workers_cpu']:.2f}; invalid bundles "
+            f"{serial.extra['invalid_bundles']} / {parallel.extra['invalid_bundles']}"
         )
     print(
         f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in load_start)} at the start, "
@@ -289,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
                         "serial_wall_s": serial.seconds if serial else None,
                         "parallel_wall_s": parallel.seconds if parallel else None,
                         "speedup": speedup,
+                        "serial_cpu_s": serial.cpu if serial else None,
+                        "parallel_parent_cpu_s": parallel.cpu if parallel else None,
+                        "parallel_workers_cpu_s": parallel.extra["workers_cpu"]
+                        if parallel
+                        else None,
                     },
                     "baseline_over_pipeline": ratio,
                     "baseline_over_pipeline_cpu": cpu_ratio,

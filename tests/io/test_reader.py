@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from fhir_ivc.io import (
     InputLimits,
     RecordSource,
     Unreadable,
+    finish_record,
     iter_case_records,
     iter_inputs,
+    iter_pending_inputs,
 )
 from fhir_ivc.io._json import iter_json as _iter_json
 from fhir_ivc.io._json import iter_ndjson
@@ -179,6 +182,28 @@ def test_iter_inputs_chains_files(tmp_path, seed_records, ndjson_text):
         (str(a), "case-1"),
         (str(b), "case-2"),
     ]
+
+
+def test_pending_records_are_finished_elsewhere_into_the_same_results(
+    tmp_path, seed_records, ndjson_text
+):
+    """``map -j N``: the NDJSON lines stay bytes until a worker finishes them (pickled there and
+    back); the results are those of iter_inputs, problems and positions included."""
+    a = tmp_path / "a.ndjson"
+    a.write_text(ndjson_text(seed_records) + '{"case_id": "case-9", broken\n[1]\n')
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps([seed_records[1], {"case_id": "x"}]))
+    pending = list(iter_pending_inputs([a, b]))
+    assert [type(p.raw) for p in pending[:4]] == [bytes] * 4  # type: ignore[union-attr]
+    finished = [finish_record(pickle.loads(pickle.dumps(p))) for p in pending]
+
+    def seen(results: list[CaseRecordResult]) -> list[tuple[Any, ...]]:
+        errors = [[(e.case_id, e.path, e.reason) for e in r.errors] for r in results]
+        return [(r.source, r.case, e) for r, e in zip(results, errors, strict=True)]
+
+    assert seen(finished) == seen(list(iter_inputs([a, b])))
+    assert [str(r.source) for r in finished][2:4] == [f"{a}:3:23", f"{a}:4"]
+    assert [r.ok for r in finished] == [True, True, False, False, True, False]
 
 
 # --- records that do not fit the model --------------------------------------------------------

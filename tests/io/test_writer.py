@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import stat
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from fhir_ivc.io import (
     BundleDirWriter,
+    BundleEncoder,
     BundleKind,
     NdjsonBundleWriter,
     RejectsWriter,
@@ -125,6 +127,35 @@ def test_writers_refuse_use_outside_with(tmp_path):
     writer = NdjsonBundleWriter(tmp_path / "x.ndjson", BOTH)
     with pytest.raises(RuntimeError, match="outside its 'with' block"):
         writer.write(Bundles("a"))
+
+
+@pytest.mark.parametrize("folder", [True, False])
+def test_write_encoded_writes_what_write_writes(tmp_path, folder):
+    """``map -j N`` serialises in its workers with the writer's (pickled) encoder and writes
+    the bytes: the same files as ``write``."""
+    trees = []
+    for how in ("write", "encoded"):
+        where = tmp_path / how
+        where.mkdir()
+        writer = BundleDirWriter(where, BOTH) if folder else NdjsonBundleWriter(where / "b", BOTH)
+        with writer:
+            encode = pickle.loads(pickle.dumps(writer.encoder))
+            for case_id in ("a", "b"):
+                bundles = Bundles(case_id)
+                if how == "write":
+                    assert writer.write(bundles) == 2
+                else:
+                    assert writer.write_encoded(case_id, encode(bundles)) == 2
+        trees.append(listing(where))
+    assert trees[0] == trees[1]
+    assert writer.encoder == BundleEncoder(BOTH, pretty=folder)
+
+
+def test_write_encoded_refuses_a_document_per_kind_missing(tmp_path):
+    lines = NdjsonBundleWriter(tmp_path / "b.ndjson", BOTH)
+    for writer in (lines, BundleDirWriter(tmp_path, BOTH)):
+        with writer, pytest.raises(ValueError, match="a: 1 bundles for 2 kinds"):
+            writer.write_encoded("a", [b"{}\n"])
 
 
 def test_rejects_writer(tmp_path):

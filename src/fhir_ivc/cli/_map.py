@@ -23,7 +23,7 @@ from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import DEFAULT_RECORD_LIMITS, RecordLimits
 from fhir_ivc.cli._map_bulk import BulkDirOption, map_bulk
-from fhir_ivc.cli._map_jobs import parallel_outcomes
+from fhir_ivc.cli._map_jobs import parallel_finished
 from fhir_ivc.cli._map_run import MapRun
 from fhir_ivc.cli._options import (
     choice_option,
@@ -39,10 +39,11 @@ from fhir_ivc.cli._services import services
 from fhir_ivc.io import (
     BundleDirWriter,
     BundleKind,
-    BundleWriter,
+    EncodedBundleWriter,
     NdjsonBundleWriter,
     RejectsWriter,
     iter_inputs,
+    iter_pending_inputs,
 )
 
 __all__ = ["map_command"]
@@ -143,7 +144,7 @@ def map_command(
 
     with exit_on_error():
         with contextlib.ExitStack() as stack:
-            writer: BundleWriter
+            writer: EncodedBundleWriter
             if out is not None:
                 writer = stack.enter_context(BundleDirWriter(out, kinds))
             else:
@@ -153,11 +154,13 @@ def map_command(
             )
             reporter = stack.enter_context(Reporter(quiet=quiet, doing="mapping", unit="records"))
             run = MapRun(use.builder(ids), check, kinds, writer, rejects_writer, reporter)
-            records = iter_inputs(inputs, limits=record_limits.input_limits)
+            limits = record_limits.input_limits
             if jobs > 1:
-                run.consume_outcomes(parallel_outcomes(records, run.work, jobs))
+                pending = iter_pending_inputs(inputs, limits=limits)
+                finished = parallel_finished(pending, run.work, writer.encoder, jobs)
+                run.consume_finished(finished, writer)
             else:
-                run.consume(records)
+                run.consume(iter_inputs(inputs, limits=limits))
         elapsed = time.perf_counter() - started
         summary = (
             f"mapped {plural(run.mapped, 'case')}, rejected {run.rejected}, "

@@ -1,9 +1,15 @@
-"""``fhir-ivc map -j N``: map and check cases in N worker processes, output order unchanged.
+"""``fhir-ivc map -j N``: records finished in N worker processes, output order unchanged.
 
-What a case costs (build the bundles, validate them) is a pure function of the case, so it
-runs in workers; everything that depends on the order of the records (duplicate ids, counts,
-REJECT lines, writing) stays in the parent, which takes the outcomes back in input order. The
-output is therefore byte-identical to ``-j 1``.
+What a record costs is a pure function of the record, so all of it runs in the workers: decode
+it (an NDJSON line travels as the line's bytes), check it against the case model, build the
+bundles, validate them and serialise them with the writer's
+:class:`~fhir_ivc.io.BundleEncoder`. A worker sends back a :class:`Finished`: the case id, the
+problems, and the bytes to write; no case and no bundle crosses between processes. What depends
+on the order of the records (duplicate ids, counts, REJECT lines, writing) stays in the parent,
+which takes the records back in input order (:meth:`fhir_ivc.cli._map_run.MapRun.
+consume_finished`). ``-j 1`` runs the same functions in one process
+(:func:`fhir_ivc.io.finish_record`, :func:`outcome`, the writer's encoder), so the output is
+byte-identical.
 
 Memory stays bounded: records go to the workers in chunks of :data:`CHUNK`, and at most
 ``WINDOW_PER_JOB * jobs`` chunks are in flight (``Pool.imap`` would read the whole input
@@ -22,10 +28,26 @@ from typing import Final
 
 from fhir_ivc.cli._services import BuildBundles, BundleCheck, bundle_problem
 from fhir_ivc.exceptions import MappingError
-from fhir_ivc.io import BundleKind, BundleSet, CaseRecordResult, bundle_of
+from fhir_ivc.io import (
+    BundleEncoder,
+    BundleKind,
+    BundleSet,
+    CaseRecordResult,
+    PendingRecord,
+    bundle_of,
+    finish_record,
+)
 from fhir_ivc.model import Case
 
-__all__ = ["CHUNK", "Outcome", "Work", "outcome", "parallel_outcomes"]
+__all__ = [
+    "CHUNK",
+    "Finished",
+    "Outcome",
+    "Work",
+    "finish",
+    "outcome",
+    "parallel_finished",
+]
 
 #: records per task sent to a worker (a case maps in a few ms: amortises the pickling)
 CHUNK: Final = 8
@@ -33,6 +55,7 @@ CHUNK: Final = 8
 WINDOW_PER_JOB: Final = 4
 
 Problem = tuple[str | None, str, str]
+Record = PendingRecord | CaseRecordResult
 
 
 @dataclass(frozen=True)
@@ -72,45 +95,66 @@ def outcome(work: Work, case: Case) -> Outcome:
     return Outcome(bundles=bundles)
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One record as a worker sends it back: all the parent needs, in plain values.
+
+    ``case_id`` is None when the record is not a case (``errors`` are then the record's);
+    ``documents`` are the case's bundles as the writer's encoder serialised them, None when the
+    case is rejected (``errors``: a mapping error, the bundles' problems).
+    """
+
+    source: str
+    case_id: str | None
+    errors: tuple[Problem, ...] = ()
+    documents: tuple[bytes, ...] | None = None
+
+
+def finish(work: Work, encode: BundleEncoder, record: Record) -> Finished:
+    """Everything one record costs: read it into a case, build, check, serialise."""
+    result = finish_record(record)
+    source = str(result.source)
+    case = result.case
+    if case is None:
+        return Finished(source, None, tuple((e.case_id, e.path, e.reason) for e in result.errors))
+    done = outcome(work, case)
+    if done.bundles is None:
+        return Finished(source, case.case_id, tuple(done.errors))
+    return Finished(source, case.case_id, documents=encode(done.bundles))
+
+
 # --- the workers ---------------------------------------------------------------------------
 
-_WORK: Work | None = None
+_WORK: tuple[Work, BundleEncoder] | None = None
 
 
-def _init(work: Work) -> None:
+def _init(work: Work, encode: BundleEncoder) -> None:
     global _WORK
-    _WORK = work
+    _WORK = (work, encode)
 
 
-def _run_chunk(cases: list[Case | None]) -> list[Outcome | None]:
+def _run_chunk(records: list[Record]) -> list[Finished]:
     assert _WORK is not None  # noqa: S101 - set by the pool's initializer
-    return [None if case is None else outcome(_WORK, case) for case in cases]
+    work, encode = _WORK
+    return [finish(work, encode, record) for record in records]
 
 
-def parallel_outcomes(
-    results: Iterable[CaseRecordResult], work: Work, jobs: int
-) -> Iterator[tuple[CaseRecordResult, Outcome | None]]:
-    """Each record with its outcome (None for a record without a case), in input order.
+def parallel_finished(
+    records: Iterable[Record], work: Work, encode: BundleEncoder, jobs: int
+) -> Iterator[Finished]:
+    """Each record finished (:func:`finish`) in one of ``jobs`` processes, in input order.
 
     Workers are forked where the platform can (the builder and check need not be picklable),
     else spawned.
     """
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(jobs, initializer=_init, initargs=(work,)) as pool:
-        window: deque[tuple[list[CaseRecordResult], AsyncResult[list[Outcome | None]]]] = deque()
-        records = iter(results)
-        while chunk := list(itertools.islice(records, CHUNK)):
-            cases = [r.case for r in chunk]
-            window.append((chunk, pool.apply_async(_run_chunk, (cases,))))
+    with context.Pool(jobs, initializer=_init, initargs=(work, encode)) as pool:
+        window: deque[AsyncResult[list[Finished]]] = deque()
+        pending = iter(records)
+        while chunk := list(itertools.islice(pending, CHUNK)):
+            window.append(pool.apply_async(_run_chunk, (chunk,)))
             if len(window) >= WINDOW_PER_JOB * jobs:
-                yield from _drain(window.popleft())
+                yield from window.popleft().get()
         while window:
-            yield from _drain(window.popleft())
-
-
-def _drain(
-    item: tuple[list[CaseRecordResult], AsyncResult[list[Outcome | None]]],
-) -> Iterator[tuple[CaseRecordResult, Outcome | None]]:
-    chunk, pending = item
-    yield from zip(chunk, pending.get(), strict=True)
+            yield from window.popleft().get()

@@ -8,10 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from fhir_ivc.cli._map_jobs import Outcome, Work, outcome
+from fhir_ivc.cli._map_jobs import Finished, Problem, Work, outcome
 from fhir_ivc.cli._output import Reporter
 from fhir_ivc.cli._services import BuildBundles, BundleCheck
-from fhir_ivc.io import BundleKind, BundleWriter, CaseRecordResult, RejectsWriter
+from fhir_ivc.io import (
+    BundleKind,
+    BundleWriter,
+    CaseRecordResult,
+    EncodedBundleWriter,
+    RejectsWriter,
+)
 
 __all__ = ["MapRun"]
 
@@ -38,34 +44,50 @@ class MapRun:
 
     def consume(self, results: Iterable[CaseRecordResult]) -> None:
         for result in results:
-            self._one(result, None)
+            self._one(result)
             self.reporter.advance()
 
-    def consume_outcomes(self, pairs: Iterable[tuple[CaseRecordResult, Outcome | None]]) -> None:
-        """Records whose outcome was computed elsewhere (``-j N``), in input order."""
-        for result, done in pairs:
-            self._one(result, done)
+    def consume_finished(self, records: Iterable[Finished], writer: EncodedBundleWriter) -> None:
+        """Records finished elsewhere (``-j N``), in input order; ``writer`` is this run's
+        writer, which takes the bundles as its encoder serialised them."""
+        if writer is not self.writer:
+            raise ValueError("consume_finished writes with the run's own writer")
+        for done in records:
+            if done.case_id is None:
+                self._reject(done.errors, done.source)
+            elif self._admit(done.case_id, done.source):
+                if done.documents is None:
+                    self._reject(done.errors, done.source)
+                else:
+                    self.bundles += writer.write_encoded(done.case_id, done.documents)
+                    self.mapped += 1
             self.reporter.advance()
 
-    def _one(self, result: CaseRecordResult, done: Outcome | None) -> None:
+    def _one(self, result: CaseRecordResult) -> None:
         source = str(result.source)
-        if result.case is None:
+        case = result.case
+        if case is None:
             self._reject([(err.case_id, err.path, err.reason) for err in result.errors], source)
             return
-        case = result.case
-        if case.case_id in self._seen:
-            reason = "duplicate case_id: an earlier record has the same id"
-            self._reject([(case.case_id, "case_id", reason)], source)
+        if not self._admit(case.case_id, source):
             return
-        self._seen.add(case.case_id)
-        done = outcome(self.work, case) if done is None else done
+        done = outcome(self.work, case)
         if done.bundles is None:
             self._reject(done.errors, source)
             return
         self.bundles += self.writer.write(done.bundles)
         self.mapped += 1
 
-    def _reject(self, errors: list[tuple[str | None, str, str]], source: str) -> None:
+    def _admit(self, case_id: str, source: str) -> bool:
+        """False (and the record rejected) when an earlier record had the same case id."""
+        if case_id in self._seen:
+            reason = "duplicate case_id: an earlier record has the same id"
+            self._reject([(case_id, "case_id", reason)], source)
+            return False
+        self._seen.add(case_id)
+        return True
+
+    def _reject(self, errors: Iterable[Problem], source: str) -> None:
         self.rejected += 1
         for case_id, path, reason in errors:
             self.reporter.reject(case_id, path, reason, source)

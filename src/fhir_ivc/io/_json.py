@@ -25,6 +25,7 @@ broken JSON inside an array (it cannot be resynchronised: the records before it 
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import math
 import re
@@ -34,7 +35,15 @@ from typing import IO, Any, Final
 from fhir_ivc.io._records import FileProblemError, RecordSource, Unreadable
 from fhir_ivc.io.limits import DEFAULT_LIMITS, InputLimits, show_key, value_problem
 
-__all__ = ["CHUNK_BYTES", "foreign_bom", "iter_json", "iter_ndjson", "refused_or_value"]
+__all__ = [
+    "CHUNK_BYTES",
+    "decode_ndjson_line",
+    "foreign_bom",
+    "iter_json",
+    "iter_ndjson",
+    "iter_ndjson_lines",
+    "refused_or_value",
+]
 
 CHUNK_BYTES: Final = 64 * 1024
 
@@ -119,6 +128,12 @@ def refused_or_value(value: Any, limits: InputLimits) -> Any:
 # --- NDJSON -----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _decoder_for(limits: InputLimits) -> json.JSONDecoder:
+    """The decoder of ``limits``, made once (a worker of ``map -j N`` decodes line by line)."""
+    return _decoder(limits)
+
+
 def _decode_line(
     line: bytes, decoder: json.JSONDecoder, limits: InputLimits
 ) -> tuple[Any, int | None]:
@@ -138,11 +153,20 @@ def _decode_line(
     return refused_or_value(value, limits), None
 
 
-def iter_ndjson(
+def decode_ndjson_line(
+    source: RecordSource, line: bytes, limits: InputLimits = DEFAULT_LIMITS
+) -> tuple[RecordSource, Any]:
+    """One line of :func:`iter_ndjson_lines` decoded and checked, as :func:`iter_ndjson` yields
+    it: the source gets the column of a problem when there is one."""
+    value, column = _decode_line(line, _decoder_for(limits), limits)
+    return RecordSource(source.file, source.line, column), value
+
+
+def iter_ndjson_lines(
     stream: IO[bytes], name: str, limits: InputLimits = DEFAULT_LIMITS
-) -> Iterator[tuple[RecordSource, Any]]:
-    """One value per non-blank line; a line over ``max_record_bytes`` is dropped unread."""
-    decoder = _decoder(limits)
+) -> Iterator[tuple[RecordSource, bytes | Unreadable]]:
+    """The non-blank lines as bytes, not decoded (:func:`decode_ndjson_line` does that, here or
+    in a worker process); a line over ``max_record_bytes`` is dropped unread (an Unreadable)."""
     limit = limits.max_record_bytes
     records = 0
     lineno = 0
@@ -159,10 +183,21 @@ def iter_ndjson(
         if not line.strip() or line.strip() == codecs.BOM_UTF8:
             continue
         records += 1
-        value, column = _decode_line(line, decoder, limits)
-        yield RecordSource(name, lineno, column), value
+        yield RecordSource(name, lineno), line
     if not records:
         raise FileProblemError(RecordSource(name, 1), "empty file: no case records")
+
+
+def iter_ndjson(
+    stream: IO[bytes], name: str, limits: InputLimits = DEFAULT_LIMITS
+) -> Iterator[tuple[RecordSource, Any]]:
+    """One value per non-blank line; a line over ``max_record_bytes`` is dropped unread."""
+    for source, line in iter_ndjson_lines(stream, name, limits):
+        yield (
+            (source, line)
+            if isinstance(line, Unreadable)
+            else decode_ndjson_line(source, line, limits)
+        )
 
 
 # --- JSON (one document, arrays streamed) -----------------------------------------------------

@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from fhir_ivc.exceptions import CaseInputError
-from fhir_ivc.io._json import iter_json, iter_ndjson
+from fhir_ivc.io._json import decode_ndjson_line, iter_json, iter_ndjson, iter_ndjson_lines
 from fhir_ivc.io._paths import format_loc
 from fhir_ivc.io._records import FileProblemError, RecordSource, Unreadable
 from fhir_ivc.io._yaml import iter_yaml
@@ -65,11 +65,13 @@ __all__ = [
     "STDIN",
     "CaseRecordResult",
     "InputFormat",
+    "PendingRecord",
     "ReadOptions",
     "RecordSource",
     "Unreadable",
     "iter_case_records",
     "iter_json_values",
+    "iter_pending_records",
 ]
 
 logger = logging.getLogger(__name__)
@@ -144,8 +146,45 @@ def iter_case_records(
     (:mod:`fhir_ivc.io.limits`). Raises :class:`OSError` when the file cannot be opened;
     everything else, including whole-file problems, is yielded as a result.
     """
-    for source, raw in _values(path, input_format, stdin, limits, _PARSERS):
-        yield _to_result(raw, source)
+    for pending in iter_pending_records(
+        path, input_format=input_format, stdin=stdin, limits=limits
+    ):
+        yield pending.result()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """One record as read, not yet checked against the case model; :meth:`result` does that.
+
+    ``raw`` is the decoded value (or an :class:`Unreadable`), or, for an NDJSON line, the
+    line's bytes, not decoded yet. Picklable: ``map -j N`` reads the records in its process and
+    has them finished in its workers, with the same code as :func:`iter_case_records`.
+    """
+
+    source: RecordSource
+    raw: Any
+    limits: InputLimits = DEFAULT_LIMITS
+
+    def result(self) -> CaseRecordResult:
+        """The record's :class:`CaseRecordResult`, as :func:`iter_case_records` yields it."""
+        source, raw = self.source, self.raw
+        if isinstance(raw, bytes):  # an NDJSON line (a decoded JSON value is never bytes)
+            source, raw = decode_ndjson_line(source, raw, self.limits)
+        return _to_result(raw, source)
+
+
+def iter_pending_records(
+    path: str | os.PathLike[str],
+    *,
+    input_format: InputFormat | None = None,
+    stdin: BinaryIO | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Iterator[PendingRecord]:
+    """The records of one input file as :class:`PendingRecord`\\ s: what
+    :func:`iter_case_records` reads, with the decoding of NDJSON lines and the case model's
+    checks left to :meth:`PendingRecord.result` (same options, same errors)."""
+    for source, raw in _values(path, input_format, stdin, limits, _PENDING_PARSERS):
+        yield PendingRecord(source, raw, limits)
 
 
 def iter_json_values(
@@ -278,8 +317,9 @@ _JSON_PARSERS: Final[dict[InputFormat, _Parser]] = {
     InputFormat.JSON: iter_json,
     InputFormat.NDJSON: iter_ndjson,
 }
-_PARSERS: Final[dict[InputFormat, _Parser]] = {
+#: NDJSON lines stay bytes: PendingRecord.result decodes them
+_PENDING_PARSERS: Final[dict[InputFormat, _Parser]] = {
     InputFormat.JSON: iter_json,
-    InputFormat.NDJSON: iter_ndjson,
+    InputFormat.NDJSON: iter_ndjson_lines,
     InputFormat.YAML: iter_yaml,
 }

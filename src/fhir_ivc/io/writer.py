@@ -11,7 +11,10 @@
   empty, so a re-run never leaves the rejects of an earlier run behind.
 
 Atomicity protects against interrupted runs, not against power loss (there is no fsync).
-JSON is serialised with orjson, keeping the key order the bundle builder chose.
+JSON is serialised with orjson, keeping the key order the bundle builder chose. The bundle
+writers serialise through their :class:`BundleEncoder` (``writer.encoder``), which ``map -j N``
+runs in its workers: :meth:`~EncodedBundleWriter.write_encoded` then writes those bytes, the same
+bytes ``write`` would have written.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Final, Protocol, Self
@@ -34,9 +38,11 @@ __all__ = [
     "STDOUT",
     "AtomicFile",
     "BundleDirWriter",
+    "BundleEncoder",
     "BundleKind",
     "BundleSet",
     "BundleWriter",
+    "EncodedBundleWriter",
     "NdjsonBundleWriter",
     "RejectsWriter",
     "atomic_write_bytes",
@@ -166,12 +172,42 @@ class BundleWriter(Protocol):
     def __exit__(self, *exc_info: *ExcInfo) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BundleEncoder:
+    """A case's bundles as a writer puts them down: one JSON document per kind, in ``kinds``
+    order, indented (``pretty``, the files of :class:`BundleDirWriter`) or one line each
+    (:class:`NdjsonBundleWriter`). Picklable, so another process can run it."""
+
+    kinds: tuple[BundleKind, ...]
+    pretty: bool = False
+
+    def __call__(self, bundles: BundleSet) -> tuple[bytes, ...]:
+        return tuple(dump_json(bundle_of(bundles, kind), pretty=self.pretty) for kind in self.kinds)
+
+
+class EncodedBundleWriter(BundleWriter, Protocol):
+    """A :class:`BundleWriter` that also takes bundles serialised by its ``encoder``."""
+
+    @property
+    def encoder(self) -> BundleEncoder: ...
+
+    def write_encoded(self, case_id: str, documents: Sequence[bytes]) -> int:
+        """Write what ``encoder`` made of one case's bundles; returns how many were written."""
+        ...
+
+
+def _check_count(case_id: str, documents: Sequence[bytes], kinds: Sequence[BundleKind]) -> None:
+    if len(documents) != len(kinds):
+        raise ValueError(f"{case_id}: {len(documents)} bundles for {len(kinds)} kinds")
+
+
 class BundleDirWriter:
     """``OUT/<case_id>.transaction.json`` and ``OUT/<case_id>.collection.json``, atomically."""
 
     def __init__(self, out_dir: str | os.PathLike[str], kinds: Sequence[BundleKind]) -> None:
         self.out_dir = Path(out_dir)
         self.kinds = tuple(kinds)
+        self.encoder = BundleEncoder(self.kinds, pretty=True)
         self.destination = str(self.out_dir)
         self._mode = _file_mode()
 
@@ -181,9 +217,12 @@ class BundleDirWriter:
         return self.out_dir / f"{case_id}.{kind}.json"
 
     def write(self, bundles: BundleSet) -> int:
-        for kind in self.kinds:
-            data = dump_json(bundle_of(bundles, kind), pretty=True)
-            with _atomic_file(self.path_for(bundles.case_id, kind), self._mode) as file:
+        return self.write_encoded(bundles.case_id, self.encoder(bundles))
+
+    def write_encoded(self, case_id: str, documents: Sequence[bytes]) -> int:
+        _check_count(case_id, documents, self.kinds)
+        for kind, data in zip(self.kinds, documents, strict=True):
+            with _atomic_file(self.path_for(case_id, kind), self._mode) as file:
                 file.write(data)
         return len(self.kinds)
 
@@ -229,10 +268,15 @@ class NdjsonBundleWriter(_AtomicLines):
     def __init__(self, path: str | os.PathLike[str], kinds: Sequence[BundleKind]) -> None:
         super().__init__(path)
         self.kinds = tuple(kinds)
+        self.encoder = BundleEncoder(self.kinds)
 
     def write(self, bundles: BundleSet) -> int:
-        for kind in self.kinds:
-            self._write(dump_json(bundle_of(bundles, kind)))
+        return self.write_encoded(bundles.case_id, self.encoder(bundles))
+
+    def write_encoded(self, case_id: str, documents: Sequence[bytes]) -> int:
+        _check_count(case_id, documents, self.kinds)
+        for line in documents:
+            self._write(line)
         return len(self.kinds)
 
 
