@@ -12,6 +12,10 @@ configuration, so the generated file passes ``ruff format --check`` / ``ruff che
     python scripts/unasync.py --check   # exit 1 if one is stale (CI)
 
 To add an async-only construct to ``_async.py``, first add its sync spelling here.
+
+The generated copy repeats the async one line for line (``duplicates`` lists each pair): keep
+what does not await out of ``_async.py`` (``client/_shell.py``, ``client/_core.py``,
+``exchange/push.py``, ``exchange/pull*.py``), so that the pair shares only I/O.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 :class:`AsyncFhirClient` is hand-written; :class:`FhirClient` is generated from it by
 ``scripts/unasync.py`` and has the same methods (``close`` instead of ``aclose``). Both share
-the sans-I/O core in ``_core``. This package is the only one that imports ``httpx``, and it
+the sans-I/O core in ``_core`` and derive from ``_shell.ClientShell`` (their set-up and paging),
+so the generated twin carries only I/O. This package is the only one that imports ``httpx``, and it
 imports no mapper: pushing and pulling cases is :mod:`fhir_ivc.exchange`, which drives it.
 """
 

@@ -29,7 +29,6 @@ from fhir_ivc.exchange.pull import (
     PullTarget,
     SearchSupport,
     Strategy,
-    changed_targets,
     drain,
     everything_params,
     failed_pull,
@@ -43,7 +42,12 @@ from fhir_ivc.exchange.pull import (
     resolve_strategy,
     search_plan,
 )
-from fhir_ivc.exchange.pull_changes import change_plan, changed_patient_ids, server_stamp
+from fhir_ivc.exchange.pull_changes import (
+    change_plan,
+    changed_patient_ids,
+    changed_targets,
+    server_stamp,
+)
 from fhir_ivc.exchange.push import CasePushResult, PushItem
 from fhir_ivc.exchange.resources import ResourceSet, page_resources, unreadable_reason
 

@@ -57,7 +57,6 @@ __all__ = [
     "SearchSupport",
     "Strategy",
     "TypeSearch",
-    "changed_targets",
     "choose_faster",
     "drain",
     "everything_params",
@@ -219,15 +218,6 @@ def manifest_search_of(target: PullTarget) -> dict[str, str] | None:
     if target.manifest_only and target.source_system and target.case_id:
         return search_params(target.source_system, target.case_id)
     return None
-
-
-def changed_targets(
-    targets: Sequence[PullTarget], changed: set[str], since: str
-) -> list[PullTarget]:
-    """The targets whose patient has a change since ``since`` (and those not found, reported)."""
-    kept = [t for t in targets if t.patient is None or t.patient["id"] in changed]
-    logger.info("pull: %d of them changed since %s", len(kept), since)
-    return kept
 
 
 def plan_targets(query: PatientQuery, patients: Sequence[JsonDict]) -> list[PullTarget]:

@@ -18,21 +18,24 @@ rewrites the manifest when it deletes).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from fhir_ivc.client._core import QueryValue
-from fhir_ivc.exchange.pull import SEARCHES, SearchSupport
+from fhir_ivc.exchange.pull import SEARCHES, PullTarget, SearchSupport
 from fhir_ivc.fhir.ids import PATIENT_REF
 
 __all__ = [
     "CHANGE_SEARCHES",
     "change_plan",
     "changed_patient_ids",
+    "changed_targets",
     "parse_instant",
     "server_stamp",
 ]
 
+logger = logging.getLogger("fhir_ivc.exchange")
 
 #: ``(type, element)``: the searches that find the patients with changes since an instant: the
 #: Patient itself, every type of :data:`SEARCHES` (by its patient element) and ``List`` (the
@@ -107,3 +110,12 @@ def server_stamp(page: Mapping[str, Any]) -> str | None:
     meta = page.get("meta")
     stamp = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
     return stamp if isinstance(stamp, str) else None
+
+
+def changed_targets(
+    targets: Sequence[PullTarget], changed: set[str], since: str
+) -> list[PullTarget]:
+    """The targets whose patient has a change since ``since`` (and those not found, reported)."""
+    kept = [t for t in targets if t.patient is None or t.patient["id"] in changed]
+    logger.info("pull: %d of them changed since %s", len(kept), since)
+    return kept
