@@ -69,13 +69,14 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))}
 
 
-def _run(runner, tmp_path: Path, args: list[str], jobs: str, target: str = "--ndjson"):
+def _run(
+    runner, tmp_path: Path, args: list[str], jobs: str, target: str = "--ndjson", **kwargs: Any
+):
     where = tmp_path / f"j{jobs}"
     where.mkdir()
     dest = where if target == "--out" else where / "bundles.ndjson"
-    result = runner.invoke(
-        app, ["map", *args, target, str(dest), "-q", "-j", jobs, "--max-record-bytes", "8000"]
-    )
+    options = [target, str(dest), "-q", "-j", jobs, "--max-record-bytes", "8000"]
+    result = runner.invoke(app, ["map", *args, *options], **kwargs)
     return result, (_tree(where), result.stdout + result.stderr)
 
 
@@ -112,12 +113,15 @@ def test_j2_output_is_byte_identical_to_j1(runner, cases_file, tmp_path, target,
         assert len(bundles) == N_CASES * (2 if kind == "both" else 1)
 
 
-@pytest.mark.parametrize("fmt", ["json", "yaml", "tables", "mixed"])
+@pytest.mark.parametrize("fmt", ["json", "yaml", "tables", "stdin", "mixed"])
 def test_j2_is_byte_identical_on_every_input_format(runner, synth_records, tmp_path, fmt) -> None:
     """JSON arrays and YAML are decoded in the parent, tables assembled there: the workers get
-    values or cases instead of lines, and the output is the same."""
+    values or cases instead of lines, and the output is the same; standard input is NDJSON."""
     records: list[Any] = [*synth_records[:6], {"case_id": "broken", "patient": 3}, synth_records[1]]
-    inputs = []
+    inputs: list[Path | str] = []
+    stdin = "".join(json.dumps(record) + "\n" for record in records) + "{broken\n"
+    if fmt == "stdin":
+        inputs.append("-")
     if fmt in ("json", "mixed"):
         inputs.append(tmp_path / "cases.json")
         inputs[-1].write_text(json.dumps(records, indent=1), encoding="utf-8")
@@ -128,7 +132,7 @@ def test_j2_is_byte_identical_on_every_input_format(runner, synth_records, tmp_p
         inputs.append(TABLES)
     outputs = {}
     for jobs in ("1", "2"):
-        result, outputs[jobs] = _run(runner, tmp_path, [str(p) for p in inputs], jobs)
+        result, outputs[jobs] = _run(runner, tmp_path, [str(p) for p in inputs], jobs, input=stdin)
         assert result.exit_code == (0 if fmt == "tables" else 1), result.output
     assert outputs["1"] == outputs["2"]
     assert outputs["2"][0]["bundles.ndjson"]
