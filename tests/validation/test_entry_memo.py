@@ -20,7 +20,16 @@ from fhir_ivc.bundle import build_bundles
 from fhir_ivc.testing.synth import synthetic_case
 from fhir_ivc.validation import validate_bundle, validator
 from fhir_ivc.validation._core import core
-from fhir_ivc.validation._entry_memo import UUID, entry_key, uuid_free
+from fhir_ivc.validation._entry_memo import (
+    _HEX8,
+    _REFERENCE,
+    _TAIL,
+    UUID,
+    _ranked,
+    _references,
+    entry_key,
+    uuid_free,
+)
 
 _HEX = "0123456789abcdef"
 _uuids = st.text(_HEX, min_size=32, max_size=32).map(
@@ -112,3 +121,66 @@ def test_replayed_issues_are_those_of_a_fresh_walk() -> None:
     assert any("subject.reference: the reference points to a Condition" in d for d in found)
     v.clear_memos()
     assert [i["diagnostics"] for i in validate_bundle(broken)] == found
+
+
+def _ranked_by_finditer(text: bytes) -> bytes:
+    """The key's uuid ranking as first written (one ``_TAIL.finditer``): the oracle of the
+    split-based :func:`_ranked`."""
+    ranks: dict[bytes, int] = {}
+    parts = []
+    last = 0
+    for found in _TAIL.finditer(text):
+        start, end = found.start() - 8, found.end()
+        if start < last or _HEX8.fullmatch(text, start, found.start()) is None:
+            continue
+        parts.append(text[last:start])
+        parts.append(b"\x00%d\x00" % ranks.setdefault(text[start:end], len(ranks)))
+        last = end
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return b"".join(parts)
+
+
+_uuid_texts = st.lists(
+    _uuids
+    | st.sampled_from(["-", "--", "abcdef01", "0123456789abcdef", "-0000-", '"', "x"])
+    # uuids that share their tail, or their head
+    | st.sampled_from([f"{h}-0000-0000-0000-000000000000" for h in ("aaaaaaaa", "bbbbbbbb")])
+    | st.sampled_from([f"aaaaaaaa-0000-0000-0000-{t * 12}" for t in "12"])
+    | st.text(_HEX + "-", max_size=20)
+    | _pieces,
+    max_size=12,
+).map(lambda parts: "".join(parts).encode())
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_uuid_texts, repeat=st.booleans())
+def test_ranked_is_the_tail_scan(text: bytes, repeat: bool) -> None:
+    """:func:`_ranked` gives the bytes of the finditer scan it replaced (adjacent and
+    overlapping uuids, hex runs, repeated uuids included)."""
+    text = text + text if repeat else text
+    assert _ranked(text) == _ranked_by_finditer(text)
+
+
+_strings = st.text(string.printable + 'é"\\', max_size=10) | st.sampled_from(
+    ['"reference":"', 'a"reference":"b', "\\", "urn:uuid:x", ""]
+)
+_json = st.recursive(
+    _strings | st.integers(-(2**63), 2**63 - 1) | st.none(),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["reference", "subject", "x", 'reference"']), inner)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_json)
+def test_references_are_what_the_pattern_finds(value: Any) -> None:
+    """:func:`_references` (``bytes.find``) finds the strings ``_REFERENCE`` finds in orjson's
+    output, and refuses the same (a reference with an escape)."""
+    text = orjson.dumps(value)
+    found = [m.group(1) for m in _REFERENCE.finditer(text)]
+    assert _references(text) == (None if any(b"\\" in r for r in found) else found)

@@ -21,13 +21,31 @@ import orjson
 from fhir_ivc.validation._base_invariants import BASE_INVARIANTS, GUARDS
 from fhir_ivc.validation._invariants import normalise
 
-__all__ = ["COMPLEX", "PRIMITIVE", "RESOURCE", "Child", "Core", "Expansion", "Primitive", "Table"]
+__all__ = [
+    "COMPLEX",
+    "MODE_BOOLEAN",
+    "MODE_OTHER",
+    "MODE_STRING",
+    "PRIMITIVE",
+    "RESOURCE",
+    "Child",
+    "Core",
+    "Expansion",
+    "Primitive",
+    "Table",
+]
 
 _TABLE: Final = Path(__file__).resolve().parent / "r4" / "core.json"
 PRIMITIVE: Final = 0
 COMPLEX: Final = 1
 RESOURCE: Final = 2
 _INT32: Final = (-(2**31), 2**31 - 1)
+#: how the structure walk may take a shortcut on a child's value (:attr:`Child.mode`): a string
+#: primitive with no binding (a string its type found valid before is valid), a boolean with no
+#: binding (a JSON true/false is valid), anything else (the full check)
+MODE_STRING: Final = 0
+MODE_BOOLEAN: Final = 1
+MODE_OTHER: Final = 2
 
 
 _MAX_SEEN: Final = 1 << 14
@@ -101,6 +119,22 @@ class Child:
     targets: frozenset[str] | None = None
     choice: bool = False  # one of the JSON keys of a choice element ``x[x]``
     min: int = 0
+    #: MODE_STRING, MODE_BOOLEAN or MODE_OTHER, set by :meth:`finish` once the child is built
+    mode: int = MODE_OTHER
+    #: MODE_STRING: the primitive's strings found valid (:attr:`Primitive.seen`, shared)
+    seen: set[str] | None = field(default=None, repr=False)
+
+    def finish(self) -> None:
+        """Set :attr:`mode` from what the child checks (a value with no binding to check and
+        a primitive whose verdict is known from its JSON type, or from the type's memo)."""
+        primitive = self.primitive
+        self.mode, self.seen = MODE_OTHER, None
+        if self.kind != PRIMITIVE or primitive is None or self.binding is not None:
+            return
+        if primitive.json == "string":
+            self.mode, self.seen = MODE_STRING, primitive.seen
+        elif primitive.json == "boolean":
+            self.mode = MODE_BOOLEAN
 
 
 Holds = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
@@ -283,10 +317,12 @@ class Core:
             else:
                 child.kind = COMPLEX
                 child.table = self.table(type_code)
+            child.finish()
             table.keys[key] = child
         if not types and backbone is not None:  # contentReference
             table.keys[name] = Child(name, "BackboneElement", COMPLEX, many, max_count)
             table.keys[name].table = backbone
+            table.keys[name].finish()
 
 
 def _elements(table: Table) -> list[tuple[str, Child]]:

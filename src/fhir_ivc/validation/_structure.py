@@ -30,7 +30,15 @@ from typing import Any, Final
 import orjson
 
 from fhir_ivc.validation._base_invariants import BEST_PRACTICE
-from fhir_ivc.validation._core import PRIMITIVE, RESOURCE, Child, Core, Table
+from fhir_ivc.validation._core import (
+    MODE_BOOLEAN,
+    MODE_STRING,
+    PRIMITIVE,
+    RESOURCE,
+    Child,
+    Core,
+    Table,
+)
 from fhir_ivc.validation._issues import Issue, Severity, make_issue, not_in_value_set
 
 __all__ = ["EXTERNAL_SYSTEMS", "Structure"]
@@ -145,46 +153,62 @@ class Structure:
                 elif key != "resourceType" or not table.is_resource:
                     self.error(f"{path}.{key}", "unknown element (not defined in FHIR R4 here)")
                 continue
-            where = f"{path}.{key}"
             if child.choice:  # at most one type of a choice element
                 if choices is None:
                     choices = {child.name}
                 elif child.name in choices:
-                    self.error(where, f"only one type of {child.name} may be present")
+                    self.error(f"{path}.{key}", f"only one type of {child.name} may be present")
                 else:
                     choices.add(child.name)
+            mode = child.mode
+            if not child.many:
+                # the common primitives decided here: what _item would find (nothing) without
+                # the call and the location string
+                if mode == MODE_STRING:
+                    if type(item) is str and item in child.seen:  # type: ignore[operator]
+                        continue
+                elif mode == MODE_BOOLEAN and type(item) is bool:
+                    continue
+                if item is None:
+                    if f"_{key}" not in value:
+                        self.error(f"{path}.{key}", "null is not a valid value")
+                elif type(item) is list:
+                    self.error(
+                        f"{path}.{key}",
+                        "this element does not repeat: its value must not be an array",
+                    )
+                else:
+                    self._item(child, item, f"{path}.{key}", value)
+                continue
+            where = f"{path}.{key}"
             if item is None:
                 if f"_{key}" not in value:
                     self.error(where, "null is not a valid value")
                 continue
-            if child.many:
-                if type(item) is not list:
-                    self.error(where, "this element repeats: its value must be a JSON array")
-                    self._item(child, item, where, value)
-                    continue
-                if not item:
-                    self.error(where, "an array must not be empty (leave the element out)")
-                    continue
-                if child.max is not None and len(item) > child.max:
-                    self.error(
-                        f"{where}[{child.max}]",
-                        f"maximum allowed = {child.max}, but found {len(item)}",
-                    )
-                extension = value.get(f"_{key}") if child.kind == PRIMITIVE else None
-                for i, one in enumerate(item):
-                    if one is None:
-                        if not (
-                            type(extension) is list
-                            and i < len(extension)
-                            and extension[i] is not None
-                        ):
-                            self.error(f"{where}[{i}]", "null is not a valid value")
-                        continue
-                    self._item(child, one, f"{where}[{i}]", value)
-            elif type(item) is list:
-                self.error(where, "this element does not repeat: its value must not be an array")
-            else:
+            if type(item) is not list:
+                self.error(where, "this element repeats: its value must be a JSON array")
                 self._item(child, item, where, value)
+                continue
+            if not item:
+                self.error(where, "an array must not be empty (leave the element out)")
+                continue
+            if child.max is not None and len(item) > child.max:
+                self.error(
+                    f"{where}[{child.max}]",
+                    f"maximum allowed = {child.max}, but found {len(item)}",
+                )
+            extension = value.get(f"_{key}") if child.kind == PRIMITIVE else None
+            seen = child.seen if mode == MODE_STRING else None
+            for i, one in enumerate(item):
+                if seen is not None and type(one) is str and one in seen:
+                    continue
+                if one is None:
+                    if not (
+                        type(extension) is list and i < len(extension) and extension[i] is not None
+                    ):
+                        self.error(f"{where}[{i}]", "null is not a valid value")
+                    continue
+                self._item(child, one, f"{where}[{i}]", value)
         for name, json_keys, minimum in table.required:
             if value.keys().isdisjoint(json_keys):
                 self.add(
