@@ -23,6 +23,7 @@ from fhir_ivc.validation._invariants import normalise
 
 __all__ = [
     "COMPLEX",
+    "MEMO_TYPES",
     "MODE_BOOLEAN",
     "MODE_OTHER",
     "MODE_STRING",
@@ -46,6 +47,11 @@ _INT32: Final = (-(2**31), 2**31 - 1)
 MODE_STRING: Final = 0
 MODE_BOOLEAN: Final = 1
 MODE_OTHER: Final = 2
+#: datatypes the structure walk remembers when clean (no Reference among them: references
+#: resolve in a bundle)
+MEMO_TYPES: Final = frozenset(
+    {"Extension", "CodeableConcept", "Coding", "Quantity", "Meta", "Period", "Age", "Identifier"}
+)
 
 
 _MAX_SEEN: Final = 1 << 14
@@ -123,12 +129,15 @@ class Child:
     mode: int = MODE_OTHER
     #: MODE_STRING: the primitive's strings found valid (:attr:`Primitive.seen`, shared)
     seen: set[str] | None = field(default=None, repr=False)
+    #: a complex value of a type in MEMO_TYPES (the walk's datatype memo)
+    remembered: bool = False
 
     def finish(self) -> None:
         """Set :attr:`mode` from what the child checks (a value with no binding to check and
         a primitive whose verdict is known from its JSON type, or from the type's memo)."""
         primitive = self.primitive
         self.mode, self.seen = MODE_OTHER, None
+        self.remembered = self.kind == COMPLEX and self.type in MEMO_TYPES
         if self.kind != PRIMITIVE or primitive is None or self.binding is not None:
             return
         if primitive.json == "string":

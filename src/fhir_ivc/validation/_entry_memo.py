@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 import orjson
 
@@ -194,9 +193,9 @@ def _issues(recorded: tuple[Recorded, ...], prefix: str, limit: int) -> list[Iss
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Effects:
-    """What checking one resource recorded, locations relative to the resource."""
+class Effects(NamedTuple):
+    """What checking one resource recorded, locations relative to the resource (a tuple: made
+    for every entry checked without error, a frozen dataclass's ``__init__`` cost more)."""
 
     structure_issues: tuple[Recorded, ...]
     notes: tuple[tuple[object, str, str], ...]
@@ -246,26 +245,30 @@ class Recording:
         )
         if len(run.required_profiles) != self.required:
             return None
-        if any(i["severity"] == "error" for i in issues) or any(
-            i["severity"] == "error" for i in run_issues
-        ):
+        for issue in issues:
+            if issue["severity"] == "error":
+                return None
+        for issue in run_issues:
+            if issue["severity"] == "error":
+                return None
+        recorded = tuple(_relative(i, prefix) for i in issues)
+        run_recorded = tuple(_relative(i, prefix) for i in run_issues)
+        if None in recorded or None in run_recorded:
             return None
-        recorded = [_relative(i, prefix) for i in issues]
-        run_recorded = [_relative(i, prefix) for i in run_issues]
-        places = [w for w, _ in notes.values()]
-        places += [w for w, _ in missing.values()]
-        places += [w for w, _, _ in unevaluable.values()]
-        if (
-            None in recorded
-            or None in run_recorded
-            or any(not w.startswith(prefix) for w in places)
-        ):
-            return None
+        for where, _ in notes.values():
+            if not where.startswith(prefix):
+                return None
+        for where, _ in missing.values():
+            if not where.startswith(prefix):
+                return None
+        for where, _, _ in unevaluable.values():
+            if not where.startswith(prefix):
+                return None
         size = len(prefix)
         return Effects(
-            tuple(r for r in recorded if r is not None),
+            recorded,  # type: ignore[arg-type]  # None is not in them (checked above)
             tuple((k, w[size:], m) for k, (w, m) in notes.items()),
-            tuple(r for r in run_recorded if r is not None),
+            run_recorded,  # type: ignore[arg-type]
             tuple((url, w[size:], count) for url, (w, count) in missing.items()),
             tuple((k, w[size:], name, why) for k, (w, name, why) in unevaluable.items()),
             run.events - self.events,

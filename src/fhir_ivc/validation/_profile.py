@@ -26,6 +26,7 @@ __all__ = [
     "Node",
     "Profile",
     "Slicing",
+    "compile_pattern",
     "compile_profile",
     "follow",
     "matches_pattern",
@@ -79,6 +80,15 @@ class Node:
     slices: dict[str, Node] = field(default_factory=dict)
     #: built on first use by the validator: (matcher or None, why it cannot be evaluated)
     matcher: tuple[Matcher | None, str] | None = None
+    #: :func:`conforms` compiled for this node's fixed or pattern value (on first use)
+    test: Callable[[Any], bool] | None = None
+    #: a choice element ``x[x]`` (set from the name)
+    choice: bool = False
+    #: the JSON suffixes of :attr:`types` (on first use)
+    suffixes: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.choice = self.name.endswith("[x]")
 
     @property
     def label(self) -> str:
@@ -212,11 +222,58 @@ def matches_pattern(pattern: Any, value: Any) -> bool:
     return bool(pattern == value)
 
 
+def compile_pattern(pattern: Any) -> Callable[[Any], bool]:
+    """:func:`matches_pattern` with ``pattern`` fixed: a closure per part of the pattern, made
+    once (no generator or recursion on the pattern per value; same verdicts, same order)."""
+    if isinstance(pattern, dict):
+        parts = tuple((key, compile_pattern(part)) for key, part in pattern.items())
+
+        def by_dict(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return False
+            for key, part in parts:  # noqa: SIM110 - no generator per value: a hot path
+                if key not in value or not part(value[key]):
+                    return False
+            return True
+
+        return by_dict
+    if isinstance(pattern, list):
+        items = tuple(compile_pattern(part) for part in pattern)
+
+        def by_list(value: Any) -> bool:
+            if not isinstance(value, list):
+                return False
+            for part in items:
+                for item in value:
+                    if part(item):
+                        break
+                else:
+                    return False
+            return True
+
+        return by_list
+
+    def by_equality(value: Any) -> bool:
+        return bool(pattern == value)
+
+    return by_equality
+
+
 def conforms(node: Node, value: Any) -> bool:
     """Does ``value`` satisfy the fixed (exact) or pattern (partial) value of ``node``?"""
-    if node.fixed_kind == "fixed":
-        return bool(node.fixed == value)
-    return matches_pattern(node.fixed, value)
+    test = node.test
+    if test is None:
+        fixed = node.fixed
+        if node.fixed_kind == "fixed":
+
+            def exact(value: Any) -> bool:
+                return bool(fixed == value)
+
+            test = exact
+        else:
+            test = compile_pattern(fixed)
+        node.test = test
+    return test(value)
 
 
 # --- slice matchers -----------------------------------------------------------------------------
@@ -235,6 +292,9 @@ def build_matcher(
         if built is None:
             return None, why
         parts.append(built)
+
+    if len(parts) == 1:  # the usual slicing: its one discriminator's verdict is the slice's
+        return parts[0], ""
 
     def matcher(item: Item) -> Member:
         result: Member = True
@@ -300,7 +360,10 @@ def _value_matcher(
         fixed = Node(target.name, fixed_kind=target.fixed_kind, fixed=target.fixed)
 
         def by_value(item: Item) -> Member:
-            return any(conforms(fixed, v) for v in follow(item.value, steps))
+            for v in follow(item.value, steps):  # noqa: SIM110 - a hot path, as above
+                if conforms(fixed, v):
+                    return True
+            return False
 
         return by_value, ""
     if steps == ("url",) and slice_node.profiles:  # extension slices: the url is the profile

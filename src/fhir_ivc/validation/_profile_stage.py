@@ -175,7 +175,16 @@ class Run:
 
     def children(self, node: Node, value: Mapping[str, Any], path: str) -> None:
         for child in node.children.values():
-            self.element(child, _items(value, child.name, path), f"{path}.{child.name}")
+            name = child.name
+            if (
+                not child.choice
+                and value.get(name) is None
+                and value.get("_" + name) is None
+                and child.min <= 0
+                and not child.slices
+            ):
+                continue  # absent, and nothing requires it: element() would find nothing
+            self.element(child, _items(value, name, path), f"{path}.{name}")
 
     def element(self, node: Node, items: list[Item], where: str) -> None:
         self.cardinality(node, items, where, "")
@@ -272,9 +281,12 @@ class Run:
 
     def _item(self, node: Node, item: Item) -> None:
         value = item.value
-        if node.name.endswith("[x]") and node.types:
+        if node.choice and node.types:
             suffix = item.key[len(node.name) - 3 :]
-            if suffix not in {type_suffix(t) for t in node.types}:
+            suffixes = node.suffixes
+            if suffixes is None:
+                suffixes = node.suffixes = frozenset(type_suffix(t) for t in node.types)
+            if suffix not in suffixes:
                 allowed = ", ".join(node.types)
                 self.add("error", "structure", item.path, f"type not allowed here (only {allowed})")
                 return

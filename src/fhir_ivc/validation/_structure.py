@@ -56,10 +56,6 @@ EXTERNAL_SYSTEMS: Final = {
     "http://unitsofmeasure.org": "UCUM",
 }
 _CODED: Final = frozenset({"CodeableConcept", "Coding"})
-#: datatypes remembered when clean (no Reference among them: references resolve in a bundle)
-_MEMO_TYPES: Final = frozenset(
-    {"Extension", "CodeableConcept", "Coding", "Quantity", "Meta", "Period", "Age", "Identifier"}
-)
 _MAX_MEMO: Final = 1 << 15
 Memo = dict[tuple[int, bytes], tuple[tuple[object, str, str], ...]]
 Hook = Callable[[Mapping[str, Any], str], None]
@@ -236,7 +232,7 @@ class Structure:
         if kind == RESOURCE:
             self.resource(item, where)
             return
-        if self._memo is not None and child.type in _MEMO_TYPES:
+        if child.remembered and self._memo is not None:
             self._remembered(child, item, where)
             return
         self._complex(child, item, where)
