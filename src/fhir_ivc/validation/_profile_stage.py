@@ -8,6 +8,7 @@ the structure walk, which meets every extension and coding anyway).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -264,7 +265,10 @@ class Run:
         checked again (never one with a reference inside: targets resolve in the bundle)."""
         value = item.value
         if type(value) is dict and "resourceType" not in value:
-            text = _dumps(value)
+            try:
+                text: bytes | None = orjson.dumps(value)
+            except TypeError:  # an integer beyond 64 bits: the structure stage reports it
+                text = None
             if text is not None and b'"reference"' not in text:
                 key = (id(node), text)
                 memo = self.validator.clean
@@ -432,15 +436,6 @@ class Run:
         self.profile = saved
 
 
-def _dumps(value: dict[str, Any]) -> bytes | None:
-    """The memo key of a JSON object; None when orjson cannot write it (an integer beyond 64
-    bits: the structure stage reports it, the value is checked without the memo)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return None
-
-
 def _words(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -463,8 +458,14 @@ def _kind(node: Node, item: Item) -> str:
     return ""
 
 
+#: ``Item(key, value, path)`` without the Python-level ``__new__`` of a NamedTuple (a frame
+#: per item of every element the profile stage walks)
+_new_item: Final = functools.partial(tuple.__new__, Item)
+
+
 def _items(value: Mapping[str, Any], name: str, path: str) -> list[Item]:
     """The items of element ``name`` in ``value`` (``x[x]``: every ``xType`` present)."""
+    new = _new_item
     if name.endswith("[x]"):
         prefix = name[:-3]
         size = len(prefix)
@@ -474,7 +475,7 @@ def _items(value: Mapping[str, Any], name: str, path: str) -> list[Item]:
             if len(bare) > size and bare.startswith(prefix) and bare[size].isupper():
                 if key.startswith("_") and bare in value:
                     continue  # counted with its value
-                out.append(Item(bare, value.get(bare), f"{path}.{bare}"))
+                out.append(new((bare, value.get(bare), f"{path}.{bare}")))
         return out
     got = value.get(name)
     if got is None:
@@ -482,11 +483,11 @@ def _items(value: Mapping[str, Any], name: str, path: str) -> list[Item]:
         if extension is None:
             return []
         if isinstance(extension, list):
-            return [Item(name, None, f"{path}.{name}[{i}]") for i in range(len(extension))]
-        return [Item(name, None, f"{path}.{name}")]
+            return [new((name, None, f"{path}.{name}[{i}]")) for i in range(len(extension))]
+        return [new((name, None, f"{path}.{name}"))]
     if isinstance(got, list):
-        return [Item(name, v, f"{path}.{name}[{i}]") for i, v in enumerate(got)]
-    return [Item(name, got, f"{path}.{name}")]
+        return [new((name, v, f"{path}.{name}[{i}]")) for i, v in enumerate(got)]
+    return [new((name, got, f"{path}.{name}"))]
 
 
 def _show(fixed: Any) -> str:

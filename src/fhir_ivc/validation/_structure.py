@@ -245,6 +245,9 @@ class Structure:
         except TypeError:  # an integer beyond 64 bits: reported by the walk, never remembered
             self._complex(child, item, where)
             return
+        if b'"reference"' in text:  # never remembered (below): no lookup
+            self._complex(child, item, where)
+            return
         key = (id(child), text)
         replay = self._memo.get(key)
         if replay is not None:
@@ -258,7 +261,7 @@ class Structure:
         mine, self.notes = self.notes, notes
         for note_key, note in mine.items():
             notes.setdefault(note_key, note)
-        if len(self.issues) == issues and self._recorded() == events and b'"reference"' not in text:
+        if len(self.issues) == issues and self._recorded() == events:
             if len(self._memo) >= _MAX_MEMO:
                 self._memo.clear()
             size = len(where)
