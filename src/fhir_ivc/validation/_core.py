@@ -185,6 +185,12 @@ class Core:
         self.code_systems: dict[str, frozenset[str]] = {
             url: frozenset(codes) for url, codes in data["codeSystems"].items()
         }
+        #: the concrete resource types (asked for every resource and reference)
+        self._resource_types = frozenset(
+            name
+            for name, spec in self._types.items()
+            if spec["kind"] == "resource" and not spec["abstract"]
+        )
         self._tables: dict[str, Table] = {}
         self._expansions: dict[str, Expansion] = {}
         self.primitives: dict[str, Primitive] = {}
@@ -205,8 +211,7 @@ class Core:
         return self._serialised
 
     def is_resource_type(self, name: str) -> bool:
-        spec = self._types.get(name)
-        return spec is not None and spec["kind"] == "resource" and not spec["abstract"]
+        return name in self._resource_types
 
     def type_spec(self, name: str) -> Mapping[str, Any] | None:
         return self._types.get(name)

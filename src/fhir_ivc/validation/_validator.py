@@ -211,15 +211,17 @@ class Validator:
         structure.in_bundle = True
         full_urls = structure.full_urls
         for i, entry in enumerate(entries):
-            if not isinstance(entry, Mapping):
+            if not (type(entry) is dict or isinstance(entry, Mapping)):
                 continue
             full_url = entry.get("fullUrl")
             resource = entry.get("resource")
             if not isinstance(full_url, str) or not full_url:
-                if isinstance(resource, Mapping):
+                if type(resource) is dict or isinstance(resource, Mapping):
                     structure.error(f"Bundle.entry[{i}].fullUrl", "missing", "required")
                 continue
-            if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
+            if (type(resource) is dict or isinstance(resource, Mapping)) and isinstance(
+                resource.get("resourceType"), str
+            ):
                 full_urls.setdefault(full_url, resource["resourceType"])
         entry_memo = _EntryMemo(self, structure, run, RANK[min_severity])
         if self.use_entry_memo:
@@ -228,10 +230,14 @@ class Validator:
             return structure.issues
         run.resource(bundle, claims(bundle) if profiles is None else profiles, "Bundle")
         for i, entry in enumerate(entries):
-            resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if isinstance(resource, Mapping) and structure.core.is_resource_type(
-                str(resource.get("resourceType"))
-            ):
+            resource = (
+                entry.get("resource")
+                if (type(entry) is dict or isinstance(entry, Mapping))
+                else None
+            )
+            if (
+                type(resource) is dict or isinstance(resource, Mapping)
+            ) and structure.core.is_resource_type(str(resource.get("resourceType"))):
                 where = f"Bundle.entry[{i}].resource"
                 wanted = list(claims(resource))
                 wanted += [p for p in run.required_profiles.pop(where, ()) if p not in wanted]
