@@ -271,3 +271,17 @@ def test_regexes_are_java_regexes() -> None:
     """R4's string regex is ``[ \\r\\n\\t\\S]+`` in Java, where ``\\S`` is ASCII: a no-break
     space is a valid string character (the HL7 engine accepts it)."""
     assert validate_resource({"resourceType": "Patient", "identifier": [{"value": "0\xa00"}]}) == []
+
+
+def test_the_walks_shortcuts_never_pass_a_value_the_full_check_refuses() -> None:
+    """A string the ``code`` type found valid before (``final``, an Observation.status) is
+    still checked against the value set bound where it is met next (Patient.gender), and a
+    string valid as a ``string`` is still checked against the regex of another type."""
+    assert validate_resource(_obs()) == []  # "final" is now a code found valid
+    issues = validate_resource({"resourceType": "Patient", "gender": "final"})
+    assert ("code-invalid", "Patient.gender") in _where(issues)
+    assert validate_resource(_obs(valueString="2020-13-45")) == []
+    issues = validate_resource({"resourceType": "Patient", "birthDate": "2020-13-45"})
+    assert ("value", "Patient.birthDate") in _where(issues)
+    issues = validate_resource({"resourceType": "Patient", "active": "true"})
+    assert ("value", "Patient.active") in _where(issues)

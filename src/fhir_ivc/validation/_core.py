@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +26,7 @@ __all__ = [
     "COMPLEX",
     "MEMO_TYPES",
     "MODE_BOOLEAN",
+    "MODE_CODE",
     "MODE_OTHER",
     "MODE_STRING",
     "PRIMITIVE",
@@ -47,6 +49,9 @@ _INT32: Final = (-(2**31), 2**31 - 1)
 MODE_STRING: Final = 0
 MODE_BOOLEAN: Final = 1
 MODE_OTHER: Final = 2
+#: a ``code`` (string primitive) bound to an expandable core value set: a string its type
+#: found valid before that is one of the value set's codes is valid
+MODE_CODE: Final = 3
 #: datatypes the structure walk remembers when clean (no Reference among them: references
 #: resolve in a bundle)
 MEMO_TYPES: Final = frozenset(
@@ -127,18 +132,25 @@ class Child:
     min: int = 0
     #: MODE_STRING, MODE_BOOLEAN or MODE_OTHER, set by :meth:`finish` once the child is built
     mode: int = MODE_OTHER
-    #: MODE_STRING: the primitive's strings found valid (:attr:`Primitive.seen`, shared)
-    seen: set[str] | None = field(default=None, repr=False)
+    #: MODE_STRING, MODE_CODE: the primitive's strings found valid (:attr:`Primitive.seen`)
+    seen: AbstractSet[str] = field(default=frozenset(), repr=False)
+    #: MODE_CODE: the codes of the bound value set's expansion
+    codes: frozenset[str] = field(default=frozenset(), repr=False)
     #: a complex value of a type in MEMO_TYPES (the walk's datatype memo)
     remembered: bool = False
 
     def finish(self) -> None:
-        """Set :attr:`mode` from what the child checks (a value with no binding to check and
-        a primitive whose verdict is known from its JSON type, or from the type's memo)."""
+        """Set :attr:`mode` from what the child checks (a primitive whose verdict is known from
+        its JSON type, or from the type's memo and the bound value set's codes)."""
         primitive = self.primitive
-        self.mode, self.seen = MODE_OTHER, None
+        self.mode, self.seen = MODE_OTHER, frozenset()
         self.remembered = self.kind == COMPLEX and self.type in MEMO_TYPES
-        if self.kind != PRIMITIVE or primitive is None or self.binding is not None:
+        if self.kind != PRIMITIVE or primitive is None:
+            return
+        if self.binding is not None:
+            expansion = self.binding[1]
+            if primitive.json == "string" and not expansion.unexpandable:
+                self.mode, self.seen, self.codes = MODE_CODE, primitive.seen, expansion.codes
             return
         if primitive.json == "string":
             self.mode, self.seen = MODE_STRING, primitive.seen

@@ -32,6 +32,7 @@ import orjson
 from fhir_ivc.validation._base_invariants import BEST_PRACTICE
 from fhir_ivc.validation._core import (
     MODE_BOOLEAN,
+    MODE_CODE,
     MODE_STRING,
     PRIMITIVE,
     RESOURCE,
@@ -161,7 +162,10 @@ class Structure:
                 # the common primitives decided here: what _item would find (nothing) without
                 # the call and the location string
                 if mode == MODE_STRING:
-                    if type(item) is str and item in child.seen:  # type: ignore[operator]
+                    if type(item) is str and item in child.seen:
+                        continue
+                elif mode == MODE_CODE:
+                    if type(item) is str and item in child.seen and item in child.codes:
                         continue
                 elif mode == MODE_BOOLEAN and type(item) is bool:
                     continue
