@@ -1,8 +1,9 @@
 """``fhir-ivc map``: case records in, transaction and collection bundles out, streaming.
 
 One case is in memory at a time: read a record, map it (``Services.build_bundles``), check its
-bundles (``Services.check_bundle``), write them. ``-j N`` maps and checks in N processes
-(``_map_jobs``), a bounded window of cases ahead; the output is byte-identical to ``-j 1``.
+bundles (``Services.check_bundle``), write them. ``-j N`` reads, maps, checks and serialises in N
+processes (``_map_jobs``), a bounded window of records ahead, and writes their bytes here; the
+output is byte-identical to ``-j 1``.
 A bad record, a mapping error or an invalid bundle rejects that record (a REJECT line and a
 line in the rejects file); the others go on.
 Exit codes: 0 every record mapped, 1 some rejected, 2 the run could not be done.
@@ -114,8 +115,9 @@ def map_command(
             "-j",
             min=1,
             metavar="N",
-            help="Map and check cases in N processes; the output is the same, in the same order, "
-            "as with 1. Measured slower than 1 today (docs/cli.md).",
+            help="Read, map, check and serialise cases in N processes; the output is the same, "
+            "in the same order, as with 1. On 2 busy cores -j 2 measured 0.76x the speed of 1 "
+            "end to end (docs/cli.md).",
         ),
     ] = 1,
 ) -> None:
