@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Final, TypedDict
+from typing import IO, Any, BinaryIO, Final, TypedDict, Unpack
 
 import orjson
 from pydantic import ValidationError
@@ -133,22 +133,17 @@ class ReadOptions(TypedDict, total=False):
 
 
 def iter_case_records(
-    path: str | os.PathLike[str],
-    *,
-    input_format: InputFormat | None = None,
-    stdin: BinaryIO | None = None,
-    limits: InputLimits = DEFAULT_LIMITS,
+    path: str | os.PathLike[str], **options: Unpack[ReadOptions]
 ) -> Iterator[CaseRecordResult]:
     """Stream the case records of one input file (``-`` is standard input).
 
     ``input_format`` overrides the extension and sniffing; ``stdin`` replaces
     ``sys.stdin.buffer`` (for tests and embedding); ``limits`` bound every record
-    (:mod:`fhir_ivc.io.limits`). Raises :class:`OSError` when the file cannot be opened;
-    everything else, including whole-file problems, is yielded as a result.
+    (:mod:`fhir_ivc.io.limits`); the defaults are :func:`iter_pending_records`'s. Raises
+    :class:`OSError` when the file cannot be opened; everything else, including whole-file
+    problems, is yielded as a result.
     """
-    for pending in iter_pending_records(
-        path, input_format=input_format, stdin=stdin, limits=limits
-    ):
+    for pending in iter_pending_records(path, **options):
         yield pending.result()
 
 
