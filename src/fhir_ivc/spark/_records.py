@@ -143,6 +143,19 @@ class RecordMapper:
         if not self.kinds:
             raise ValueError("kinds is empty: name at least one bundle kind")
 
+    @classmethod
+    def of_task(
+        cls,
+        kinds: Sequence[BundleKind],
+        ids: IdMode,
+        output: Output = "bundles",
+        *,
+        validate: bool,
+        limits: InputLimits,
+    ) -> RecordMapper:
+        """The mapper a Spark task runs: ``validate=False`` is ``--no-validate`` (no check)."""
+        return cls(kinds, ids, output, validation_check if validate else None, limits)
+
     # --- reading -------------------------------------------------------------------------------
 
     def read_json(self, text: str | bytes | None) -> CaseRecordResult | None:

@@ -151,13 +151,10 @@ class MapPartition:
     validate: bool
     limits: InputLimits
 
-    def mapper(self) -> RecordMapper:
-        if self.validate:
-            return RecordMapper(self.kinds, self.ids, self.output, limits=self.limits)
-        return RecordMapper(self.kinds, self.ids, self.output, check=None, limits=self.limits)
-
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        mapper = self.mapper()
+        mapper = RecordMapper.of_task(
+            self.kinds, self.ids, self.output, validate=self.validate, limits=self.limits
+        )
         out = _Batch()
         for result, source in self.reader.records(batches, mapper):
             out.add(mapper.map(result, source))

@@ -124,10 +124,9 @@ class PushPartition:
     corrections: Corrections = "delete"
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        kinds = (BundleKind.TRANSACTION,)
-        mapper = RecordMapper(kinds, self.ids, limits=self.limits)
-        if not self.validate:
-            mapper = RecordMapper(kinds, self.ids, check=None, limits=self.limits)
+        mapper = RecordMapper.of_task(
+            (BundleKind.TRANSACTION,), self.ids, validate=self.validate, limits=self.limits
+        )
         done: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         rows: list[dict[str, Any]] = []
 
