@@ -170,10 +170,12 @@ file. The evidence behind each code is in
 * `terminology/codes.py`: every code the mappers emit: single `Code` objects
   (`Code(system, code, display, verified)`) and two-way `CodeTable`s keyed by the case model's
   values (standard codings first, the project's local coding last, so the exact value always
-  round-trips). A table over a local code system is `CodeTable.local(name, L.SYSTEM, {key:
-  standard code})`: one row per key that has a standard code, every code of the local system
-  in the table. Mappers never inline a code; an unknown code on reading raises
-  `UnmappedCodeError` or becomes a Loss, never a placeholder.
+  round-trips). The tables are data, in `terminology/codes.toml`, read once: `[name.codes]`
+  lists a key's standard codings as `[SYSTEM, code, display]` (a 4th item `"unverified"` for
+  mark M), and `local = "<system>"` makes it a table over a local code system: every code of
+  that system, its standard codings (where it has any) before its local coding. Mappers never
+  inline a code; an unknown code on reading raises `UnmappedCodeError` or becomes a Loss,
+  never a placeholder.
 * `terminology/local.py`: the project's own code systems, for elements no standard code
   carries, their codes and definitions as data in `terminology/local.toml`; each is published
   as a CodeSystem and a ValueSet in `profiles/` ([profiles.md](profiles.md)).
