@@ -97,3 +97,13 @@ def test_the_record_limits_stand_together(command):
     options = _options(app, command)
     start = options.index("--max-record-bytes")
     assert options[start + 1] == "--max-depth"
+
+
+def test_push_and_pull_take_the_server_from_the_environment_validate_does_not():
+    def server(name: str) -> typer.core.TyperOption:
+        command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+        return next(p for p in command.params if p.opts[0] == "--server")
+
+    for name in ("push", "pull"):
+        assert (server(name).envvar, server(name).metavar) == ("FHIR_IVC_SERVER", "URL"), name
+    assert server("validate").envvar is None

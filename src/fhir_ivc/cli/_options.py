@@ -1,8 +1,8 @@
 """The kinds of option the commands declare, each command with its own help: a ``FILE`` (not a
-folder), a ``DIR`` (not a file), a choice (any case), the input files; options that go together
-declared once, as the fields of a dataclass (:func:`with_options`); and where a side file goes
-by default (``map``'s rejects, ``pull``'s loss report: into ``--out DIR`` or next to the
-``--ndjson`` file, unless its option names one).
+folder), a ``DIR`` (not a file), a choice (any case), the input files, the server; options
+that go together declared once, as the fields of a dataclass (:func:`with_options`); and where
+a side file goes by default (``map``'s rejects, ``pull``'s loss report: into ``--out DIR`` or
+next to the ``--ndjson`` file, unless its option names one).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "file_option",
     "input_argument",
     "ndjson_option",
+    "server_option",
     "side_file",
     "with_options",
 ]
@@ -50,6 +51,16 @@ def ndjson_option(help: str) -> Any:
 def choice_option(*names: str, help: str, **more: Any) -> Any:
     """``typer.Option(*names, ...)`` for one of an enum's values, in any case."""
     return typer.Option(*names, case_sensitive=False, help=help, **more)
+
+
+def server_option(also: str = "") -> Any:
+    """``--server URL``, by default ``$FHIR_IVC_SERVER``: the FHIR server of ``push`` and
+    ``pull`` (``validate --server`` is another option: it has no default from the
+    environment, which would turn offline validation online); ``also`` ends the help."""
+    text = " ".join(("FHIR R4 base URL, e.g. http://127.0.0.1:8080/fhir.", also)).strip()
+    return typer.Option(
+        "--server", envvar="FHIR_IVC_SERVER", metavar="URL", help=text, show_default=False
+    )
 
 
 def input_argument(metavar: str, help: str) -> Any:

@@ -31,7 +31,14 @@ import typer
 from fhir_ivc._version import __version__
 from fhir_ivc.cli._connection import DEFAULT_CONNECTION, Connection, with_connection
 from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
-from fhir_ivc.cli._options import choice_option, dir_option, file_option, ndjson_option, side_file
+from fhir_ivc.cli._options import (
+    choice_option,
+    dir_option,
+    file_option,
+    ndjson_option,
+    server_option,
+    side_file,
+)
 from fhir_ivc.cli._output import Reporter, now, plural
 from fhir_ivc.cli._pull_bulk import (
     ExportTypes,
@@ -218,16 +225,7 @@ class _Run:
 @with_connection(max_pages=True)
 def pull_command(
     ctx: typer.Context,
-    server: Annotated[
-        str,
-        typer.Option(
-            "--server",
-            envvar="FHIR_IVC_SERVER",
-            metavar="URL",
-            help="FHIR R4 base URL, e.g. http://127.0.0.1:8080/fhir.",
-            show_default=False,
-        ),
-    ],
+    server: Annotated[str, server_option()],
     identifier: Annotated[
         list[str] | None,
         typer.Option(

@@ -34,7 +34,7 @@ from fhir_ivc.cli._exit import CliExit, ExitCode, exit_on_error
 from fhir_ivc.cli._ids import Ids, IdsOption
 from fhir_ivc.cli._inputs import check_inputs
 from fhir_ivc.cli._limits import DEFAULT_RECORD_LIMITS, RecordLimits
-from fhir_ivc.cli._options import file_option, input_argument, with_options
+from fhir_ivc.cli._options import file_option, input_argument, server_option, with_options
 from fhir_ivc.cli._output import Reporter, now, plural
 from fhir_ivc.cli._push_bulk import BulkFlag, MaxPollWait, PushBulkOptions, push_bulk
 from fhir_ivc.cli._push_feed import Feed, check_feed_options, open_feed
@@ -142,16 +142,7 @@ def push_command(
             "standard input. None with --replay.",
         ),
     ] = None,
-    server: Annotated[
-        str | None,
-        typer.Option(
-            "--server",
-            envvar="FHIR_IVC_SERVER",
-            metavar="URL",
-            help="FHIR R4 base URL, e.g. http://127.0.0.1:8080/fhir. Not needed with --dry-run.",
-            show_default=False,
-        ),
-    ] = None,
+    server: Annotated[str | None, server_option("Not needed with --dry-run.")] = None,
     concurrency: Annotated[
         int,
         typer.Option(
