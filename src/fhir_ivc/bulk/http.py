@@ -13,6 +13,13 @@ decide what to send and what the answers mean.
 * **Downloads** are streamed to a file, never held in memory. A body shorter than its
   ``Content-Length``, a connection cut mid-body or a last line that is not complete JSON is a
   truncated download: it is fetched again (up to ``download_attempts`` times).
+* **Bounds** (a hostile or broken server gets one clear error, not our memory, disk or time):
+  every JSON answer (kick-off, poll, error) is read streamed within the client's
+  :class:`~fhir_ivc.client.ResponseLimits` (``max_body_bytes`` and ``deadline`` per request,
+  read by the client's own :class:`~fhir_ivc.client._core.BodyReader`); a download is cut at
+  ``max_file_bytes`` (a larger ``Content-Length`` is refused before a byte is written), all
+  downloads together at ``max_total_bytes``, and an NDJSON line at ``max_body_bytes``; the
+  partial file is removed. Waiting for a job ends after ``job_deadline`` seconds.
 * **Credentials** go only to the server's own origin: an output file on another host (object
   storage, say) is fetched without them, and ``requiresAccessToken`` files elsewhere are refused.
 
@@ -38,16 +45,29 @@ from fhir_ivc._types import ExcInfo
 from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client import FHIR_JSON, USER_AGENT
 from fhir_ivc.client._answers import first_issue_text
+from fhir_ivc.client._core import DEFAULT_RESPONSE_LIMITS, BodyReader, RequestSpec, ResponseLimits
 from fhir_ivc.client._errors import error_for_status, origin_of, redact_url
 from fhir_ivc.client._retry import DEFAULT_RETRY
 from fhir_ivc.exceptions import ConfigError, FhirHttpError, RequestError, TransportError
 
-__all__ = ["BulkHttp", "BulkJobError", "JobStatus", "Progress"]
+__all__ = [
+    "DEFAULT_JOB_DEADLINE",
+    "DEFAULT_MAX_FILE_BYTES",
+    "BulkHttp",
+    "BulkJobError",
+    "JobStatus",
+    "Progress",
+]
 
 logger = logging.getLogger("fhir_ivc.bulk")
 
 _TRANSIENT: Final = frozenset({429, 502, 503, 504})
 _CHUNK: Final = 64 * 1024
+
+#: the largest output file downloaded (servers split an export into many smaller files)
+DEFAULT_MAX_FILE_BYTES: Final = 4 * 1024**3
+#: the longest wait for one job (kick-off to the end of polling), in seconds
+DEFAULT_JOB_DEADLINE: Final = 24 * 3600.0
 
 #: called with the X-Progress text (or the status) and the seconds until the next poll
 Progress = Callable[[str, float], None]
@@ -89,7 +109,11 @@ class BulkHttp:
     """An ``httpx.Client`` for one FHIR server's bulk operations (a context manager).
 
     ``sleep`` and ``transport`` are for tests. ``max_wait`` caps every wait between polls;
-    ``min_wait`` is the wait when the server gives no ``Retry-After``.
+    ``min_wait`` is the wait when the server gives no ``Retry-After``. ``limits`` bound every
+    JSON answer (the FHIR client's :class:`~fhir_ivc.client.ResponseLimits`; its
+    ``max_body_bytes`` also bounds one line of a downloaded file), ``max_file_bytes`` one
+    downloaded file, ``max_total_bytes`` (``None``: no bound) all downloads of this client
+    together, ``job_deadline`` (seconds) a :meth:`wait` given no ``timeout`` of its own.
     """
 
     def __init__(
@@ -105,10 +129,24 @@ class BulkHttp:
         max_wait: float = 10.0,
         max_transient: int = 10,
         download_attempts: int = 3,
+        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        max_total_bytes: int | None = None,
+        job_deadline: float = DEFAULT_JOB_DEADLINE,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigError(f"FHIR base URL must be an absolute http(s) URL, got {base_url!r}")
+        if max_file_bytes < 1 or (max_total_bytes is not None and max_total_bytes < 1):
+            raise ConfigError("the download limits must be positive")
+        if job_deadline <= 0:
+            raise ConfigError("the job deadline must be positive")
+        self.limits = limits
+        self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
+        self.job_deadline = job_deadline
+        #: bytes of the files downloaded so far (counted against ``max_total_bytes``)
+        self.downloaded = 0
         self.base_url = str(url).rstrip("/")
         self._origin = origin_of(url)
         self._auth = auth
@@ -153,6 +191,27 @@ class BulkHttp:
                 request=(request.method, where),
             ) from exc
 
+    def _receive(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``; its answer with the body read within :attr:`limits`."""
+        return self._read(request, self._send(request, stream=True))
+
+    def _read(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        """The body of a streamed ``response``, read within :attr:`limits` (it is closed)."""
+        body = BodyReader(RequestSpec(request.method, str(request.url)), self.limits)
+        try:
+            body.check_headers(response)
+            for chunk in response.iter_bytes(_CHUNK):
+                body.feed(chunk)
+        except httpx.HTTPError as exc:
+            where = redact_url(request.url)
+            raise TransportError(
+                f"{request.method} {where}: {type(exc).__name__} while reading the answer",
+                request=(request.method, where),
+            ) from exc
+        finally:
+            response.close()
+        return body.response(response)
+
     def _error(self, request: httpx.Request, response: httpx.Response) -> RequestError:
         body = _json(response)
         outcome = body if isinstance(body, dict) else None
@@ -190,7 +249,7 @@ class BulkHttp:
             method, self.url(path), params=params, headers=headers, content=content
         )
         for attempt in range(self.max_transient + 1):
-            response = self._send(request)
+            response = self._receive(request)
             if response.status_code == 429 and attempt < self.max_transient:
                 # nothing was started: a 429 refuses the request (Bulk Data IG "rate limiting")
                 delay = self._wait(self._retry_after(response))
@@ -220,7 +279,7 @@ class BulkHttp:
     def poll(self, status_url: str) -> JobStatus:
         """One ``GET`` of the status URL; raises :class:`BulkJobError` when the job failed."""
         request = self._http.build_request("GET", status_url)
-        response = self._send(request)
+        response = self._receive(request)
         status = response.status_code
         retry_after = self._retry_after(response)
         progress = response.headers.get("X-Progress")
@@ -249,7 +308,12 @@ class BulkHttp:
         timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> Any:
-        """Poll ``status_url`` until the job is done; its final JSON body."""
+        """Poll ``status_url`` until the job is done; its final JSON body.
+
+        ``timeout`` (seconds, default :attr:`job_deadline`) bounds the whole wait.
+        """
+        if timeout is None:
+            timeout = self.job_deadline
         started = clock()
         transient = 0
         while True:
@@ -279,7 +343,7 @@ class BulkHttp:
             delay = self._wait(answer.retry_after if answer is not None else None)
             if error is not None:
                 delay = min(self.max_wait, self.min_wait * 2 ** min(transient, 6))
-            if timeout is not None and clock() - started + delay > timeout:
+            if clock() - started + delay > timeout:
                 raise BulkJobError(
                     f"the job did not finish within {timeout:.0f} s "
                     f"(status URL {redact_url(status_url)}; resume with it)",
@@ -298,7 +362,7 @@ class BulkHttp:
     def cancel(self, status_url: str) -> None:
         """``DELETE`` the status URL (ends the job and its files); errors are ignored."""
         with contextlib.suppress(RequestError):
-            self._send(self._http.build_request("DELETE", status_url)).close()
+            self._send(self._http.build_request("DELETE", status_url), stream=True).close()
 
     # -- downloads -----------------------------------------------------------------------------
 
@@ -306,7 +370,9 @@ class BulkHttp:
         """Stream one output file to ``dest``; returns its size in bytes.
 
         A truncated body is fetched again up to ``download_attempts`` times; then
-        ``TransportError``.
+        ``TransportError``. A file larger than ``max_file_bytes`` (or than what is left of
+        ``max_total_bytes``), or with a line longer than ``limits.max_body_bytes``, is a
+        ``RequestError`` at once (not fetched again); the partial file is removed.
         """
         if requires_token and self._auth is not None and not self._same_origin(url):
             raise ConfigError(
@@ -316,7 +382,7 @@ class BulkHttp:
         problem = ""
         for attempt in range(1, self.download_attempts + 1):
             try:
-                return self._download_once(url, dest)
+                size = self._download_once(url, dest)
             except TransportError as exc:
                 problem = str(exc)
                 logger.warning(
@@ -324,6 +390,9 @@ class BulkHttp:
                 )
                 if attempt < self.download_attempts:
                     self._sleep(min(self.max_wait, self.min_wait * attempt))
+            else:
+                self.downloaded += size
+                return size
         raise TransportError(
             f"GET {redact_url(url)}: the download failed {self.download_attempts} times "
             f"(last: {problem})",
@@ -336,20 +405,49 @@ class BulkHttp:
         response = self._send(request, stream=True)
         where = redact_url(url)
         tmp = dest.with_name(f".{dest.name}.part")
+        cap, limit = self.max_file_bytes, f"the limit of {self.max_file_bytes} bytes per file"
+        if self.max_total_bytes is not None and self.max_total_bytes - self.downloaded < cap:
+            cap = max(0, self.max_total_bytes - self.downloaded)
+            limit = (
+                f"what is left ({cap}) of the limit of {self.max_total_bytes} bytes for all files"
+            )
+        max_line = self.limits.max_body_bytes
         try:
             if response.status_code != 200:
-                response.read()
-                raise self._error(request, response)
+                raise self._error(request, self._read(request, response))
             expected = response.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() and int(expected) > cap:
+                raise self._too_large(where, limit, f"{expected} bytes announced; not read")
             size = 0
-            tail = b""  # the bytes after the last newline so far
+            tail = bytearray()  # the bytes after the last newline so far (at most max_line)
             try:
                 with tmp.open("wb") as file:
                     for chunk in response.iter_bytes(_CHUNK):
-                        file.write(chunk)
                         size += len(chunk)
+                        if size > cap:
+                            raise self._too_large(where, limit, "cut off there")
                         newline = chunk.rfind(b"\n")
-                        tail = chunk[newline + 1 :] if newline >= 0 else tail + chunk
+                        if newline < 0:
+                            line = len(tail) + len(chunk)
+                        else:
+                            # the line the chunk ends, the one it begins, and (only if a chunk
+                            # may hold one too long) the lines inside it
+                            first = chunk.find(b"\n")
+                            line = max(len(tail) + first, len(chunk) - newline - 1)
+                            if len(chunk) > max_line and first < newline:
+                                inside = chunk[first + 1 : newline].split(b"\n")
+                                line = max(line, *map(len, inside))
+                        if line > max_line:
+                            raise RequestError(
+                                f"GET {where}: a line is longer than {max_line} bytes (the "
+                                "largest answer: max_body_bytes, --max-response-bytes); not read",
+                                request=("GET", where),
+                            )
+                        if newline >= 0:
+                            tail = bytearray(chunk[newline + 1 :])
+                        else:
+                            tail += chunk
+                        file.write(chunk)
             except httpx.HTTPError as exc:
                 raise TransportError(
                     f"GET {where}: cut off after {size} bytes ({type(exc).__name__})",
@@ -359,7 +457,7 @@ class BulkHttp:
                 raise TransportError(
                     f"GET {where}: {size} of {expected} bytes (truncated)", request=("GET", where)
                 )
-            if tail.strip() and not _is_json(tail):
+            if tail.strip() and not _is_json(bytes(tail)):
                 raise TransportError(
                     f"GET {where}: the last line is not complete JSON (truncated)",
                     request=("GET", where),
@@ -370,6 +468,12 @@ class BulkHttp:
             response.close()
             if tmp.exists():
                 tmp.unlink()
+
+    @staticmethod
+    def _too_large(where: str, limit: str, detail: str) -> RequestError:
+        return RequestError(
+            f"GET {where}: the file is larger than {limit} ({detail})", request=("GET", where)
+        )
 
 
 def _is_json(line: bytes) -> bool:

@@ -149,12 +149,14 @@ class Connection:
         )
 
     def bulk_http(self, server: str, auth: Credentials | None, max_poll_wait: float) -> BulkHttp:
-        """The Bulk Data client of ``push --bulk`` and ``pull --bulk`` (``--max-poll-wait``)."""
+        """The Bulk Data client of ``push --bulk`` and ``pull --bulk`` (``--max-poll-wait``);
+        its answers are bounded as the client's are (``--max-response-bytes`` …)."""
         return BulkHttp(
             server,
             auth=auth,
             timeout=self.timeout,
             verify=self.verify,
+            limits=self.limits,
             max_wait=max_poll_wait,
             min_wait=min(1.0, max_poll_wait),
         )
