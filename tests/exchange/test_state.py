@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -116,3 +120,57 @@ def test_a_replay_rewrite_is_atomic(tmp_path):
     with DeadLetterWriter(path, replace=True) as writer:
         writer.commit()
     assert path.read_text() == ""
+
+
+# --- file modes: a dead letter holds a raw case record (PHI) -------------------------------------
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which open() creates 0644 files."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _letter() -> DeadLetter:
+    exc = FhirHttpError("rejected", status_code=422, attempts=1)
+    return DeadLetter.of(_failed(exc), source="x.yaml:3", record={"case_id": "c1"})
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_new_dead_letter_file_is_0600_appended_or_replayed(tmp_path):
+    appended = tmp_path / "push.ndjson"
+    with DeadLetterWriter(appended) as writer:
+        writer.write(_letter())
+    assert _mode(appended) == 0o600
+    replayed = tmp_path / "replay.ndjson"  # a replace with no file yet
+    with DeadLetterWriter(replayed, replace=True) as writer:
+        writer.write(_letter())
+        writer.commit()
+    assert _mode(replayed) == 0o600
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644, 0o400], ids=oct)
+def test_a_dead_letter_file_keeps_the_mode_an_operator_set(tmp_path, mode):
+    path = tmp_path / "d.ndjson"
+    with DeadLetterWriter(path) as writer:
+        writer.write(_letter())
+    os.chmod(path, mode | 0o200)  # the owner may write, to append
+    with DeadLetterWriter(path) as writer:  # a push run appends
+        writer.write(_letter())
+    assert _mode(path) == mode | 0o200
+    os.chmod(path, mode)
+    with DeadLetterWriter(path, replace=True) as writer:  # a replay rewrites
+        for _, line, _letter_or_reason in read_dead_letters(path):
+            writer.keep(line)
+        writer.commit()
+    assert _mode(path) == mode
+    assert len(list(read_dead_letters(path))) == 2

@@ -15,13 +15,17 @@ as 412 or 422, 5xx/transport errors after the last attempt). Records rejected *b
 ``fhir-ivc push --replay FILE`` sends the letters again; what succeeds leaves the file, what
 fails again stays with its new error and the attempts added up. The file is rewritten
 atomically (a temporary file moved into place), so an interrupted replay leaves it as it was.
-The record of a letter is case data: the file must be kept like the input it came from.
+The record of a letter is case data: the file must be kept like the input it came from. A new
+dead-letter file is created ``0600`` (owner read/write only; :data:`NEW_FILE_MODE`), by a push
+run as by a replay; a replay keeps the mode of the file it rewrites, so what an operator set
+(wider or narrower) stays.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,7 @@ from fhir_ivc.io.writer import AtomicFile
 
 __all__ = [
     "DEAD_LETTER_VERSION",
+    "NEW_FILE_MODE",
     "DeadLetter",
     "DeadLetterWriter",
     "failing_element",
@@ -43,6 +48,8 @@ __all__ = [
 ]
 
 DEAD_LETTER_VERSION: Final = 1
+#: the mode of a dead-letter file this module creates (it holds raw case records)
+NEW_FILE_MODE: Final = 0o600
 
 
 def failing_element(result: CasePushResult) -> str | None:
@@ -160,21 +167,23 @@ class DeadLetterWriter:
     ``replace=True`` writes into a temporary file next to ``path`` that :meth:`commit` moves
     into place (``os.replace``); leaving the ``with`` block without ``commit`` keeps ``path`` as
     it was. Every letter is flushed as it is written, so a killed run keeps what it wrote.
+    A file created here is ``0600``; a replaced file keeps the mode it had.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, replace: bool = False) -> None:
         self.path = Path(path)
         self.replace = replace
         self.count = 0
-        # the replaced file keeps mkstemp's mode (mode=None), as it always has
-        self._atomic = AtomicFile(self.path, mode=None) if replace else None
+        self._atomic = AtomicFile(self.path, mode=_mode_of(self.path)) if replace else None
         self._file: IO[bytes] | None = None
 
     def __enter__(self) -> Self:
         if self._atomic is not None:
             self._file = self._atomic.__enter__().file
         else:
-            self._file = open(self.path, "ab")
+            # O_CREAT's mode applies only to a new file: an existing one keeps its own
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            self._file = os.fdopen(os.open(self.path, flags, NEW_FILE_MODE), "ab")
         return self
 
     def _out(self) -> IO[bytes]:
@@ -208,3 +217,11 @@ class DeadLetterWriter:
         self._close()
         if self._atomic is not None:
             self._atomic.__exit__(*exc_info)
+
+
+def _mode_of(path: Path) -> int:
+    """The mode a rewritten ``path`` gets: its own, or :data:`NEW_FILE_MODE` if there is none."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return NEW_FILE_MODE
