@@ -5,6 +5,8 @@ status URL, a failed job; and the regrouping of exported files by patient."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from fhir_ivc.bulk.exports import ExportRequest, parse_manifest
+from fhir_ivc.bulk.exports import ExportRequest, ExportState, download_outputs, parse_manifest
+from fhir_ivc.bulk.http import BulkHttp
 from fhir_ivc.bulk.regroup import ExportIndex, owner_of, read_patients
 from fhir_ivc.bundle import build_bundles
 from fhir_ivc.cli._app import app
@@ -238,3 +241,19 @@ def test_the_owner_of_a_resource():
         ],
     }
     assert owner_of(two) is None
+
+
+@respx.mock(assert_all_called=False)
+def test_downloaded_export_files_are_private(tmp_path, respx_mock):
+    """The downloads kept for a resume hold patients' data: 0600 files in a 0700 folder."""
+    manifest = parse_manifest(_serve(respx_mock, _exported(1)))
+    state = ExportState(tmp_path / "s.export.json")
+    old = os.umask(0o022)  # the usual umask, under which open() makes 0644 files
+    try:
+        with BulkHttp(BASE) as http:
+            paths = [path for _, path in download_outputs(http, manifest, state)]
+    finally:
+        os.umask(old)
+    assert paths
+    assert stat.S_IMODE(state.downloads.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(path.stat().st_mode) for path in paths} == {0o600}

@@ -231,7 +231,7 @@ def download_outputs(
     on_file: Callable[[ExportFile, int, bool], None] | None = None,
 ) -> Iterator[tuple[ExportFile, Path]]:
     """Every output file on disk (streamed; already downloaded ones are kept), in order."""
-    state.downloads.mkdir(parents=True, exist_ok=True)
+    state.downloads.mkdir(mode=0o700, parents=True, exist_ok=True)  # the export's PHI
     for index, file in enumerate(manifest.files):
         kept = state.done(file.url)
         if kept is not None:
@@ -252,7 +252,7 @@ def error_texts(
 ) -> list[str]:
     """The diagnostics of the manifest's ``error`` files (OperationOutcomes), at most ``limit``."""
     texts: list[str] = []
-    state.downloads.mkdir(parents=True, exist_ok=True)
+    state.downloads.mkdir(mode=0o700, parents=True, exist_ok=True)  # the export's PHI
     for index, file in enumerate(manifest.errors):
         path = state.downloads / f"error-{index:04d}.ndjson"
         try:

@@ -20,6 +20,7 @@ decide what to send and what the answers mean.
   ``max_file_bytes`` (a larger ``Content-Length`` is refused before a byte is written), all
   downloads together at ``max_total_bytes``, and an NDJSON line at ``max_body_bytes``; the
   partial file is removed. Waiting for a job ends after ``job_deadline`` seconds.
+* **Files** downloaded are created ``0600``: an export holds patients' data.
 * **Credentials** go only to the server's own origin: an output file on another host (object
   storage, say) is fetched without them, and ``requiresAccessToken`` files elsewhere are refused.
 
@@ -404,7 +405,7 @@ class BulkHttp:
         request = self._http.build_request("GET", url, headers={"Accept": NDJSON_TYPE})
         response = self._send(request, stream=True)
         where = redact_url(url)
-        tmp = dest.with_name(f".{dest.name}.part")
+        tmp = dest.with_name(f".{dest.name}.part")  # created 0600: exported data is PHI
         cap, limit = self.max_file_bytes, f"the limit of {self.max_file_bytes} bytes per file"
         if self.max_total_bytes is not None and self.max_total_bytes - self.downloaded < cap:
             cap = max(0, self.max_total_bytes - self.downloaded)
@@ -421,7 +422,9 @@ class BulkHttp:
             size = 0
             tail = bytearray()  # the bytes after the last newline so far (at most max_line)
             try:
-                with tmp.open("wb") as file:
+                tmp.unlink(missing_ok=True)  # a killed run's, of whatever mode
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                with os.fdopen(os.open(tmp, flags, 0o600), "wb") as file:
                     for chunk in response.iter_bytes(_CHUNK):
                         size += len(chunk)
                         if size > cap:
