@@ -16,7 +16,13 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from fhir_ivc.bulk.exports import ExportRequest, ExportState, download_outputs, parse_manifest
+from fhir_ivc.bulk.exports import (
+    ExportRequest,
+    ExportState,
+    download_outputs,
+    error_texts,
+    parse_manifest,
+)
 from fhir_ivc.bulk.http import BulkHttp
 from fhir_ivc.bulk.regroup import ExportIndex, owner_of, read_patients
 from fhir_ivc.bundle import build_bundles
@@ -257,3 +263,26 @@ def test_downloaded_export_files_are_private(tmp_path, respx_mock):
     assert paths
     assert stat.S_IMODE(state.downloads.stat().st_mode) == 0o700
     assert {stat.S_IMODE(path.stat().st_mode) for path in paths} == {0o600}
+
+
+@respx.mock(assert_all_called=False)
+def test_an_error_file_over_a_bound_is_a_warning_not_the_end_of_the_run(tmp_path, respx_mock):
+    big = f"{BASE}/Binary/err0"
+    small = f"{BASE}/Binary/err1"
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "Patient/x: gone"}]}
+    respx_mock.get(big).respond(200, content=orjson.dumps(outcome) * 100 + b"\n")
+    respx_mock.get(small).respond(200, content=orjson.dumps(outcome) + b"\n")
+    manifest = parse_manifest(
+        {
+            "transactionTime": "2026-12-02T10:00:00Z",
+            "output": [],
+            "error": [{"type": "OperationOutcome", "url": u} for u in (big, small)],
+        }
+    )
+    state = ExportState(tmp_path / "s.export.json")
+    with BulkHttp(BASE, max_file_bytes=1000) as http:
+        texts = error_texts(http, manifest, state)
+    assert len(texts) == 2
+    assert "Binary/err0" in texts[0]
+    assert "larger than the limit of 1000 bytes per file" in texts[0]
+    assert texts[1] == "Patient/x: gone"

@@ -28,7 +28,7 @@ import orjson
 from fhir_ivc.bulk.http import BulkHttp, Progress
 from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client._errors import redact_url
-from fhir_ivc.exceptions import ConfigError, FhirHttpError
+from fhir_ivc.exceptions import ConfigError, FhirHttpError, RequestError
 from fhir_ivc.fhir.ids import is_id, is_resource_type
 from fhir_ivc.io import atomic_write_bytes, dump_json
 
@@ -257,7 +257,7 @@ def error_texts(
         path = state.downloads / f"error-{index:04d}.ndjson"
         try:
             http.download(file.url, path, requires_token=manifest.requires_token)
-        except (FhirHttpError, OSError) as exc:
+        except (RequestError, OSError) as exc:  # an HTTP error, a file over a bound, a cut-off
             texts.append(f"error file {redact_url(file.url)} could not be read: {exc}")
             continue
         with path.open("rb") as lines:
