@@ -14,6 +14,7 @@ import pytest
 import respx
 
 from fhir_ivc.bulk.http import (
+    DEFAULT_DOWNLOAD_DEADLINE,
     DEFAULT_JOB_DEADLINE,
     DEFAULT_MAX_FILE_BYTES,
     BulkHttp,
@@ -336,3 +337,19 @@ def test_an_oversized_download_error_answer_is_cut(tmp_path):
     respx.get(url).mock(side_effect=lambda request: httpx.Response(500, content=_drip(10**6)))
     with _http(Sleeps(), limits=SMALL) as http, pytest.raises(RequestError, match="larger than"):
         http.download(url, tmp_path / "x.ndjson")
+
+
+@respx.mock
+def test_a_download_that_drips_past_the_download_deadline_is_cut(tmp_path):
+    url = f"{BASE}/Binary/1"
+    respx.get(url).mock(side_effect=lambda request: httpx.Response(200, content=_drip(10**6)))
+    now = iter(range(0, 10**7, 1000))  # each look at the clock: 1000 s later
+    limits = ResponseLimits(clock=lambda: float(next(now)))
+    with (
+        _http(Sleeps(), limits=limits, download_deadline=1800) as http,
+        pytest.raises(RequestError, match=r"Binary/1: not downloaded within 1800 s"),
+    ):
+        http.download(url, tmp_path / "x.ndjson")
+    assert list(tmp_path.iterdir()) == []
+    with _http(Sleeps()) as http:
+        assert http.download_deadline == DEFAULT_DOWNLOAD_DEADLINE

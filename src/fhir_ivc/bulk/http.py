@@ -19,7 +19,8 @@ decide what to send and what the answers mean.
   read by the client's own :class:`~fhir_ivc.client._core.BodyReader`); a download is cut at
   ``max_file_bytes`` (a larger ``Content-Length`` is refused before a byte is written), all
   downloads together at ``max_total_bytes``, and an NDJSON line at ``max_body_bytes``; the
-  partial file is removed. Waiting for a job ends after ``job_deadline`` seconds.
+  partial file is removed. Waiting for a job ends after ``job_deadline`` seconds, one
+  download after ``download_deadline`` (the read ``timeout`` alone lets a drip go on).
 * **Files** downloaded are created ``0600``: an export holds patients' data.
 * **Credentials** go only to the server's own origin: an output file on another host (object
   storage, say) is fetched without them, and ``requiresAccessToken`` files elsewhere are refused.
@@ -52,6 +53,7 @@ from fhir_ivc.client._retry import DEFAULT_RETRY
 from fhir_ivc.exceptions import ConfigError, FhirHttpError, RequestError, TransportError
 
 __all__ = [
+    "DEFAULT_DOWNLOAD_DEADLINE",
     "DEFAULT_JOB_DEADLINE",
     "DEFAULT_MAX_FILE_BYTES",
     "BulkHttp",
@@ -69,6 +71,8 @@ _CHUNK: Final = 64 * 1024
 DEFAULT_MAX_FILE_BYTES: Final = 4 * 1024**3
 #: the longest wait for one job (kick-off to the end of polling), in seconds
 DEFAULT_JOB_DEADLINE: Final = 24 * 3600.0
+#: the longest download of one file, in seconds (4 GiB at ~1.2 MB/s)
+DEFAULT_DOWNLOAD_DEADLINE: Final = 3600.0
 
 #: called with the X-Progress text (or the status) and the seconds until the next poll
 Progress = Callable[[str, float], None]
@@ -114,7 +118,8 @@ class BulkHttp:
     JSON answer (the FHIR client's :class:`~fhir_ivc.client.ResponseLimits`; its
     ``max_body_bytes`` also bounds one line of a downloaded file), ``max_file_bytes`` one
     downloaded file, ``max_total_bytes`` (``None``: no bound) all downloads of this client
-    together, ``job_deadline`` (seconds) a :meth:`wait` given no ``timeout`` of its own.
+    together, ``job_deadline`` (seconds) a :meth:`wait` given no ``timeout`` of its own,
+    ``download_deadline`` (seconds) one download, measured on ``limits.clock``.
     """
 
     def __init__(
@@ -134,18 +139,20 @@ class BulkHttp:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         max_total_bytes: int | None = None,
         job_deadline: float = DEFAULT_JOB_DEADLINE,
+        download_deadline: float = DEFAULT_DOWNLOAD_DEADLINE,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigError(f"FHIR base URL must be an absolute http(s) URL, got {base_url!r}")
         if max_file_bytes < 1 or (max_total_bytes is not None and max_total_bytes < 1):
             raise ConfigError("the download limits must be positive")
-        if job_deadline <= 0:
-            raise ConfigError("the job deadline must be positive")
+        if job_deadline <= 0 or download_deadline <= 0:
+            raise ConfigError("the job and download deadlines must be positive")
         self.limits = limits
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes
         self.job_deadline = job_deadline
+        self.download_deadline = download_deadline
         #: bytes of the files downloaded so far (counted against ``max_total_bytes``)
         self.downloaded = 0
         self.base_url = str(url).rstrip("/")
@@ -372,8 +379,9 @@ class BulkHttp:
 
         A truncated body is fetched again up to ``download_attempts`` times; then
         ``TransportError``. A file larger than ``max_file_bytes`` (or than what is left of
-        ``max_total_bytes``), or with a line longer than ``limits.max_body_bytes``, is a
-        ``RequestError`` at once (not fetched again); the partial file is removed.
+        ``max_total_bytes``), with a line longer than ``limits.max_body_bytes``, or still
+        coming after ``download_deadline`` seconds, is a ``RequestError`` at once (not fetched
+        again); the partial file is removed.
         """
         if requires_token and self._auth is not None and not self._same_origin(url):
             raise ConfigError(
@@ -413,6 +421,7 @@ class BulkHttp:
                 f"what is left ({cap}) of the limit of {self.max_total_bytes} bytes for all files"
             )
         max_line = self.limits.max_body_bytes
+        clock, ends = self.limits.clock, self.limits.clock() + self.download_deadline
         try:
             if response.status_code != 200:
                 raise self._error(request, self._read(request, response))
@@ -429,6 +438,13 @@ class BulkHttp:
                         size += len(chunk)
                         if size > cap:
                             raise self._too_large(where, limit, "cut off there")
+                        if clock() > ends:
+                            raise RequestError(
+                                f"GET {where}: not downloaded within {self.download_deadline:g} "
+                                f"s (the server is too slow or drips the file); cut off after "
+                                f"{size} bytes",
+                                request=("GET", where),
+                            )
                         newline = chunk.rfind(b"\n")
                         if newline < 0:
                             line = len(tail) + len(chunk)
