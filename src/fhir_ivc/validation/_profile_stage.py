@@ -350,7 +350,7 @@ class Run:
             return
         value = item.value
         where = item.path
-        pairs: list[tuple[str | None, str]]
+        pairs: list[tuple[object, str]]  # a system may be any JSON value (mypyc checks types)
         if kind == "CodeableConcept" and isinstance(value, dict):
             codings = value.get("coding")
             pairs = [
