@@ -48,7 +48,7 @@ from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client import FHIR_JSON, USER_AGENT
 from fhir_ivc.client._answers import first_issue_text
 from fhir_ivc.client._core import DEFAULT_RESPONSE_LIMITS, BodyReader, RequestSpec, ResponseLimits
-from fhir_ivc.client._errors import error_for_status, origin_of, redact_url
+from fhir_ivc.client._errors import error_for_status, origin_of, outcome_of, redact_url
 from fhir_ivc.client._retry import DEFAULT_RETRY
 from fhir_ivc.exceptions import ConfigError, FhirHttpError, RequestError, TransportError
 
@@ -193,11 +193,7 @@ class BulkHttp:
         try:
             return self._http.send(request, auth=auth, stream=stream)
         except httpx.HTTPError as exc:
-            where = redact_url(request.url)
-            raise TransportError(
-                f"{request.method} {where}: {type(exc).__name__}: {exc}",
-                request=(request.method, where),
-            ) from exc
+            raise _transport_error(request, f"{type(exc).__name__}: {exc}") from exc
 
     def _receive(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; its answer with the body read within :attr:`limits`."""
@@ -211,21 +207,17 @@ class BulkHttp:
             for chunk in response.iter_bytes(_CHUNK):
                 body.feed(chunk)
         except httpx.HTTPError as exc:
-            where = redact_url(request.url)
-            raise TransportError(
-                f"{request.method} {where}: {type(exc).__name__} while reading the answer",
-                request=(request.method, where),
+            raise _transport_error(
+                request, f"{type(exc).__name__} while reading the answer"
             ) from exc
         finally:
             response.close()
         return body.response(response)
 
     def _error(self, request: httpx.Request, response: httpx.Response) -> RequestError:
-        body = _json(response)
-        outcome = body if isinstance(body, dict) else None
         return error_for_status(
             response.status_code,
-            outcome if outcome and outcome.get("resourceType") == "OperationOutcome" else None,
+            outcome_of(response),
             method=request.method,
             url=str(request.url),
             reason=response.reason_phrase,
@@ -493,6 +485,12 @@ class BulkHttp:
         return RequestError(
             f"GET {where}: the file is larger than {limit} ({detail})", request=("GET", where)
         )
+
+
+def _transport_error(request: httpx.Request, problem: str) -> TransportError:
+    """``request`` failed on the wire (sending it, or reading its answer) with ``problem``."""
+    where = redact_url(request.url)
+    return TransportError(f"{request.method} {where}: {problem}", request=(request.method, where))
 
 
 def _is_json(line: bytes) -> bool:
