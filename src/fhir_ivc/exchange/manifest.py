@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fhir_ivc.bundle.assemble import conditional_url
 from fhir_ivc.mappers._context import ELEMENT_ID_SYSTEM, NAMESPACE
+from fhir_ivc.terminology.systems import CONDITION_VER_STATUS
 
 __all__ = [
     "CORRECTION_MODES",
@@ -62,7 +63,6 @@ MANIFEST_KEY: Final = "manifest"
 MANIFEST_SOURCE: Final = "manifest"
 MANIFEST_TITLE: Final = "fhir-ivc case manifest"
 
-_VER_STATUS: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: resource types whose ``status`` has the code ``entered-in-error`` (R4)
 _STATUS_TYPES: Final = frozenset(
     {
@@ -278,7 +278,7 @@ def entered_in_error(resource: Mapping[str, Any]) -> dict[str, Any] | None:
     if rtype == "Condition":
         marked.pop("clinicalStatus", None)  # con-5: none when entered-in-error
         marked["verificationStatus"] = {
-            "coding": [{"system": _VER_STATUS, "code": "entered-in-error"}]
+            "coding": [{"system": CONDITION_VER_STATUS, "code": "entered-in-error"}]
         }
     elif rtype in _STATUS_TYPES:
         marked["status"] = "entered-in-error"
