@@ -130,6 +130,34 @@ def test_pull_bulk_reads_every_exported_patient(tmp_path, respx_mock):
     assert not (tmp_path / "cases.ndjson.export-state.json").exists()
 
 
+def _kick_off_params(tmp_path: Path, respx_mock: respx.MockRouter, *args: str) -> Any:
+    respx_mock.get(f"{BASE}/metadata").respond(json=_capabilities())
+    kick = respx_mock.get(f"{BASE}/Patient/$export").respond(
+        202, headers={"Content-Location": STATUS}
+    )
+    respx_mock.get(STATUS).respond(200, json=_serve(respx_mock, _exported(1)))
+    tmp_path.mkdir()
+    result = _pull(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    return kick.calls.last.request.url.params
+
+
+@respx.mock(assert_all_called=False)
+def test_the_default_types_are_what_pull_reads_and_all_sends_no_type(tmp_path, respx_mock):
+    # every type the mapper writes, and the push's manifest List, must be exported by default
+    bundle = build_bundles(synthetic_case(0, seed=9), ids="logical").transaction
+    written = {e["resource"]["resourceType"] for e in bundle["entry"]} | {"List"}
+    default = _kick_off_params(tmp_path / "a", respx_mock)["_type"].split(",")
+    assert written <= set(default)
+    assert "Medication" not in default  # outside the compartment: every patient's, on HAPI
+    assert len(default) == len(set(default))
+    assert "_type" not in _kick_off_params(tmp_path / "b", respx_mock, "--type", "all")
+    (tmp_path / "c").mkdir()
+    mixed = _pull(tmp_path / "c", "--type", "all,Patient")
+    assert mixed.exit_code == 2
+    assert "--type all stands alone" in mixed.output
+
+
 @respx.mock(assert_all_called=False)
 def test_an_interrupted_export_is_taken_up_from_the_saved_status_url(tmp_path, respx_mock):
     by_type = _exported(2)

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Final
 import typer
 
 from fhir_ivc.bulk.exports import (
+    PULL_TYPES,
     ExportRequest,
     ExportState,
     describe,
@@ -79,8 +80,9 @@ ExportTypes = Annotated[
     typer.Option(
         "--type",
         metavar="TYPE",
-        help="With --bulk: export only these resource types (_type; repeatable, or "
-        "comma-separated). Default: what the server exports for patients.",
+        help="With --bulk: export these resource types (_type; repeatable, or "
+        "comma-separated). Default: the types pull reads (Patient, List and the clinical "
+        "types it searches); 'all': no _type, what the server exports for patients.",
         show_default=False,
     ),
 ]
@@ -113,8 +115,15 @@ class PullBulkOptions:
     def of(
         cls, group: str | None, types: list[str] | None, resume: str | None, *rest: Any
     ) -> PullBulkOptions:
-        """From the option values (``--type`` repeated or comma-separated)."""
+        """From the option values (``--type`` repeated or comma-separated; none:
+        :data:`~fhir_ivc.bulk.exports.PULL_TYPES`; ``all``: no ``_type``)."""
         split = tuple(t.strip() for item in types or [] for t in item.split(",") if t.strip())
+        if split == ("all",):
+            split = ()
+        elif not split:
+            split = PULL_TYPES
+        elif "all" in split:
+            raise ConfigError("--type all stands alone: it asks for every type the server has")
         return cls(group, split, resume, *rest)
 
     def request(self) -> ExportRequest:
