@@ -326,6 +326,19 @@ def test_pull_bulk_round_trip_equals_the_cases(
     assert losses(out) == losses(plain)
 
 
+def test_pull_bulk_without_group_reads_the_cases_from_patient_export(
+    imported: Imported, fhir_base_url: str, tmp_path: Path
+):
+    # Patient/$export with the default _type: every patient of the shared server is exported,
+    # --system selects these. HAPI refuses List or Group in a patient-level _type (HAPI-0512).
+    out = tmp_path / "cases.ndjson"
+    result = _pull(fhir_base_url, out, "--bulk", "--system", imported.source_system)
+    assert result.exit_code == 0, result.output
+    assert "Patient/$export" in result.output
+    pulled = {r["case_id"]: Case.model_validate(r) for r in _lines(out)}
+    assert pulled == {case.case_id: case for case in imported.cases}
+
+
 def test_pull_bulk_takes_up_a_started_export(
     imported: Imported,
     group_id: str,

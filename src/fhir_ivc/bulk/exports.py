@@ -29,7 +29,7 @@ from fhir_ivc.bulk.http import BulkHttp, Progress
 from fhir_ivc.bulk.ndjson import NDJSON_TYPE
 from fhir_ivc.client._errors import redact_url
 from fhir_ivc.exceptions import ConfigError, FhirHttpError, RequestError
-from fhir_ivc.exchange.pull_changes import CHANGE_SEARCHES
+from fhir_ivc.exchange.pull import SEARCHES
 from fhir_ivc.fhir.ids import is_id, is_resource_type
 from fhir_ivc.io import atomic_write_bytes, dump_json
 
@@ -45,12 +45,15 @@ __all__ = [
 ]
 
 
-#: The ``_type`` of an export unless told otherwise: the types ``pull`` searches for a patient
-#: (the Patient, every type the readers use or report as a loss, the case manifest ``List``).
-#: Without ``_type`` a server exports every type it has for patients, ~140 on HAPI, and HAPI's
-#: ``Group/[id]/$export`` then runs an ``_include=Type:*`` pass per type over every patient
-#: chunk: at 3,000 patients it had not finished after 43 minutes (docs/bulk.md).
-PULL_TYPES: Final[tuple[str, ...]] = tuple(rtype for rtype, _ in CHANGE_SEARCHES)
+#: The ``_type`` of an export unless told otherwise: the Patient and the types ``pull`` searches
+#: per patient (:data:`~fhir_ivc.exchange.pull.SEARCHES`: every type the readers use, and those
+#: they report as a loss). Not ``List``: the reader does not take a case manifest from an export
+#: (:mod:`fhir_ivc.bulk.regroup` gives Lists to no patient), and HAPI refuses ``List`` and
+#: ``Group`` in a ``Patient/$export`` ("omitted from patient level export for security
+#: reasons"). Without ``_type`` a server exports every type it has for patients, ~140 on HAPI,
+#: and HAPI's ``Group/[id]/$export`` then runs an ``_include=*`` pass for each of them: at
+#: 3,000 patients it had not finished after 43 minutes (docs/bulk.md).
+PULL_TYPES: Final[tuple[str, ...]] = ("Patient", *(s.resource_type for s in SEARCHES))
 
 
 @dataclass(frozen=True)
