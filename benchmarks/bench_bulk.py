@@ -22,6 +22,11 @@ method counting its own: the ``$import`` folder also holds each case's manifest 
 then read back twice: ``pull --bulk`` (``Group/[id]/$export`` of a Group of exactly those
 patients, downloaded and regrouped by patient) and ``pull`` with ``$everything`` (``pull_many``,
 ``--concurrency`` at a time). Rate: patients read into cases per second; both must read all N.
+The export asks for ``pull --bulk``'s types (``--export-types``: others, or ``all`` for no
+``_type``, which HAPI's Group export answers with an include pass per resource type it has:
+at 3,000 patients it had not finished after 43 minutes, docs/bulk.md). ``--export-styles
+group,patient`` also times ``Patient/$export`` (every patient of the server: on a fresh server
+with ``--load 0`` that is the N pulled), in the order given, before ``$everything``.
 
 The server runs on the same machine and competes with this process for CPU; the load average
 before and after is printed and written to ``--json`` (quote numbers with it).
@@ -46,7 +51,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_push import server_facts, server_url
 
-from fhir_ivc.bulk.exports import ExportRequest, ExportState, download_outputs, run_export
+from fhir_ivc.bulk.exports import (
+    PULL_TYPES,
+    ExportRequest,
+    ExportState,
+    download_outputs,
+    run_export,
+)
 from fhir_ivc.bulk.http import BulkHttp
 from fhir_ivc.bulk.imports import run_import, write_parts
 from fhir_ivc.bulk.ndjson import BulkDirWriter, read_manifest
@@ -165,13 +176,18 @@ def _group(base_url: str, source_system: str, n: int) -> str:
     return gid
 
 
-def export_patients(base_url: str, gid: str, query: PatientQuery, work: Path) -> tuple[float, int]:
-    """``pull --bulk`` without the process start: export, download, regroup, read."""
+def export_patients(
+    base_url: str, gid: str | None, query: PatientQuery, work: Path, types: tuple[str, ...]
+) -> tuple[float, int]:
+    """``pull --bulk`` without the process start: export, download, regroup, read.
+
+    ``gid``: ``Group/[gid]/$export``; ``None``: ``Patient/$export`` (every patient of the
+    server; the query selects the pulled ones)."""
     started = time.perf_counter()
     state = ExportState(work / f"export-{uuid.uuid4().hex[:8]}.json")
     read = 0
     with BulkHttp(base_url, max_wait=0.5, min_wait=0.5, timeout=300) as http:
-        manifest = run_export(http, ExportRequest(group=gid), state)
+        manifest = run_export(http, ExportRequest(group=gid, types=types), state)
         with ExportIndex(work / f"index-{uuid.uuid4().hex[:8]}.sqlite") as index:
             for _file, path in download_outputs(http, manifest, state):
                 index.add_file(path)
@@ -189,7 +205,14 @@ def everything_patients(base_url: str, query: PatientQuery, concurrency: int) ->
     return time.perf_counter() - started, sum(1 for r in results if r.ok)
 
 
-def bench_pull(base_url: str, n: int, concurrency: int, work: Path) -> dict[str, Any]:
+def bench_pull(
+    base_url: str,
+    n: int,
+    concurrency: int,
+    work: Path,
+    types: tuple[str, ...],
+    styles: tuple[str, ...] = ("group",),
+) -> dict[str, Any]:
     system = _source_system("pull")
     bundles = _bundles(n, 0, system)
     for start in range(0, n, 500):
@@ -197,9 +220,10 @@ def bench_pull(base_url: str, n: int, concurrency: int, work: Path) -> dict[str,
     gid = _group(base_url, system, n)
     query = PatientQuery.by_system(system)
     seconds: dict[str, float] = {}
-    for how in ("export", "everything"):
-        if how == "export":
-            elapsed, read = export_patients(base_url, gid, query, work)
+    for how in (*(f"export-{style}" for style in styles), "everything"):
+        if how.startswith("export-"):
+            group = gid if how == "export-group" else None
+            elapsed, read = export_patients(base_url, group, query, work, types)
         else:
             elapsed, read = everything_patients(base_url, query, concurrency)
         if read != n:
@@ -209,9 +233,14 @@ def bench_pull(base_url: str, n: int, concurrency: int, work: Path) -> dict[str,
     rates = {how: n / s for how, s in seconds.items()}
     return {
         "patients": n,
+        "export_types": list(types) or "all (no _type)",
         "seconds": seconds,
         "patients_per_s": rates,
-        "export_over_everything": rates["export"] / rates["everything"],
+        **{
+            f"{how}_over_everything": rate / rates["everything"]
+            for how, rate in rates.items()
+            if how != "everything"
+        },
     }
 
 
@@ -222,8 +251,26 @@ def main() -> None:
     parser.add_argument("--pull", type=int, default=3000, help="patients to pull (0: skip)")
     parser.add_argument("--chunk", type=int, default=500, help="cases per alternating turn")
     parser.add_argument("--concurrency", type=int, default=4, help="transactions / pulls at a time")
+    parser.add_argument(
+        "--export-types",
+        default="",
+        help="the export's _type, comma-separated; 'all': no _type (default: pull --bulk's, "
+        "fhir_ivc.bulk.exports.PULL_TYPES)",
+    )
+    parser.add_argument(
+        "--export-styles",
+        default="group",
+        help="comma-separated, in this order: 'group' (Group/[id]/$export of the pulled "
+        "patients), 'patient' (Patient/$export: every patient of the server, so run it on a "
+        "server that holds only these, --load 0 on a fresh one)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
+    styles = tuple(s for s in args.export_styles.split(",") if s)
+    if not styles or set(styles) - {"group", "patient"}:
+        parser.error("--export-styles takes group and/or patient")
+    named = tuple(t for t in args.export_types.split(",") if t)
+    types = () if named == ("all",) else named or PULL_TYPES
     base_url, started_server = server_url(args.server)
     results: dict[str, Any] = {"server": server_facts(base_url), "load_avg_before": os.getloadavg()}
     try:
@@ -234,7 +281,9 @@ def main() -> None:
                     base_url, args.load, args.chunk, args.concurrency, work
                 )
             if args.pull:
-                results["pull"] = bench_pull(base_url, args.pull, args.concurrency, work)
+                results["pull"] = bench_pull(
+                    base_url, args.pull, args.concurrency, work, types, styles
+                )
     finally:
         results["load_avg_after"] = os.getloadavg()
         if started_server:
