@@ -81,8 +81,8 @@ ExportTypes = Annotated[
         "--type",
         metavar="TYPE",
         help="With --bulk: export these resource types (_type; repeatable, or "
-        "comma-separated). Default: the types pull reads (Patient, List and the clinical "
-        "types it searches); 'all': no _type, what the server exports for patients.",
+        "comma-separated). Default: the types pull reads (Patient and the clinical types "
+        "it searches per patient); 'all': no _type, what the server exports for patients.",
         show_default=False,
     ),
 ]
