@@ -52,10 +52,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_push import server_facts, server_url
 
 from fhir_ivc.bulk.exports import (
-    PULL_TYPES,
     ExportRequest,
     ExportState,
     download_outputs,
+    export_types,
     run_export,
 )
 from fhir_ivc.bulk.http import BulkHttp
@@ -65,6 +65,7 @@ from fhir_ivc.bulk.regroup import ExportIndex, read_patients
 from fhir_ivc.bulk.serve import FileServer
 from fhir_ivc.bundle import CaseBundles, build_bundles
 from fhir_ivc.client import FHIR_JSON, FhirClient
+from fhir_ivc.exceptions import ConfigError
 from fhir_ivc.exchange import PatientQuery, pull_many, push_many
 from fhir_ivc.testing.synth import synthetic_case
 
@@ -269,8 +270,10 @@ def main() -> None:
     styles = tuple(s for s in args.export_styles.split(",") if s)
     if not styles or set(styles) - {"group", "patient"}:
         parser.error("--export-styles takes group and/or patient")
-    named = tuple(t for t in args.export_types.split(",") if t)
-    types = () if named == ("all",) else named or PULL_TYPES
+    try:
+        types = export_types([args.export_types])
+    except ConfigError as exc:
+        parser.error(f"--export-types: {exc}")
     base_url, started_server = server_url(args.server)
     results: dict[str, Any] = {"server": server_facts(base_url), "load_avg_before": os.getloadavg()}
     try:

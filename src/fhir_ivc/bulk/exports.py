@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -40,6 +40,7 @@ __all__ = [
     "ExportRequest",
     "ExportState",
     "download_outputs",
+    "export_types",
     "parse_manifest",
     "run_export",
 ]
@@ -54,6 +55,17 @@ __all__ = [
 #: and HAPI's ``Group/[id]/$export`` then runs an ``_include=*`` pass for each of them: at
 #: 3,000 patients it had not finished after 43 minutes (docs/bulk.md).
 PULL_TYPES: Final[tuple[str, ...]] = ("Patient", *(s.resource_type for s in SEARCHES))
+
+
+def export_types(names: Iterable[str]) -> tuple[str, ...]:
+    """The ``_type`` that ``--type`` values ask for (each repeated or comma-separated): none,
+    :data:`PULL_TYPES`; ``all`` alone, ``()`` (no ``_type``: what the server exports)."""
+    split = tuple(t.strip() for item in names for t in item.split(",") if t.strip())
+    if split == ("all",):
+        return ()
+    if "all" in split:
+        raise ConfigError("--type all stands alone: it asks for every type the server has")
+    return split or PULL_TYPES
 
 
 @dataclass(frozen=True)

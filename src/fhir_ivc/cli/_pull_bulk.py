@@ -30,12 +30,12 @@ from typing import Annotated, Any, Final
 import typer
 
 from fhir_ivc.bulk.exports import (
-    PULL_TYPES,
     ExportRequest,
     ExportState,
     describe,
     download_outputs,
     error_texts,
+    export_types,
     run_export,
 )
 from fhir_ivc.bulk.regroup import ExportIndex, read_patients
@@ -115,16 +115,8 @@ class PullBulkOptions:
     def of(
         cls, group: str | None, types: list[str] | None, resume: str | None, *rest: Any
     ) -> PullBulkOptions:
-        """From the option values (``--type`` repeated or comma-separated; none:
-        :data:`~fhir_ivc.bulk.exports.PULL_TYPES`; ``all``: no ``_type``)."""
-        split = tuple(t.strip() for item in types or [] for t in item.split(",") if t.strip())
-        if split == ("all",):
-            split = ()
-        elif not split:
-            split = PULL_TYPES
-        elif "all" in split:
-            raise ConfigError("--type all stands alone: it asks for every type the server has")
-        return cls(group, split, resume, *rest)
+        """From the option values (``--type``: :func:`~fhir_ivc.bulk.exports.export_types`)."""
+        return cls(group, export_types(types or []), resume, *rest)
 
     def request(self) -> ExportRequest:
         return ExportRequest(self.group, self.types, self.since)
